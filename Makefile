@@ -1,0 +1,37 @@
+# The two commands of the README: `make up` and `make test`.
+# Both install what is missing first (scripts/bootstrap.sh, idempotent).
+
+VENV    := .venv
+EDGECTL := $(VENV)/bin/edgectl
+PYTEST  := $(VENV)/bin/pytest
+
+.PHONY: deps up down status test unit bench stubs
+
+deps:
+	@scripts/bootstrap.sh
+
+## make up: start the edge locally (PostgreSQL, Redis, rtpengine, sync, Kamailio) with a demo dataset
+up: deps
+	@$(EDGECTL) stack up
+
+## make down: stop every process `make up` started (by PID)
+down:
+	@if [ -x $(EDGECTL) ]; then $(EDGECTL) stack down; else echo "nothing to stop"; fi
+
+status:
+	@$(EDGECTL) stack status
+
+## make test: the whole suite (unit, KSR-stub route tests, integration against real daemons)
+test: deps
+	@$(PYTEST) -q tests
+
+unit: deps
+	@$(PYTEST) -q tests/unit tests/route
+
+## make bench: benchmarks (not part of the suite)
+bench: deps
+	@$(VENV)/bin/python loadtest/bench_register.py --start-stack
+
+## make stubs: regenerate kemi/stubs/KSR.py from the installed Kamailio
+stubs: deps
+	@$(VENV)/bin/python scripts/gen_ksr_stubs.py --start-kamailio

@@ -1,0 +1,256 @@
+"""The edge's one configuration source.
+
+Every address, port, path and tunable of a node is a field here, with its
+default. A site overrides any subset in a TOML file named by ``--config`` or by
+the ``EDGE_CONFIG`` environment variable; nothing else in the code holds an
+address or a port. The launcher (``edgectl stack``) renders the Kamailio part
+of this config into ``-A NAME=value`` defines that override the ``#!trydef``
+defaults of ``kamailio/defaults.cfg``; the KEMI code and ``edgectl`` read the
+same file through :func:`load`.
+
+Pure: no I/O beyond reading the file it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "EDGE_CONFIG"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with a one-line reason."""
+
+
+@dataclass
+class Node:
+    name: str = "edge1"
+    # The edge's own SIP domain(s); requests to these (or to any address the
+    # node listens on) are for the edge itself.
+    domain: str = "edge.local"
+    aliases: list[str] = field(default_factory=list)
+    # Optional Kamailio features (kamailio/features/<name>.cfg) this node loads
+    features: list[str] = field(default_factory=lambda: ["rtpengine"])
+
+
+@dataclass
+class Sip:
+    listen_ip: str = "127.0.0.1"
+    # Address put in Record-Route/Via when the node sits behind NAT (empty:
+    # the listen address).
+    advertised_ip: str = ""
+    udp_port: int = 5060
+    tcp_port: int = 5060
+    tls_port: int = 5061
+    wss_port: int = 8443
+    children: int = 4
+    tcp_children: int = 2
+    log_level: int = 1  # Kamailio debug level: -1 err ... 3 debug
+    # Registrar bounds (seconds), RFC 3261 10.2.1.1 / 10.3
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 600
+    max_contacts: int = 10
+    # usrloc timer: how often expired contacts are purged (seconds)
+    usrloc_timer: int = 30
+    # nathelper: OPTIONS keepalive to NATed contacts (seconds, 0 = off)
+    natping_interval: int = 30
+
+
+@dataclass
+class Auth:
+    # One digest realm for the whole edge: HA1 = MD5(user:realm:password) is
+    # computed with it, so it is chosen once per deployment (RFC 2617 3.2.2.2).
+    realm: str = "sipedge"
+    # Secret of the auth module's nonces; the same on every node so a nonce
+    # issued by one node validates on another.
+    nonce_secret: str = "change-me-nonce-secret"
+    nonce_expire: int = 300
+
+
+@dataclass
+class Redis:
+    url: str = "redis://127.0.0.1:56379/0"
+    # A worker must never stall on Redis: bounded connect/read time, then 503.
+    connect_timeout: float = 0.2
+    socket_timeout: float = 0.25
+    # Retry-After (seconds) sent with the 503 when the read model is unreachable
+    retry_after: int = 5
+
+
+@dataclass
+class Postgres:
+    dsn: str = "postgresql://edge@127.0.0.1:55432/edge"
+
+
+@dataclass
+class Cache:
+    # How often the node's timer process polls the read-model version
+    # (milliseconds). Bounded staleness of the per-worker caches.
+    poll_ms: int = 200
+    # Entries per worker before the cache is cleared (bounded memory).
+    max_entries: int = 200_000
+
+
+@dataclass
+class Rtpengine:
+    ng_host: str = "127.0.0.1"
+    ng_port: int = 22222
+    interface: str = "127.0.0.1"
+    port_min: int = 30000
+    port_max: int = 30999
+
+
+@dataclass
+class Paths:
+    # Project-local directory for data, sockets, logs and PID files.
+    run_dir: str = "run"
+
+
+@dataclass
+class Config:
+    node: Node = field(default_factory=Node)
+    sip: Sip = field(default_factory=Sip)
+    auth: Auth = field(default_factory=Auth)
+    redis: Redis = field(default_factory=Redis)
+    postgres: Postgres = field(default_factory=Postgres)
+    cache: Cache = field(default_factory=Cache)
+    rtpengine: Rtpengine = field(default_factory=Rtpengine)
+    paths: Paths = field(default_factory=Paths)
+
+    # -- derived values ------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        p = Path(self.paths.run_dir)
+        return p if p.is_absolute() else (REPO_ROOT / p)
+
+    @property
+    def rpc_socket(self) -> Path:
+        """Kamailio jsonrpcs datagram socket of this node."""
+        return self.run_dir / f"{self.node.name}.rpc.sock"
+
+    @property
+    def ctl_socket(self) -> Path:
+        """Kamailio ctl (kamcmd) socket of this node."""
+        return self.run_dir / f"{self.node.name}.ctl.sock"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _merge(obj: Any, data: dict[str, Any], where: str) -> None:
+    names = {f.name: f for f in fields(obj)}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"unknown setting {where}{key}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{key} must be a table")
+            _merge(current, value, f"{where}{key}.")
+            continue
+        expected = type(current)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{where}{key} must be {expected.__name__}, not {type(value).__name__}"
+            )
+        setattr(obj, key, value)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    cfg = Config()
+    _merge(cfg, data, "")
+    return cfg
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Defaults, overridden by the TOML file ``path`` or ``$EDGE_CONFIG``."""
+    if path is None:
+        path = os.environ.get(ENV_VAR) or None
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return from_dict(data)
+
+
+def dumps(cfg: Config) -> str:
+    """Serialise to TOML (the subset this config uses: tables of scalars/lists)."""
+    out: list[str] = []
+    for section, values in cfg.to_dict().items():
+        out.append(f"[{section}]")
+        for key, value in values.items():
+            out.append(f"{key} = {_toml_value(value)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+# Defines whose value is a string in kamailio.cfg (rendered quoted); the
+# others are numbers or addresses and are rendered bare.
+_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM"}
+
+
+def kamailio_defines(cfg: Config) -> dict[str, str]:
+    """The values ``kamailio/defaults.cfg`` declares with ``#!trydef``, rendered
+    as Kamailio preprocessor values (strings quoted), for ``-A NAME=value``."""
+    raw: dict[str, str | int] = {
+        "EDGE_NODE": cfg.node.name,
+        "EDGE_DOMAIN": cfg.node.domain,
+        "LISTEN_IP": cfg.sip.listen_ip,
+        "ADVERTISED_IP": cfg.sip.advertised_ip or cfg.sip.listen_ip,
+        "UDP_PORT": cfg.sip.udp_port,
+        "TCP_PORT": cfg.sip.tcp_port,
+        "CHILDREN": cfg.sip.children,
+        "TCP_CHILDREN": cfg.sip.tcp_children,
+        "LOG_LEVEL": cfg.sip.log_level,
+        "MIN_EXPIRES": cfg.sip.min_expires,
+        "MAX_EXPIRES": cfg.sip.max_expires,
+        "DEFAULT_EXPIRES": cfg.sip.default_expires,
+        "MAX_CONTACTS": cfg.sip.max_contacts,
+        "USRLOC_TIMER": cfg.sip.usrloc_timer,
+        "NATPING_INTERVAL": cfg.sip.natping_interval,
+        "AUTH_SECRET": cfg.auth.nonce_secret,
+        "NONCE_EXPIRE": cfg.auth.nonce_expire,
+        "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
+        "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",
+        "RPC_SOCKET": str(cfg.rpc_socket),
+        "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),
+        "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
+        "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
+    }
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if name in _QUOTED_DEFINES:
+            text = str(value)
+            if '"' in text or "\\" in text or "\n" in text:
+                raise ConfigError(f"{name} must not contain quotes, backslashes or newlines")
+            out[name] = f'"{text}"'
+        else:
+            out[name] = str(value)
+    return out

@@ -1,0 +1,428 @@
+"""``edgectl``: the operator's command line for the edge.
+
+Every provisioning command is one database transaction; a refused command
+prints one line on stderr, exits non-zero and leaves nothing behind. Changes
+reach the running edge through the sync follower (LISTEN/NOTIFY), with no
+Kamailio restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import Any, NoReturn, Sequence
+
+from edgecore import config as edgeconfig
+from edgecore.config import Config, ConfigError
+from edgectl import db, provision
+from edgectl.db import EdgeError
+
+PROG = "edgectl"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and a pointer to --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str] | None = None
+                ) -> None:
+    if as_json:
+        print(json.dumps(rows, default=str, indent=1))
+        return
+    if not rows:
+        print("(none)")
+        return
+    cols = list(columns or rows[0].keys())
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, (list, tuple)):
+            return ",".join(str(x) for x in v) or "-"
+        return str(v)
+
+    table = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)).rstrip())
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _read_password(value: str) -> str:
+    if value == "-":
+        line = sys.stdin.readline().rstrip("\n")
+        if not line:
+            raise EdgeError("no password on standard input")
+        return line
+    return value
+
+
+# -- command handlers ------------------------------------------------------------
+
+def cmd_db_migrate(cfg: Config, a: argparse.Namespace) -> None:
+    applied = db.migrate(cfg)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+def cmd_db_version(cfg: Config, a: argparse.Namespace) -> None:
+    print(db.schema_version(cfg) or "(no schema)")
+
+
+def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.tenant_add(c, a.id, a.name, a.global_access, not a.no_recording, a.domain,
+                             a.max_calls)
+    print(f"tenant {a.id} added")
+
+
+def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.tenant_set(c, a.id, name=a.name, global_access=a.global_access,
+                             recording=a.recording, domain=a.domain, max_calls=a.max_calls)
+    print(f"tenant {a.id} updated")
+
+
+def cmd_tenant_list(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        _print_rows(provision.tenant_list(c), a.json)
+
+
+def cmd_tenant_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.tenant_remove(c, a.id, a.cascade)
+    print(f"tenant {a.id} removed")
+
+
+def cmd_range_add(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        scope = provision.range_add(c, a.tenant, a.first, a.last, a.scope)
+    print(f"{scope} range {a.first}-{a.last} added to tenant {a.tenant}")
+
+
+def cmd_range_list(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        _print_rows(provision.range_list(c, a.tenant), a.json)
+
+
+def cmd_range_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.range_remove(c, a.tenant, a.first, a.last)
+    print(f"range {a.first}-{a.last} removed from tenant {a.tenant}")
+
+
+def cmd_device_add(cfg: Config, a: argparse.Namespace) -> None:
+    pw = _read_password(a.password) if a.password is not None else None
+    with db.transaction(cfg) as c:
+        d = provision.device_add(c, cfg.auth.realm, a.tenant, a.extension, password=pw,
+                                 ha1=a.ha1, auth_username=a.auth_user, display_name=a.name,
+                                 max_calls=a.max_calls)
+    print(f"device {d.extension} added to tenant {d.tenant}; auth username {d.auth_username}, "
+          f"realm {cfg.auth.realm}")
+
+
+def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
+    pw = _read_password(a.password)
+    with db.transaction(cfg) as c:
+        provision.device_passwd(c, cfg.auth.realm, a.tenant, a.extension, pw)
+    print(f"password of device {a.extension} of tenant {a.tenant} changed")
+
+
+def cmd_device_list(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        _print_rows(provision.device_list(c, a.tenant), a.json)
+
+
+def cmd_device_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.device_remove(c, a.tenant, a.extension)
+    print(f"device {a.extension} removed from tenant {a.tenant}")
+
+
+def cmd_exception_add(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.exception_add(c, a.from_tenant, a.to_tenant, a.both_ways)
+    arrow = "<->" if a.both_ways else "->"
+    print(f"exception {a.from_tenant} {arrow} {a.to_tenant} added")
+
+
+def cmd_exception_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.exception_remove(c, a.from_tenant, a.to_tenant, a.both_ways)
+    print("exception removed")
+
+
+def cmd_exception_list(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        _print_rows(provision.exception_list(c, a.tenant), a.json)
+
+
+def cmd_rg_add(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.ringgroup_add(c, a.tenant, a.number, a.name, a.strategy, a.timeout,
+                                a.member or [])
+    print(f"ring group {a.number} added to tenant {a.tenant}")
+
+
+def cmd_rg_member_add(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.ringgroup_member_add(c, a.tenant, a.number, a.extensions)
+    print(f"ring group {a.number}: added {', '.join(a.extensions)}")
+
+
+def cmd_rg_member_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.ringgroup_member_remove(c, a.tenant, a.number, a.extensions)
+    print(f"ring group {a.number}: removed {', '.join(a.extensions)}")
+
+
+def cmd_rg_list(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        _print_rows(provision.ringgroup_list(c, a.tenant), a.json)
+
+
+def cmd_rg_remove(cfg: Config, a: argparse.Namespace) -> None:
+    with db.transaction(cfg) as c:
+        provision.ringgroup_remove(c, a.tenant, a.number)
+    print(f"ring group {a.number} removed from tenant {a.tenant}")
+
+
+def cmd_sync(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import sync
+
+    if not a.follow:
+        res = sync.full_rebuild(cfg)
+        print(f"read model generation {res.generation}: {res.tenants} tenants, "
+              f"{res.devices} devices, {res.keys} keys in {res.seconds:.2f}s")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    follower = sync.Follower(cfg, ready_file=a.ready_file)
+    signal.signal(signal.SIGTERM, follower.stop)
+    signal.signal(signal.SIGINT, follower.stop)
+    follower.run()
+
+
+def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import demo
+    from edgectl.stack import Stack
+
+    stack = Stack(cfg, cfg_path=_cfg_path(a))
+    if a.demo:
+        stack.on_migrated.append(lambda: print("demo dataset provisioned")
+                                 if demo.apply(cfg) else None)
+    started = stack.up()
+    print("started: " + ", ".join(started) if started else "already running")
+    s = cfg.sip
+    print(f"\nSIP edge ready. Point a phone at {s.listen_ip}:{s.udp_port} (UDP/TCP),"
+          f" realm {cfg.auth.realm}.")
+    if a.demo:
+        print("Demo devices (auth username / password):")
+        for tid, ext in demo.DEVICES:
+            au = provision.default_auth_username(tid, ext)
+            print(f"  tenant {tid} ext {ext:<11} {au:<16} {demo.password(tid, ext)}")
+    print(f"Logs: {cfg.run_dir / 'logs'}   Stop: make down")
+
+
+def cmd_stack_down(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.stack import Stack
+
+    stopped = Stack(cfg, cfg_path=_cfg_path(a)).down()
+    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+def cmd_stack_status(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.stack import Stack
+
+    running = Stack(cfg, cfg_path=_cfg_path(a)).running()
+    if not running:
+        print("not running")
+        raise SystemExit(3)
+    for name, pid in running.items():
+        print(f"{name:<20} pid {pid}")
+
+
+def _cfg_path(a: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    import os
+    p = a.config or os.environ.get(edgeconfig.ENV_VAR)
+    return Path(p).resolve() if p else None
+
+
+# -- parser ----------------------------------------------------------------------
+
+def build_parser() -> Parser:
+    p = Parser(prog=PROG, description="Control plane of the multi-tenant SIP edge.")
+    p.add_argument("--config", metavar="PATH",
+                   help=f"TOML config overriding the defaults (default: ${edgeconfig.ENV_VAR})")
+    top = p.add_subparsers(dest="group", required=True, parser_class=Parser, metavar="COMMAND")
+
+    def group(name: str, help: str) -> Any:
+        g = top.add_parser(name, help=help, description=help)
+        return g.add_subparsers(dest="action", required=True, parser_class=Parser,
+                                metavar="ACTION")
+
+    def json_flag(sp: Any) -> None:
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    # db
+    g = group("db", "schema migrations")
+    g.add_parser("migrate", help="apply pending migrations").set_defaults(fn=cmd_db_migrate)
+    g.add_parser("version", help="print the schema version").set_defaults(fn=cmd_db_version)
+
+    # tenant
+    g = group("tenant", "tenants (resellers)")
+    sp = g.add_parser("add", help="add a tenant")
+    sp.add_argument("id", help="5-digit tenant id, e.g. 00003")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--global-access", action="store_true",
+                    help="may call every tenant (support tenants)")
+    sp.add_argument("--no-recording", action="store_true", help="do not record calls")
+    sp.add_argument("--domain", help="the tenant's own SIP domain (optional)")
+    sp.add_argument("--max-calls", type=int, help="concurrent call limit of the tenant")
+    sp.set_defaults(fn=cmd_tenant_add)
+    sp = g.add_parser("set", help="change a tenant")
+    sp.add_argument("id")
+    sp.add_argument("--name")
+    sp.add_argument("--global-access", action=argparse.BooleanOptionalAction, default=None)
+    sp.add_argument("--recording", action=argparse.BooleanOptionalAction, default=None)
+    sp.add_argument("--domain", help="'' clears it")
+    sp.add_argument("--max-calls", type=int, help="-1 clears it")
+    sp.set_defaults(fn=cmd_tenant_set)
+    sp = g.add_parser("list", help="list tenants")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_tenant_list)
+    sp = g.add_parser("remove", help="remove a tenant")
+    sp.add_argument("id")
+    sp.add_argument("--cascade", action="store_true",
+                    help="also remove its devices, ring groups and ranges")
+    sp.set_defaults(fn=cmd_tenant_remove)
+
+    # range
+    g = group("range", "number ranges owned by tenants")
+    sp = g.add_parser("add", help="add a number range to a tenant")
+    sp.add_argument("tenant")
+    sp.add_argument("first")
+    sp.add_argument("last")
+    sp.add_argument("--scope", choices=provision.SCOPES,
+                    help=f"local: tenant-private extensions; global: edge-wide numbers "
+                         f"(default: local up to {provision.LOCAL_MAX_DIGITS} digits, "
+                         f"else global)")
+    sp.set_defaults(fn=cmd_range_add)
+    sp = g.add_parser("list", help="list ranges")
+    sp.add_argument("tenant", nargs="?")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_range_list)
+    sp = g.add_parser("remove", help="remove a range (refused while numbers use it)")
+    sp.add_argument("tenant")
+    sp.add_argument("first")
+    sp.add_argument("last")
+    sp.set_defaults(fn=cmd_range_remove)
+
+    # device
+    g = group("device", "devices (phones, browsers) and their credentials")
+    sp = g.add_parser("add", help="add a device; stores HA1, never the password")
+    sp.add_argument("tenant")
+    sp.add_argument("extension")
+    cred = sp.add_mutually_exclusive_group(required=True)
+    cred.add_argument("--password", help="the device password ('-' reads it from stdin)")
+    cred.add_argument("--ha1", help="import a precomputed HA1 (32 hex digits)")
+    sp.add_argument("--auth-user", help="digest username (default: tenant id + extension)")
+    sp.add_argument("--name", help="display name")
+    sp.add_argument("--max-calls", type=int, help="concurrent call limit of the device")
+    sp.set_defaults(fn=cmd_device_add)
+    sp = g.add_parser("passwd", help="set a device's password")
+    sp.add_argument("tenant")
+    sp.add_argument("extension")
+    sp.add_argument("--password", required=True, help="'-' reads it from stdin")
+    sp.set_defaults(fn=cmd_device_passwd)
+    sp = g.add_parser("list", help="list devices")
+    sp.add_argument("tenant", nargs="?")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_device_list)
+    sp = g.add_parser("remove", help="remove a device")
+    sp.add_argument("tenant")
+    sp.add_argument("extension")
+    sp.set_defaults(fn=cmd_device_remove)
+
+    # exception
+    g = group("exception", "cross-tenant dialing exceptions")
+    for action, fn, hlp in (("add", cmd_exception_add, "allow FROM to call TO"),
+                            ("remove", cmd_exception_remove, "remove an exception")):
+        sp = g.add_parser(action, help=hlp)
+        sp.add_argument("from_tenant", metavar="FROM")
+        sp.add_argument("to_tenant", metavar="TO")
+        sp.add_argument("--both-ways", action="store_true", help="also TO -> FROM")
+        sp.set_defaults(fn=fn)
+    sp = g.add_parser("list", help="list exceptions")
+    sp.add_argument("tenant", nargs="?")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_exception_list)
+
+    # ring groups
+    g = group("ringgroup", "ring groups (attendant islands)")
+    sp = g.add_parser("add", help="add a ring group")
+    sp.add_argument("tenant")
+    sp.add_argument("number")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--strategy", choices=provision.RG_STRATEGIES, default="ringall")
+    sp.add_argument("--timeout", type=int, default=30, help="ring timeout in seconds")
+    sp.add_argument("--member", action="append", metavar="EXT", help="member extension "
+                    "(repeat; order is the ring order)")
+    sp.set_defaults(fn=cmd_rg_add)
+    for action, fn, hlp in (("member-add", cmd_rg_member_add, "add members"),
+                            ("member-remove", cmd_rg_member_remove, "remove members")):
+        sp = g.add_parser(action, help=hlp)
+        sp.add_argument("tenant")
+        sp.add_argument("number")
+        sp.add_argument("extensions", nargs="+", metavar="EXT")
+        sp.set_defaults(fn=fn)
+    sp = g.add_parser("list", help="list ring groups")
+    sp.add_argument("tenant", nargs="?")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_rg_list)
+    sp = g.add_parser("remove", help="remove a ring group")
+    sp.add_argument("tenant")
+    sp.add_argument("number")
+    sp.set_defaults(fn=cmd_rg_remove)
+
+    # sync (no sub-action)
+    sp = top.add_parser("sync", help="rebuild the Redis read model from PostgreSQL",
+                        description="Full rebuild (atomic generation swap); with --follow, "
+                                    "keep Redis current from PostgreSQL notifications.")
+    sp.add_argument("--follow", action="store_true", help="keep running, applying changes")
+    sp.add_argument("--ready-file", help="with --follow: file written once the model is built")
+    sp.set_defaults(fn=cmd_sync)
+
+    # stack
+    g = group("stack", "the native launcher (make up / make down)")
+    sp = g.add_parser("up", help="start PostgreSQL, Redis, rtpengine, sync and Kamailio")
+    sp.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
+                    help="provision the demo dataset into an empty database")
+    sp.set_defaults(fn=cmd_stack_up)
+    g.add_parser("down", help="stop every process the stack started").set_defaults(
+        fn=cmd_stack_down)
+    g.add_parser("status", help="which processes run").set_defaults(fn=cmd_stack_status)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = edgeconfig.load(args.config)
+        args.fn(cfg, args)
+    except (EdgeError, ConfigError) as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

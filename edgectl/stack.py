@@ -1,0 +1,476 @@
+"""The native launcher: one node's daemons as processes on loopback.
+
+``edgectl stack up`` starts, in order, the project's own PostgreSQL and Redis
+(data under the run directory, on the config's ports, never a system-wide
+instance), rtpengine, the schema migrations, the sync follower and Kamailio;
+each is checked ready by speaking its protocol (a PostgreSQL connection, Redis
+PING, rtpengine ng ping, Kamailio JSON-RPC), never by sleeping. PIDs are
+recorded in ``<run_dir>/stack.json``; ``edgectl stack down`` stops exactly
+those processes, by PID, after checking each PID still runs the program it
+started. Starting a stack that already runs is a no-op.
+
+The tests build their stacks from the same :class:`Service` classes on
+ephemeral ports, so what `make up` runs is what the suite tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from edgecore import config as edgeconfig
+from edgecore.config import REPO_ROOT, Config
+from edgectl import rpc, rtpengine
+from edgectl.db import EdgeError
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+KAMAILIO_CFG = REPO_ROOT / "kamailio" / "kamailio.cfg"
+RTPENGINE_CONF = REPO_ROOT / "rtpengine" / "rtpengine.conf"
+
+
+class StartError(EdgeError):
+    pass
+
+
+def _pid_alive(pid: int, program: str | None = None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().split(")")[-1].split()[0] == "Z":
+                return False
+        if program:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            return any(program.encode() in part for part in cmd[:3])
+    except OSError:
+        return False
+    return True
+
+
+def stop_pid(pid: int, program: str | None = None, timeout: float = 10.0,
+             sig: int = signal.SIGTERM) -> None:
+    """Stop one process we started: signal, wait, then SIGKILL."""
+    if not _pid_alive(pid, program):
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return
+        except ChildProcessError:
+            if not _pid_alive(pid):
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+@dataclass
+class Service:
+    """One daemon of the stack."""
+    cfg: Config
+    name: str = ""
+    program: str = ""            # what /proc/<pid>/cmdline must contain
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    pid: int | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.cfg.run_dir / "logs" / f"{self.name}.log"
+
+    def prepare(self) -> None:
+        """One-time set-up before the first start (data directories...)."""
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def after_ready(self) -> None:
+        """Work done once the daemon answers (create database, ...)."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.prepare()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env(),
+                                         cwd=str(self.cfg.run_dir), start_new_session=True)
+        finally:
+            log.close()
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StartError(f"{self.name} exited with {self.proc.returncode} during start-up; "
+                                 f"see {self.log_path}:\n{self.tail()}")
+            if self.ready():
+                self.after_ready()
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise StartError(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}:\n"
+                         f"{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.pid is not None and _pid_alive(self.pid, self.program)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.pid is not None:
+            stop_pid(self.pid, self.program, timeout)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        self.pid = None
+        self.proc = None
+
+    def kill(self) -> None:
+        """Abrupt death (SIGKILL), as in a crash."""
+        if self.pid is not None:
+            stop_pid(self.pid, self.program, 0.0, signal.SIGKILL)
+        self.stop()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+
+def _as_postgres_user() -> list[str]:
+    """PostgreSQL refuses to run as root. As root, run it as the Debian
+    'postgres' account; the ambient CAP_DAC_OVERRIDE lets it reach a data
+    directory under a root-only path (a mktemp clone) without changing any
+    permission outside the project."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups",
+            "--inh-caps=+dac_override", "--ambient-caps=+dac_override"]
+
+
+class Postgres(Service):
+    def __init__(self, cfg: Config):
+        super().__init__(cfg, "postgres", "postgres")
+        info = conninfo_to_dict(cfg.postgres.dsn)
+        self.host = str(info.get("host", "127.0.0.1"))
+        self.port = int(info.get("port", 5432))
+        self.user = str(info.get("user", "edge"))
+        self.dbname = str(info.get("dbname", "edge"))
+        self.datadir = cfg.run_dir / "pg"
+
+    def prepare(self) -> None:
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.datadir, 0o700)
+        out = subprocess.run(_as_postgres_user() + [
+            str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", self.user,
+            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"],
+            capture_output=True, text=True)
+        if out.returncode != 0:
+            raise StartError(f"initdb failed: {out.stderr.strip() or out.stdout.strip()}")
+
+    def command(self) -> list[str]:
+        return _as_postgres_user() + [
+            str(PG_BIN / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+            "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
+            "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
+
+    def _admin_dsn(self) -> str:
+        return f"host={self.host} port={self.port} user={self.user} dbname=postgres"
+
+    def ready(self) -> bool:
+        try:
+            psycopg.connect(self._admin_dsn(), connect_timeout=1).close()
+            return True
+        except psycopg.Error:
+            return False
+
+    def after_ready(self) -> None:
+        with psycopg.connect(self._admin_dsn(), autocommit=True) as c:
+            if c.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                         (self.dbname,)).fetchone() is None:
+                c.execute(f'CREATE DATABASE "{self.dbname}"')
+
+    def stop(self, timeout: float = 20.0) -> None:
+        # SIGINT = PostgreSQL "fast" shutdown
+        if self.pid is not None:
+            stop_pid(self.pid, self.program, timeout, signal.SIGINT)
+        super().stop(timeout)
+
+
+# -- Redis ------------------------------------------------------------------------
+
+class Redis(Service):
+    def __init__(self, cfg: Config):
+        super().__init__(cfg, "redis", "redis-server")
+        import redis as redispy
+        self.client = redispy.Redis.from_url(cfg.redis.url, socket_connect_timeout=0.5,
+                                             socket_timeout=1)
+        kw = self.client.connection_pool.connection_kwargs
+        self.host, self.port = kw.get("host", "127.0.0.1"), int(kw.get("port", 6379))
+        self.datadir = cfg.run_dir / "redis"
+
+    def prepare(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return ["redis-server", "--bind", self.host, "--port", str(self.port),
+                "--dir", str(self.datadir), "--dbfilename", "dump.rdb",
+                "--save", "60 1000", "--appendonly", "no", "--daemonize", "no",
+                "--protected-mode", "yes", "--logfile", "", "--maxclients", "10000"]
+
+    def ready(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
+
+# -- rtpengine --------------------------------------------------------------------
+
+class Rtpengine(Service):
+    def __init__(self, cfg: Config):
+        super().__init__(cfg, "rtpengine", "rtpengine")
+
+    def command(self) -> list[str]:
+        r = self.cfg.rtpengine
+        return ["rtpengine", f"--config-file={RTPENGINE_CONF}", "--foreground", "--log-stderr",
+                f"--interface={r.interface}", f"--listen-ng={r.ng_host}:{r.ng_port}",
+                f"--port-min={r.port_min}", f"--port-max={r.port_max}"]
+
+    def ready(self) -> bool:
+        return rtpengine.ping(self.cfg.rtpengine.ng_host, self.cfg.rtpengine.ng_port, 0.2)
+
+
+# -- sync follower ----------------------------------------------------------------
+
+def python_env(cfg_path: Path) -> dict[str, str]:
+    """Environment for our Python processes, including Kamailio's embedded
+    interpreter: the config file, the repo, and the venv's site-packages."""
+    env = dict(os.environ)
+    env[edgeconfig.ENV_VAR] = str(cfg_path)
+    site = sysconfig.get_paths()["purelib"]
+    parts = [str(REPO_ROOT), site]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+class SyncFollower(Service):
+    def __init__(self, cfg: Config, cfg_path: Path):
+        super().__init__(cfg, "sync", "edgectl")
+        self.cfg_path = cfg_path
+        self.ready_file = cfg.run_dir / "sync.ready"
+
+    def prepare(self) -> None:
+        self.ready_file.unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "edgectl", "--config", str(self.cfg_path), "sync",
+                "--follow", "--ready-file", str(self.ready_file)]
+
+    def env(self) -> dict[str, str]:
+        return python_env(self.cfg_path)
+
+    def ready(self) -> bool:
+        return self.ready_file.exists()
+
+
+# -- Kamailio ---------------------------------------------------------------------
+
+class Kamailio(Service):
+    def __init__(self, cfg: Config, cfg_path: Path, shm_mb: int = 128, pkg_mb: int = 16,
+                 extra_defines: dict[str, str] | None = None):
+        super().__init__(cfg, f"kamailio-{cfg.node.name}", "kamailio")
+        self.cfg_path = cfg_path
+        self.shm_mb, self.pkg_mb = shm_mb, pkg_mb
+        self.extra_defines = extra_defines or {}
+
+    def defines(self) -> dict[str, str]:
+        d = edgeconfig.kamailio_defines(self.cfg)
+        for feature in self.cfg.node.features:
+            d[f"WITH_{feature.upper()}"] = ""
+        d.update(self.extra_defines)
+        return d
+
+    def command(self) -> list[str]:
+        cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.shm_mb),
+               "-M", str(self.pkg_mb)]
+        for name, value in self.defines().items():
+            cmd += ["-A", f"{name}={value}" if value != "" else name]
+        return cmd
+
+    def env(self) -> dict[str, str]:
+        return python_env(self.cfg_path)
+
+    def prepare(self) -> None:
+        self.cfg.rpc_socket.unlink(missing_ok=True)
+
+    def ready(self) -> bool:
+        """Answers RPC, and its timer has seen the read model (edge_ver >= 0)."""
+        try:
+            res = rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver", timeout=0.5)
+        except (rpc.RpcError, OSError, ValueError):
+            return False
+        return _shv_int(res) >= 0
+
+    def rpc(self, method: str, *params: object) -> object:
+        return rpc.call(self.cfg.rpc_socket, method, *params)
+
+
+def _shv_int(res: object) -> int:
+    """Value of a pv.shvGet reply ([{"name":..,"type":"int","value":N}])."""
+    if isinstance(res, list) and res:
+        res = res[0]
+    if isinstance(res, dict):
+        try:
+            return int(res.get("value", -1))
+        except (TypeError, ValueError):
+            return -1
+    return -1
+
+
+# -- the whole stack ---------------------------------------------------------------
+
+class Stack:
+    """A node's processes, started in dependency order, stopped in reverse."""
+
+    def __init__(self, cfg: Config, cfg_path: Path | None = None,
+                 services: list[str] | None = None):
+        self.cfg = cfg
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg_path = cfg_path or (cfg.run_dir / "edge.toml")
+        if cfg_path is None:
+            self.cfg_path.write_text(edgeconfig.dumps(cfg))
+        self.state_file = cfg.run_dir / "stack.json"
+        self.postgres = Postgres(cfg)
+        self.redis = Redis(cfg)
+        self.rtpengine = Rtpengine(cfg)
+        self.sync = SyncFollower(cfg, self.cfg_path)
+        self.kamailio = Kamailio(cfg, self.cfg_path)
+        wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio"]
+        self.services: list[Service] = [s for s in
+                                        (self.postgres, self.redis, self.rtpengine, self.sync,
+                                         self.kamailio) if s.name.split("-")[0] in wanted]
+        self.on_migrated: list[Callable[[], None]] = []
+
+    # state file: what runs, by PID
+    def _save(self) -> None:
+        state = {s.name: {"pid": s.pid, "program": s.program} for s in self.services
+                 if s.pid is not None}
+        self.state_file.write_text(json.dumps(state, indent=1))
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        try:
+            return dict(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def running(self) -> dict[str, int]:
+        out = {}
+        for name, st in self._load().items():
+            pid, prog = st.get("pid"), st.get("program")
+            if isinstance(pid, int) and _pid_alive(pid, str(prog)):
+                out[name] = pid
+        return out
+
+    def up(self) -> list[str]:
+        """Start whatever is not running; returns the names started."""
+        from edgectl import db
+
+        live = self.running()
+        started = []
+        try:
+            for s in self.services:
+                if s.name in live:
+                    s.pid = live[s.name]
+                    continue
+                if s is self.sync:
+                    db.migrate(self.cfg)
+                    for hook in self.on_migrated:
+                        hook()
+                s.start()
+                started.append(s.name)
+                self._save()
+        except BaseException:
+            self._save()
+            raise
+        return started
+
+    def down(self) -> list[str]:
+        live = self.running()
+        stopped = []
+        for s in reversed(self.services):
+            if s.pid is None and s.name in live:
+                s.pid = live[s.name]
+            if s.pid is not None:
+                s.stop()
+                stopped.append(s.name)
+        self.state_file.unlink(missing_ok=True)
+        return stopped
+
+
+def free_port(host: str = "127.0.0.1", kind: int = 0) -> int:
+    """An ephemeral port free for both UDP and TCP on host."""
+    import socket
+
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind((host, 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind((host, port))
+            return int(port)
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def which_or_die(*programs: str) -> None:
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        raise EdgeError(f"missing programs: {', '.join(missing)} (run scripts/bootstrap.sh)")

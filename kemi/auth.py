@@ -1,0 +1,52 @@
+"""Step: digest authentication (RFC 3261 22, RFC 2617) against the HA1 held
+in the Redis read model.
+
+REGISTER is challenged with 401/WWW-Authenticate, other initial requests
+with 407/Proxy-Authenticate (``auth_challenge``). An unknown identity gets
+exactly the challenge a known identity with a wrong password gets -- and the
+same digest computation, against a dummy HA1 -- so neither the reply nor its
+timing tells which users exist. A stale nonce is re-challenged with
+stale=true. The read model unreachable means 503, never a pass.
+
+Cost: the device lookup is served by the worker cache when the read-model
+version is unchanged (no round trip), else one FCALL (``edge_device``).
+"""
+
+from __future__ import annotations
+
+import KSR
+
+from edgecore.cache import Unavailable
+from kemi import context
+from kemi.context import Request
+from kemi.ksrconst import AUTH_HA1, AUTH_NONCE_EXPIRED, AUTH_QOP, AUTH_STALE, CONTINUE, STOP
+from kemi.replies import unavailable
+
+# used for unknown identities: MD5 of nothing anyone can know
+DUMMY_HA1 = "0" * 32
+
+
+def challenge(realm: str, stale: bool = False) -> int:
+    KSR.auth.auth_challenge(realm, AUTH_QOP | (AUTH_STALE if stale else 0))
+    return STOP
+
+
+def authenticate(req: Request) -> int:
+    w = context.worker()
+    realm = w.cfg.auth.realm
+    if KSR.auth.has_credentials(realm) < 0:
+        return challenge(realm)
+    authuser = KSR.pv.get("$au") or ""
+    try:
+        device, tenant = w.device(str(authuser))
+    except Unavailable:
+        return unavailable(w.cfg.redis.retry_after)
+    if device is None or tenant is None:
+        KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
+        return challenge(realm)
+    rc = KSR.auth.pv_auth_check(realm, device.ha1, AUTH_HA1, 0)
+    if rc < 0:
+        return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
+    KSR.auth.consume_credentials()
+    req.device, req.tenant = device, tenant
+    return CONTINUE

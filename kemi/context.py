@@ -1,0 +1,88 @@
+"""Per-process and per-request state of the KEMI code.
+
+Kamailio loads the KEMI script in its main process (``mod_init``) and then
+forks its workers; sockets opened before the fork would be shared between
+processes. So the config is read at load time, and each process opens its
+own Redis client in ``child_init`` (:func:`init_worker`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import KSR
+
+from edgecore import readmodel as rm
+from edgecore.cache import Unavailable, VersionedCache
+from edgecore.config import Config
+
+T = TypeVar("T")
+
+
+def shv_version() -> int:
+    """Read-model version last seen by this node's timer (-1: unreachable)."""
+    v = KSR.pv.get("$shv(edge_ver)")
+    return int(v) if v is not None else -1
+
+
+class Worker:
+    def __init__(self, cfg: Config, client: Any, version: Callable[[], int] = shv_version):
+        self.cfg = cfg
+        self.redis = client
+        self.cache = VersionedCache(version, cfg.cache.max_entries)
+
+    def _fetch(self, fn: Callable[..., T], *args: str) -> T:
+        import redis
+
+        try:
+            return fn(self.redis, *args)
+        except (redis.RedisError, rm.ModelNotLoaded, OSError) as exc:
+            raise Unavailable(str(exc)) from None
+
+    def device(self, authuser: str) -> tuple[rm.Device | None, rm.Tenant | None]:
+        """Device and tenant of a digest identity: cache, else one FCALL."""
+        return self.cache.get(("d", authuser.lower()),
+                              lambda: self._fetch(rm.fetch_device, authuser))
+
+    def call(self, authuser: str, dialled: str) -> rm.CallData:
+        """Everything a call needs: cache, else one FCALL (edge_call)."""
+        return self.cache.get(("c", authuser.lower(), dialled),
+                              lambda: self._fetch(rm.fetch_call, authuser, dialled))
+
+
+def redis_client(cfg: Config) -> Any:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # redis-py's default is 10 retries with exponential backoff: seconds of
+    # stall per request when Redis is down. One immediate retry covers a
+    # pooled connection that Redis closed; then the request gets its 503.
+    return redis.Redis.from_url(cfg.redis.url, socket_connect_timeout=cfg.redis.connect_timeout,
+                                socket_timeout=cfg.redis.socket_timeout,
+                                retry=Retry(NoBackoff(), 1), decode_responses=True)
+
+
+CONFIG: Config | None = None
+WORKER: Worker | None = None
+
+
+def init_worker(cfg: Config) -> Worker:
+    global WORKER
+    WORKER = Worker(cfg, redis_client(cfg))
+    return WORKER
+
+
+def worker() -> Worker:
+    if WORKER is None:
+        raise RuntimeError("KEMI worker state used before child_init")
+    return WORKER
+
+
+@dataclass
+class Request:
+    """What the steps learned about the request being routed."""
+    device: rm.Device | None = None      # the authenticated device
+    tenant: rm.Tenant | None = None      # its tenant
+    nat: bool = False                    # the sender is behind NAT

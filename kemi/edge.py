@@ -1,0 +1,86 @@
+"""Entry of the edge's routing, loaded by Kamailio's app_python3.
+
+The request route is the flat list ``REQUEST_STEPS``; each step is a function
+of the per-request :class:`~kemi.context.Request` in a module named for its
+concern, returning CONTINUE or STOP. No step ever calls ``sys.exit()``; an
+unexpected exception is logged and answered 500, never a dead worker.
+
+Process model: this file runs in Kamailio's main process (``mod_init``: read
+the config); each forked process then gets its own Redis client in
+``child_init``. ``kamcmd app_python.reload`` re-runs this file, which reloads
+the step modules so a code change takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import KSR  # noqa: E402
+
+from edgecore import config as edgeconfig  # noqa: E402
+from kemi import (  # noqa: E402
+    auth, context, fallback, keepalive, ksrconst, methods, nat, poller, registrar, replies,
+    sanity,
+)
+
+_STEP_MODULES = (ksrconst, replies, sanity, nat, keepalive, methods, auth, registrar, fallback,
+                 poller)
+if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
+    for _m in _STEP_MODULES:
+        importlib.reload(_m)
+sys.modules["kemi"]._edge_loaded = True  # type: ignore[attr-defined]
+
+STOP = ksrconst.STOP
+
+REQUEST_STEPS = (
+    sanity.check,                 # Max-Forwards, malformed requests
+    nat.detect,                   # NATed sender: rport, received, flags
+    keepalive.options,            # OPTIONS to the edge itself
+    methods.refuse_unsupported,   # methods the edge does not route
+    auth.authenticate,            # digest against the read model (401/407/503)
+    registrar.register,           # REGISTER: save under the tenant-scoped AOR
+    fallback.not_routed,          # anything left: a clean final reply
+)
+
+
+class EdgeRouter:
+    def __init__(self, cfg: edgeconfig.Config):
+        self.cfg = cfg
+
+    def child_init(self, rank: int) -> int:
+        context.init_worker(self.cfg)
+        return 0
+
+    def ksr_request_route(self, msg: object) -> int:
+        req = context.Request()
+        try:
+            for step in REQUEST_STEPS:
+                if step(req) == STOP:
+                    return 1
+        except Exception:
+            KSR.err("edge: unexpected error routing %s: %s\n"
+                    % (KSR.pv.get("$rm"), traceback.format_exc().replace("\n", " | ")))
+            if not KSR.is_ACK():
+                KSR.sl.send_reply(500, "Server Internal Error")
+        return 1
+
+    def ksr_poll_read_model(self, msg: object, evname: str | None = None) -> int:
+        try:
+            poller.poll()
+        except Exception:
+            KSR.err("edge: read-model poll failed: %s\n" % traceback.format_exc())
+        return 1
+
+
+def mod_init() -> EdgeRouter:
+    cfg = edgeconfig.load()
+    context.CONFIG = cfg
+    KSR.info(f"edge: KEMI routing loaded for node {cfg.node.name}\n")
+    return EdgeRouter(cfg)

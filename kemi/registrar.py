@@ -1,0 +1,40 @@
+"""Step: registrar (RFC 3261 10.3) for authenticated devices.
+
+The contact is saved under the device's tenant-scoped AOR ``sip:<ext>@<tenant>``
+whatever URI the phone registered, so the same 7001 in many tenants never
+collides and the tenant never depends on the domain the phone chose (see
+edgecore.tenancy). ``Expires: 0`` and ``Contact: *`` unregister; expiry is
+the usrloc timer's. A NATed contact is stored with its real source and
+flagged for OPTIONS keepalives.
+"""
+
+from __future__ import annotations
+
+import KSR
+
+from edgecore import tenancy
+from kemi import context
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, LOCATION, STOP
+from kemi.replies import send
+
+
+def register(req: Request) -> int:
+    if not KSR.is_REGISTER():
+        return CONTINUE
+    device, tenant = req.device, req.tenant
+    if device is None or tenant is None:       # auth step guarantees this
+        return send(500, "Server Internal Error")
+    cfg = context.worker().cfg
+    if not tenancy.identity_matches(KSR.pv.get("$tU"), device):
+        return send(403, "Forbidden - Not Your Identity")
+    edge_domains = frozenset([cfg.node.domain.lower(), *(a.lower() for a in cfg.node.aliases)])
+    if not tenancy.domain_acceptable(str(KSR.pv.get("$td") or ""), tenant, edge_domains,
+                                     KSR.is_myself_turi()):
+        return send(403, "Forbidden - Domain Not Served")
+    if req.nat:
+        KSR.setbflag(FLB_NATB)
+        KSR.setbflag(FLB_NATSIPPING)
+    if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
+        KSR.sl.sl_reply_error()
+    return STOP

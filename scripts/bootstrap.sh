@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the edge needs, idempotently: Debian/Ubuntu packages that are
+# missing, and a venv built from the system python3 (the interpreter that
+# Kamailio's app_python3 embeds, so the KEMI code can import the venv's
+# packages). Safe to run any number of times; does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  kamailio kamailio-python3-modules kamailio-redis-modules
+  kamailio-postgres-modules kamailio-websocket-modules kamailio-tls-modules
+  kamailio-extra-modules kamailio-utils-modules
+  rtpengine-daemon redis-server postgresql postgresql-contrib
+  sip-tester baresip
+  python3 python3-venv python3-dev
+  openssl iproute2 procps util-linux
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The venv must come from Debian's interpreter (/usr/bin/python3), never from a
+# pyenv/conda python on PATH: app_python3 embeds /usr/bin/python3.
+SYSPY=/usr/bin/python3
+VENV=.venv
+stamp_dir=.stamps
+mkdir -p "$stamp_dir"
+want=$(cat pyproject.toml | sha1sum | cut -c1-12)-$($SYSPY -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: building $VENV from $SYSPY"
+  [ -x "$VENV/bin/python" ] || $SYSPY -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
+  echo "$want" > "$stamp_dir/venv"
+fi
