@@ -349,7 +349,7 @@ def ringgroup_remove(conn: psycopg.Connection, tenant: str, number: str) -> None
 def ringgroup_list(conn: psycopg.Connection, tenant: str | None = None) -> list[dict[str, Any]]:
     sql = """SELECT g.tenant_id AS tenant, g.number, g.name, g.strategy, g.ring_timeout,
                     coalesce(array_agg(d.extension ORDER BY m.position, d.extension)
-                             FILTER (WHERE d.id IS NOT NULL), '{}') AS members
+                             FILTER (WHERE d.id IS NOT NULL), '{{}}') AS members
                FROM ring_groups g
                LEFT JOIN ring_group_members m ON m.ring_group_id = g.id
                LEFT JOIN devices d ON d.id = m.device_id

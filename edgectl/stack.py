@@ -187,7 +187,7 @@ class Postgres(Service):
         super().__init__(cfg, "postgres", "postgres")
         info = conninfo_to_dict(cfg.postgres.dsn)
         self.host = str(info.get("host", "127.0.0.1"))
-        self.port = int(info.get("port", 5432))
+        self.port = int(str(info.get("port", 5432)))
         self.user = str(info.get("user", "edge"))
         self.dbname = str(info.get("dbname", "edge"))
         self.datadir = cfg.run_dir / "pg"
@@ -245,7 +245,7 @@ class Redis(Service):
         self.client = redispy.Redis.from_url(cfg.redis.url, socket_connect_timeout=0.5,
                                              socket_timeout=1)
         kw = self.client.connection_pool.connection_kwargs
-        self.host, self.port = kw.get("host", "127.0.0.1"), int(kw.get("port", 6379))
+        self.host, self.port = str(kw.get("host", "127.0.0.1")), int(str(kw.get("port", 6379)))
         self.datadir = cfg.run_dir / "redis"
 
     def prepare(self) -> None:

@@ -258,7 +258,7 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
         else:
             snaps = load_snapshots(conn, ids)
             for tid in ids:
-                old = r.smembers(rm.k_owned(gen, tid))
+                old = [str(x) for x in r.smembers(rm.k_owned(gen, tid))]
                 pipe = r.pipeline(transaction=True)
                 _delete_owned(pipe, old)
                 pipe.delete(rm.k_owned(gen, tid))

@@ -36,9 +36,9 @@ def authenticate(req: Request) -> int:
     realm = w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)
-    authuser = KSR.pv.get("$au") or ""
+    authuser = context.pv_str("$au")
     try:
-        device, tenant = w.device(str(authuser))
+        device, tenant = w.device(authuser)
     except Unavailable:
         return unavailable(w.cfg.redis.retry_after)
     if device is None or tenant is None:

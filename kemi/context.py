@@ -20,6 +20,12 @@ from edgecore.config import Config
 T = TypeVar("T")
 
 
+def pv_str(spec: str) -> str:
+    """A pseudo-variable as text ("" when null)."""
+    v = KSR.pv.get(spec)
+    return "" if v is None else str(v)
+
+
 def shv_version() -> int:
     """Read-model version last seen by this node's timer (-1: unreachable)."""
     v = KSR.pv.get("$shv(edge_ver)")

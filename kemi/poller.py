@@ -14,7 +14,7 @@ import KSR
 from edgecore import readmodel as rm
 from kemi import context
 
-_state = {"last": None}
+_state: dict[str, bool | None] = {"last": None}
 
 
 def poll() -> None:

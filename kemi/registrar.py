@@ -26,10 +26,10 @@ def register(req: Request) -> int:
     if device is None or tenant is None:       # auth step guarantees this
         return send(500, "Server Internal Error")
     cfg = context.worker().cfg
-    if not tenancy.identity_matches(KSR.pv.get("$tU"), device):
+    if not tenancy.identity_matches(context.pv_str("$tU"), device):
         return send(403, "Forbidden - Not Your Identity")
     edge_domains = frozenset([cfg.node.domain.lower(), *(a.lower() for a in cfg.node.aliases)])
-    if not tenancy.domain_acceptable(str(KSR.pv.get("$td") or ""), tenant, edge_domains,
+    if not tenancy.domain_acceptable(context.pv_str("$td"), tenant, edge_domains,
                                      KSR.is_myself_turi()):
         return send(403, "Forbidden - Domain Not Served")
     if req.nat:

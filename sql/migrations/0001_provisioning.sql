@@ -109,6 +109,8 @@ $$ SELECT pg_advisory_xact_lock(7240001) $$;
 CREATE FUNCTION edge_range_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     clash record;
+    -- generated columns are not computed yet in a BEFORE trigger
+    new_span int8range := int8range(NEW.first_number::int8, NEW.last_number::int8, '[]');
 BEGIN
     PERFORM edge_lock_numbering();
     -- a global range overlaps nothing of another tenant; a local range
@@ -117,8 +119,8 @@ BEGIN
       FROM number_ranges r
      WHERE r.id <> NEW.id
        AND r.tenant_id <> NEW.tenant_id
-       AND r.ndigits = NEW.ndigits
-       AND r.span && NEW.span
+       AND r.ndigits = length(NEW.first_number)
+       AND r.span && new_span
        AND (NEW.scope = 'global' OR r.scope = 'global')
      LIMIT 1;
     IF FOUND THEN

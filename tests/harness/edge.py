@@ -1,0 +1,183 @@
+"""The edge under test: the project's own launcher (edgectl.stack) started on
+ephemeral loopback ports in a temporary run directory, plus helpers that
+drive it the way an operator does (the real ``edgectl`` CLI as a subprocess)
+and observe it (JSON-RPC, Redis, PostgreSQL)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from edgecore import config as edgeconfig
+from edgecore.config import Config
+from edgectl import rpc
+from edgectl.provision import default_auth_username
+from edgectl.stack import Stack, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_tenant_ids = itertools.count(20001)
+_rtp_base = itertools.count(0)
+
+
+def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1",
+                **sections: dict[str, Any]) -> Config:
+    cfg = Config()
+    cfg.paths.run_dir = str(run_dir)
+    cfg.node.name = name
+    cfg.sip.listen_ip = listen_ip
+    cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip)
+    cfg.sip.children = 2
+    cfg.sip.tcp_children = 2
+    cfg.sip.log_level = 2
+    cfg.sip.min_expires = 1
+    cfg.sip.usrloc_timer = 1
+    cfg.cache.poll_ms = 100
+    cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
+    cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
+    cfg.rtpengine.ng_port = free_port()
+    base = 41000 + 1000 * (next(_rtp_base) % 20)
+    cfg.rtpengine.port_min, cfg.rtpengine.port_max = base, base + 999
+    for section, values in sections.items():
+        for k, v in values.items():
+            setattr(getattr(cfg, section), k, v)
+    return cfg
+
+
+class Edge:
+    def __init__(self, run_dir: Path, **sections: dict[str, Any]):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg = test_config(run_dir, **sections)
+        self.cfg_path = run_dir / "edge.toml"
+        self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
+        self.stack = Stack(self.cfg, self.cfg_path)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> "Edge":
+        try:
+            self.stack.up()
+        except BaseException:
+            self.stack.down()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.stack.down()
+
+    # -- addresses ---------------------------------------------------------------
+    @property
+    def sip(self) -> tuple[str, int]:
+        return (self.cfg.sip.listen_ip, self.cfg.sip.udp_port)
+
+    @property
+    def target(self) -> str:
+        return f"{self.cfg.sip.listen_ip}:{self.cfg.sip.udp_port}"
+
+    # -- the operator's CLI --------------------------------------------------------
+    def ctl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        env.pop(edgeconfig.ENV_VAR, None)
+        return subprocess.run([sys.executable, "-m", "edgectl", "--config", str(self.cfg_path),
+                               *args], capture_output=True, text=True, input=input, env=env,
+                              cwd=ROOT, timeout=60)
+
+    def ctl_ok(self, *args: str, input: str | None = None) -> str:
+        out = self.ctl(*args, input=input)
+        assert out.returncode == 0, f"edgectl {' '.join(args)} failed: {out.stderr}"
+        return out.stdout
+
+    def new_tenant(self, name: str = "Test tenant", *flags: str,
+                   ranges: tuple[tuple[str, str], ...] = (("7000", "7099"),)) -> str:
+        tid = f"{next(_tenant_ids):05d}"
+        self.ctl_ok("tenant", "add", tid, "--name", name, *flags)
+        for first, last in ranges:
+            self.ctl_ok("range", "add", tid, first, last)
+        return tid
+
+    def new_device(self, tenant: str, ext: str, password: str | None = None) -> tuple[str, str]:
+        """Provision a device; returns (auth username, password)."""
+        password = password or f"pw-{tenant}-{ext}"
+        self.ctl_ok("device", "add", tenant, ext, "--password", password)
+        return default_auth_username(tenant, ext), password
+
+    # -- observation -------------------------------------------------------------
+    def rpc(self, method: str, *params: Any) -> Any:
+        return rpc.call(self.cfg.rpc_socket, method, *params)
+
+    def contacts(self, tenant: str, ext: str) -> list[dict[str, Any]]:
+        """usrloc contacts of an AOR as the running edge sees them."""
+        try:
+            res = self.rpc("ul.lookup", "location", f"{ext}@{tenant}")
+        except rpc.RpcError as exc:
+            if "not found" in str(exc).lower():
+                return []
+            raise
+        contacts = res.get("Contacts", []) if isinstance(res, dict) else []
+        out = []
+        for c in contacts:
+            out.append(c.get("Contact", c))
+        return out
+
+    def model_version(self) -> int:
+        import redis
+        from edgecore import readmodel as rm
+        r = redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
+        try:
+            return int(r.get(rm.VER_KEY) or -1)
+        finally:
+            r.close()
+
+    def node_model_version(self) -> int:
+        """The read-model version the node's workers currently trust."""
+        from edgectl.stack import _shv_int
+        return _shv_int(self.rpc("pv.shvGet", "edge_ver"))
+
+    def wait_synced(self, timeout: float = 5.0) -> None:
+        """Until the provisioning changes made so far are visible to the node:
+        the follower has applied them and the node's poller has seen them."""
+        time.sleep(0.05)       # let NOTIFY reach the follower
+        wait_for(lambda: self.node_model_version() == self.model_version() >= 0,
+                 timeout=timeout, what="read model propagated to the node")
+
+    def redis(self) -> Any:
+        import redis
+        return redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
+
+    def db(self) -> Any:
+        import psycopg
+        return psycopg.connect(self.cfg.postgres.dsn, autocommit=True)
+
+    def kamailio_pids(self) -> set[int]:
+        """The main Kamailio process and all its children."""
+        main = self.stack.kamailio.pid
+        assert main is not None
+        out = {main}
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    stat = (p / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == main:
+                    out.add(int(p.name))
+        return out
+
+    def log(self) -> str:
+        return self.stack.kamailio.log_path.read_text(errors="replace")
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05,
+             what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

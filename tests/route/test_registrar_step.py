@@ -1,0 +1,66 @@
+"""kemi.registrar: save under the tenant-scoped AOR, identity and domain rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecore import readmodel as rm
+from fakes import FakeWorker, use
+from kemi import registrar
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, STOP
+
+TENANT = rm.Tenant("00003", "Efetiva", domain="efetiva.example.net")
+
+
+@pytest.fixture
+def req() -> Request:
+    w = use(FakeWorker())
+    d = w.add(TENANT, "7001")
+    return Request(device=d, tenant=TENANT)
+
+
+@pytest.mark.parametrize("to_user,domain", [
+    ("000037001", "127.0.0.1"),            # IP literal
+    ("7001", "edge.local"),               # the edge's own domain, extension as user
+    ("000037001", "efetiva.example.net"),  # the tenant's domain
+    ("000037001", "[::1]"),
+])
+def test_saves_under_tenant_scoped_aor(ksr, req, to_user, domain):
+    ksr.message("REGISTER", tU=to_user, td=domain)
+    assert registrar.register(req) == STOP
+    assert ksr.called("registrar.save_uri") == [("location", 0, "sip:7001@00003")]
+    assert ksr.replies() == []
+
+
+def test_other_identity_is_refused(ksr, req):
+    ksr.message("REGISTER", tU="000037002", td="127.0.0.1")
+    assert registrar.register(req) == STOP
+    assert ksr.replies() == [(403, "Forbidden - Not Your Identity")]
+    assert not ksr.called("registrar.save_uri")
+
+
+def test_foreign_domain_is_refused(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="epavi.example.net")
+    ksr.results["is_myself_turi"] = False
+    assert registrar.register(req) == STOP
+    assert ksr.replies() == [(403, "Forbidden - Domain Not Served")]
+
+
+def test_nated_contact_is_flagged_for_keepalive(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    req.nat = True
+    registrar.register(req)
+    assert {FLB_NATB, FLB_NATSIPPING} <= ksr.bflags
+
+
+def test_save_failure_answers_with_the_registrar_error(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.results["registrar.save_uri"] = -1
+    assert registrar.register(req) == STOP
+    assert ksr.called("sl.sl_reply_error")
+
+
+def test_other_methods_pass_through(ksr, req):
+    ksr.message("INVITE")
+    assert registrar.register(req) == CONTINUE

@@ -1,0 +1,97 @@
+"""The small steps and the entry's route: sanity, NAT, keepalive, methods,
+fallback, and the guarantee that an exception still gets a reply."""
+
+from __future__ import annotations
+
+import pytest
+
+from kemi import edge, fallback, keepalive, methods, nat, sanity
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, FLT_NATS, STOP
+
+
+def test_max_forwards_exhausted_is_483(ksr):
+    ksr.message("INVITE")
+    ksr.results["maxfwd.process_maxfwd"] = -1
+    assert sanity.check(Request()) == STOP
+    assert ksr.replies() == [(483, "Too Many Hops")]
+
+
+def test_malformed_request_is_left_to_the_sanity_module(ksr):
+    ksr.message("INVITE")
+    ksr.results["sanity.sanity_check"] = -1
+    assert sanity.check(Request()) == STOP
+    assert ksr.replies() == []             # the module replied itself
+    assert ksr.called("sanity.sanity_check") == [(17895, 7)]
+
+
+def test_nat_detected_register_stores_source(ksr):
+    ksr.message("REGISTER")
+    ksr.results["nathelper.nat_uac_test"] = 1
+    req = Request()
+    assert nat.detect(req) == CONTINUE
+    assert req.nat and FLT_NATS in ksr.flags
+    assert ksr.called("nathelper.fix_nated_register")
+    assert ksr.called("force_rport")
+
+
+def test_no_nat_no_flags(ksr):
+    ksr.message("REGISTER")
+    ksr.results["nathelper.nat_uac_test"] = -1
+    req = Request()
+    nat.detect(req)
+    assert not req.nat and not ksr.flags
+    assert not ksr.called("nathelper.fix_nated_register")
+
+
+def test_options_to_the_edge_is_200(ksr):
+    ksr.message("OPTIONS")
+    ksr.results["is_myself_ruri"] = True
+    assert keepalive.options(Request()) == STOP
+    assert ksr.replies() == [(200, "OK")]
+
+
+def test_options_to_a_user_continues(ksr):
+    ksr.message("OPTIONS", rU="7001")
+    ksr.results["is_myself_ruri"] = True
+    assert keepalive.options(Request()) == CONTINUE
+
+
+@pytest.mark.parametrize("method,code", [("SUBSCRIBE", 489), ("PUBLISH", 489),
+                                         ("MESSAGE", 405), ("BYE", 405), ("FOO", 501)])
+def test_methods_not_routed_get_a_final_reply(ksr, method, code):
+    ksr.message(method)
+    ksr.results["siputils.has_totag"] = -1
+    assert methods.refuse_unsupported(Request()) == STOP
+    assert [c for c, _ in ksr.replies()] == [code]
+
+
+@pytest.mark.parametrize("method", ["REGISTER", "INVITE", "ACK", "CANCEL", "OPTIONS"])
+def test_methods_routed_continue(ksr, method):
+    ksr.message(method)
+    ksr.results["siputils.has_totag"] = -1
+    assert methods.refuse_unsupported(Request()) == CONTINUE
+
+
+def test_fallback_answers_but_never_an_ack(ksr):
+    ksr.message("INVITE")
+    assert fallback.not_routed(Request()) == STOP
+    assert ksr.replies() == [(501, "Not Implemented")]
+    ksr.calls.clear()
+    ksr.message("ACK")
+    fallback.not_routed(Request())
+    assert ksr.replies() == []
+
+
+def test_route_ends_with_the_fallback_and_survives_exceptions(ksr, monkeypatch):
+    assert edge.REQUEST_STEPS[-1] is fallback.not_routed
+    assert edge.REQUEST_STEPS[0] is sanity.check
+
+    def boom(req: Request) -> int:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (boom,))
+    ksr.message("REGISTER")
+    assert edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None) == 1
+    assert ksr.replies() == [(500, "Server Internal Error")]
+    assert any("bug" in a[0] for n, a in ksr.calls if n == "err")

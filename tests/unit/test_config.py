@@ -1,0 +1,81 @@
+"""edgecore.config: one source of settings, and Kamailio's defaults agree with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from edgecore import config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_and_override(tmp_path):
+    p = tmp_path / "site.toml"
+    p.write_text('[sip]\nudp_port = 5080\n[redis]\nsocket_timeout = 1\n[node]\naliases = ["x.example"]\n')
+    cfg = config.load(p)
+    assert cfg.sip.udp_port == 5080 and cfg.sip.tcp_port == 5060
+    assert cfg.redis.socket_timeout == 1.0
+    assert cfg.node.aliases == ["x.example"]
+
+
+def test_env_var_names_the_file(tmp_path, monkeypatch):
+    p = tmp_path / "e.toml"
+    p.write_text('[auth]\nrealm = "other"\n')
+    monkeypatch.setenv(config.ENV_VAR, str(p))
+    assert config.load().auth.realm == "other"
+
+
+@pytest.mark.parametrize("text,err", [
+    ("[sip]\nudp_prot = 1\n", "unknown setting sip.udp_prot"),
+    ("[sip]\nudp_port = \"x\"\n", "sip.udp_port must be int"),
+    ("[sip]\nudp_port = true\n", "sip.udp_port must be int"),
+    ("sip = 3\n", "sip must be a table"),
+    ("[sip\n", "config file"),
+])
+def test_bad_config_is_one_clear_error(tmp_path, text, err):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(config.ConfigError, match=re.escape(err)):
+        config.load(p)
+
+
+def test_missing_file():
+    with pytest.raises(config.ConfigError, match="not found"):
+        config.load("/nonexistent/edge.toml")
+
+
+def test_dumps_round_trips():
+    cfg = config.Config()
+    cfg.node.aliases = ["a.example", 'q"uote']
+    cfg.sip.udp_port = 5999
+    again = config.from_dict(__import__("tomllib").loads(config.dumps(cfg)))
+    assert again == cfg
+
+
+def test_defines_quote_strings_only():
+    d = config.kamailio_defines(config.Config())
+    assert d["LISTEN_IP"] == "127.0.0.1" and d["UDP_PORT"] == "5060"
+    assert d["EDGE_DOMAIN"] == '"edge.local"'
+    cfg = config.Config()
+    cfg.node.domain = 'bad"domain'
+    with pytest.raises(config.ConfigError):
+        config.kamailio_defines(cfg)
+
+
+def test_kamailio_trydef_defaults_match_python_defaults():
+    """kamailio/defaults.cfg and edgecore.config must not disagree: a node
+    started by hand behaves like one started by the launcher (paths aside)."""
+    trydefs = {}
+    for line in (ROOT / "kamailio" / "defaults.cfg").read_text().splitlines():
+        m = re.match(r"#!trydef\s+(\w+)\s+(.*)$", line.strip())
+        if m:
+            trydefs[m.group(1)] = m.group(2).strip()
+    rendered = config.kamailio_defines(config.Config())
+    paths = {"RPC_SOCKET", "CTL_SOCKET", "KEMI_SCRIPT"}       # deployment-specific
+    assert set(trydefs) == set(rendered)
+    for name, value in rendered.items():
+        if name not in paths:
+            assert trydefs[name] == value, name

@@ -1,0 +1,87 @@
+"""Small pure pieces: digest, tenancy rules, versioned cache, record encoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecore import digest, readmodel as rm, tenancy
+from edgecore.cache import Unavailable, VersionedCache
+
+
+def test_ha1_rfc2617_vector():
+    # RFC 2617 3.5: Mufasa / testrealm@host.com / Circle Of Life
+    assert digest.ha1("Mufasa", "testrealm@host.com", "Circle Of Life") == \
+        "939e7578ed9e3c518a452acee763bce9"
+    assert digest.is_ha1("939e7578ed9e3c518a452acee763bce9")
+    assert not digest.is_ha1("939E7578")
+
+
+T = rm.Tenant("00003", "A", domain="a.example.net")
+EDGE = frozenset({"edge.local", "sip.example.com"})
+
+
+@pytest.mark.parametrize("domain,local,ok", [
+    ("a.example.net", False, True), ("A.Example.NET.", False, True),
+    ("edge.local", False, True), ("sip.example.com", False, True),
+    ("203.0.113.7", False, True), ("[2001:db8::1]", False, True),
+    ("b.example.net", False, False), ("b.example.net", True, True), ("", False, False)])
+def test_domain_acceptable(domain, local, ok):
+    assert tenancy.domain_acceptable(domain, T, EDGE, local) is ok
+
+
+def test_identity_matches_auth_user_or_extension():
+    d = rm.Device("000037001", "00003", "7001", "a" * 32)
+    assert tenancy.identity_matches("000037001", d)
+    assert tenancy.identity_matches("000037001".upper(), d)
+    assert tenancy.identity_matches("7001", d)
+    assert not tenancy.identity_matches("7002", d)
+    assert not tenancy.identity_matches(None, d)
+
+
+class Clock:
+    def __init__(self):
+        self.v = 1
+
+
+def test_cache_valid_until_version_changes():
+    c = Clock()
+    cache = VersionedCache(lambda: c.v, 10)
+    loads = []
+    get = lambda k: cache.get(k, lambda: loads.append(k) or k.upper())  # noqa: E731
+    assert get("a") == "A" and get("a") == "A"
+    assert loads == ["a"] and cache.hits == 1
+    c.v = 2
+    get("a")
+    assert loads == ["a", "a"]
+
+
+def test_cache_keeps_negative_answers():
+    cache = VersionedCache(lambda: 1, 10)
+    n = []
+    assert cache.get("x", lambda: n.append(1)) is None
+    assert cache.get("x", lambda: n.append(1)) is None
+    assert n == [1]
+
+
+def test_cache_refuses_when_model_unreachable():
+    cache = VersionedCache(lambda: -1, 10)
+    with pytest.raises(Unavailable):
+        cache.get("a", lambda: "never")
+
+
+def test_cache_is_bounded():
+    cache = VersionedCache(lambda: 1, 3)
+    for k in "abcdef":
+        cache.get(k, lambda: 1)
+    assert len(cache) <= 3
+
+
+def test_records_round_trip():
+    t = rm.Tenant("00001", "Support", True, False, "s.example.net", 10)
+    assert rm.Tenant.decode(t.encode()) == t
+    d = rm.Device("000017001", "00001", "7001", "f" * 32, 2)
+    assert rm.Device.decode(d.encode()) == d and d.aor == "sip:7001@00001"
+    g = rm.Target("ring_group", "00001", "7000", name="n", strategy="sequential",
+                  ring_timeout=20, members=("7001", "7002"))
+    assert rm.Target.decode(g.encode()) == g
+    assert rm.Tenant.decode(None) is None and rm.Target.decode("") is None
