@@ -61,6 +61,8 @@ class Sip:
     usrloc_timer: int = 30
     # nathelper: OPTIONS keepalive to NATed contacts (seconds, 0 = off)
     natping_interval: int = 30
+    # how long an unanswered call rings before 408 (tm fr_inv_timer, seconds)
+    ring_timeout: int = 120
 
 
 @dataclass
@@ -235,6 +237,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "MAX_CONTACTS": cfg.sip.max_contacts,
         "USRLOC_TIMER": cfg.sip.usrloc_timer,
         "NATPING_INTERVAL": cfg.sip.natping_interval,
+        "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
         "AUTH_SECRET": cfg.auth.nonce_secret,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,
         "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",

@@ -210,6 +210,23 @@ def cmd_sync(cfg: Config, a: argparse.Namespace) -> None:
     follower.run()
 
 
+def cmd_explain(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import explain, rpc
+
+    def registered(aor: str) -> int | None:
+        try:
+            res = rpc.call(cfg.rpc_socket, "ul.lookup", "location", aor.removeprefix("sip:"),
+                           timeout=2)
+        except rpc.RpcError as exc:
+            return 0 if "not found" in str(exc).lower() else None
+        except OSError:
+            return None
+        return len(res.get("Contacts", [])) if isinstance(res, dict) else None
+
+    e = explain.explain(cfg, a.caller, a.dialled, registered)
+    print(json.dumps(e.as_dict(), indent=1) if a.json else explain.render(e))
+
+
 def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
     from edgectl import demo
     from edgectl.stack import Stack
@@ -401,6 +418,15 @@ def build_parser() -> Parser:
     sp.add_argument("--follow", action="store_true", help="keep running, applying changes")
     sp.add_argument("--ready-file", help="with --follow: file written once the model is built")
     sp.set_defaults(fn=cmd_sync)
+
+    # explain (no sub-action)
+    sp = top.add_parser("explain", help="dry run: what the edge does with a call",
+                        description="Resolve DIALLED for CALLER and apply the dialing policy "
+                                    "exactly as the edge does, without placing a call.")
+    sp.add_argument("caller", metavar="CALLER", help="auth username, or TENANT:EXTENSION")
+    sp.add_argument("dialled", metavar="DIALLED", help="the dialled number")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_explain)
 
     # stack
     g = group("stack", "the native launcher (make up / make down)")

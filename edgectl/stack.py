@@ -349,7 +349,7 @@ class Kamailio(Service):
     def ready(self) -> bool:
         """Answers RPC, and its timer has seen the read model (edge_ver >= 0)."""
         try:
-            res = rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver", timeout=0.5)
+            res = rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver", timeout=2.0)
         except (rpc.RpcError, OSError, ValueError):
             return False
         return _shv_int(res) >= 0

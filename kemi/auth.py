@@ -8,8 +8,11 @@ same digest computation, against a dummy HA1 -- so neither the reply nor its
 timing tells which users exist. A stale nonce is re-challenged with
 stale=true. The read model unreachable means 503, never a pass.
 
-Cost: the device lookup is served by the worker cache when the read-model
-version is unchanged (no round trip), else one FCALL (``edge_device``).
+Cost, per request: none when the worker cache holds the answer and the
+read-model version is unchanged; otherwise one FCALL -- ``edge_device`` for a
+REGISTER, ``edge_call`` for an INVITE, which fetches the caller together with
+everything the call's routing needs (callee candidates, tenants, exceptions),
+so an INVITE never costs a second round trip.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import KSR
 
 from edgecore.cache import Unavailable
+from edgecore.numbering import normalise
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import AUTH_HA1, AUTH_NONCE_EXPIRED, AUTH_QOP, AUTH_STALE, CONTINUE, STOP
@@ -38,7 +42,12 @@ def authenticate(req: Request) -> int:
         return challenge(realm)
     authuser = context.pv_str("$au")
     try:
-        device, tenant = w.device(authuser)
+        if KSR.is_INVITE():
+            req.dialled = normalise(context.pv_str("$rU"))
+            req.call = w.call(authuser, req.dialled)
+            device, tenant = req.call.caller, req.call.caller_tenant
+        else:
+            device, tenant = w.device(authuser)
     except Unavailable:
         return unavailable(w.cfg.redis.retry_after)
     if device is None or tenant is None:

@@ -16,6 +16,7 @@ import KSR
 from edgecore import readmodel as rm
 from edgecore.cache import Unavailable, VersionedCache
 from edgecore.config import Config
+from edgecore.policy import CallPlan
 
 T = TypeVar("T")
 
@@ -92,3 +93,6 @@ class Request:
     device: rm.Device | None = None      # the authenticated device
     tenant: rm.Tenant | None = None      # its tenant
     nat: bool = False                    # the sender is behind NAT
+    dialled: str = ""                    # INVITE: the R-URI user, normalised
+    call: rm.CallData | None = None      # INVITE: read-model data of the call
+    plan: CallPlan | None = None         # INVITE: resolution + policy decision

@@ -17,6 +17,7 @@ import importlib
 import os
 import sys
 import traceback
+from typing import Callable
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -26,12 +27,12 @@ import KSR  # noqa: E402
 
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
-    auth, context, fallback, keepalive, ksrconst, methods, nat, poller, registrar, replies,
-    sanity,
+    auth, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
+    pool, poller, registrar, relay, replies, sanity, tenant,
 )
 
-_STEP_MODULES = (ksrconst, replies, sanity, nat, keepalive, methods, auth, registrar, fallback,
-                 poller)
+_STEP_MODULES = (ksrconst, replies, sanity, nat, keepalive, indialog, methods, auth, registrar,
+                 tenant, policy, pool, media, relay, failure, fallback, poller)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)
@@ -43,9 +44,16 @@ REQUEST_STEPS = (
     sanity.check,                 # Max-Forwards, malformed requests
     nat.detect,                   # NATed sender: rport, received, flags
     keepalive.options,            # OPTIONS to the edge itself
+    indialog.cancel,              # CANCEL: to the INVITE transaction it cancels
+    indialog.within,              # in-dialog requests: by the recorded route set
     methods.refuse_unsupported,   # methods the edge does not route
+    indialog.retransmission,      # retransmitted initial requests: tm absorbs them
     auth.authenticate,            # digest against the read model (401/407/503)
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
+    tenant.resolve,               # INVITE: dialled number -> tenant, target, decision
+    policy.enforce,               # INVITE: 403 cross-tenant / 404 / 484
+    pool.route,                   # INVITE to a ring group: the media pool
+    relay.to_device,              # INVITE to a device: every registered contact
     fallback.not_routed,          # anything left: a clean final reply
 )
 
@@ -71,12 +79,31 @@ class EdgeRouter:
                 KSR.sl.send_reply(500, "Server Internal Error")
         return 1
 
+    # transaction routes armed by kemi.relay.forward()
+    def ksr_branch_manage(self, msg: object) -> int:
+        return _guarded(relay.on_branch)
+
+    def ksr_onreply_manage(self, msg: object) -> int:
+        return _guarded(relay.on_reply)
+
+    def ksr_failure_manage(self, msg: object) -> int:
+        return _guarded(failure.on_failure)
+
     def ksr_poll_read_model(self, msg: object, evname: str | None = None) -> int:
         try:
             poller.poll()
         except Exception:
             KSR.err("edge: read-model poll failed: %s\n" % traceback.format_exc())
         return 1
+
+
+def _guarded(fn: Callable[[], None]) -> int:
+    try:
+        fn()
+    except Exception:
+        KSR.err("edge: unexpected error in %s: %s\n"
+                % (fn.__name__, traceback.format_exc().replace("\n", " | ")))
+    return 1
 
 
 def mod_init() -> EdgeRouter:

@@ -24,6 +24,7 @@ def _define(name: str) -> int:
 FLT_NATS = _define("FLT_NATS")            # request came from behind NAT
 FLB_NATB = _define("FLB_NATB")            # branch/contact is behind NAT (usrloc nat_bflag)
 FLB_NATSIPPING = _define("FLB_NATSIPPING")  # send OPTIONS keepalives to this contact
+FLB_MEDIA = _define("FLB_MEDIA")          # this branch's media is anchored in rtpengine
 
 # RFC 3261 8.1.1.6 recommends 70; the edge refuses beyond this many hops left
 MAX_FORWARDS = 10
@@ -41,3 +42,6 @@ AUTH_STALE = 16                   # challenge with stale=true
 AUTH_HA1 = 1                      # pv_auth_check: the password argument is HA1
 AUTH_NONCE_EXPIRED = -4           # pv_auth_check return code
 LOCATION = "location"             # usrloc table (registered natively in kamailio.cfg)
+# Record-Route parameter marking a dialog whose media rtpengine anchors, so
+# in-dialog requests (re-INVITE, UPDATE, BYE) keep driving rtpengine
+RR_MEDIA = "ma=1"

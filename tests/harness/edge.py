@@ -37,6 +37,7 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     cfg.sip.log_level = 2
     cfg.sip.min_expires = 1
     cfg.sip.usrloc_timer = 1
+    cfg.sip.ring_timeout = 3
     cfg.cache.poll_ms = 100
     cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
     cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"

@@ -165,7 +165,8 @@ class SipClient:
     # -- REGISTER with digest --------------------------------------------------
     def register(self, user: str, password: str | None, domain: str | None = None,
                  expires: int = 600, contact_host: str | None = None, to_user: str | None = None,
-                 extra: list[str] | None = None) -> tuple[Reply | None, Reply | None]:
+                 extra: list[str] | None = None, contact_port: int | None = None,
+                 contact_transport: str | None = None) -> tuple[Reply | None, Reply | None]:
         """REGISTER; when challenged and a password is given, answer once.
         Returns (first reply, reply to the authenticated retry or None)."""
         host, port = self.local
@@ -173,7 +174,8 @@ class SipClient:
         aor = f"sip:{to_user or user}@{domain}"
         ruri = f"sip:{domain}"
         ch = contact_host or host
-        contact = f"<sip:{user}@{ch}:{port};transport={self.transport.lower()}>"
+        contact = (f"<sip:{user}@{ch}:{contact_port or port};"
+                   f"transport={(contact_transport or self.transport).lower()}>")
         hdrs = [f"Expires: {expires}"] + list(extra or [])
         first = self.request(self.build("REGISTER", ruri, aor, aor, hdrs, contact=contact))
         if first is None or first.code != 401 or password is None:

@@ -1,0 +1,50 @@
+"""Steps: CANCEL and requests inside a dialog (ACK, BYE, re-INVITE, UPDATE,
+INFO, PRACK, NOTIFY, REFER), routed by the route set the edge recorded
+(RFC 3261 16.12 loose routing), never by a fresh lookup."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi import media, relay
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, STOP
+from kemi.replies import send
+
+
+def cancel(req: Request) -> int:
+    if not KSR.is_CANCEL():
+        return CONTINUE
+    if KSR.tm.t_check_trans() > 0:     # matches the INVITE: tm relays it, replies 200
+        KSR.tm.t_relay()
+    return STOP
+
+
+def within(req: Request) -> int:
+    if KSR.siputils.has_totag() < 0:
+        return CONTINUE
+    if KSR.rr.loose_route() > 0:
+        if not KSR.isdsturiset():
+            KSR.nathelper.handle_ruri_alias()
+        if not media.in_dialog():
+            return send(503, "Service Unavailable - Media Relay Down")
+        if KSR.is_ACK():
+            KSR.tm.t_relay()
+            return STOP
+        return relay.forward()
+    if KSR.is_ACK():
+        if KSR.tm.t_check_trans() > 0:  # ACK of a non-2xx final reply relayed by us
+            KSR.tm.t_relay()
+        return STOP
+    return send(481, "Call/Transaction Does Not Exist")
+
+
+def retransmission(req: Request) -> int:
+    """An initial request already being processed or relayed: let tm absorb
+    (or re-send the reply to) the retransmission instead of routing it again."""
+    if KSR.tmx.t_precheck_trans() > 0:
+        KSR.tm.t_check_trans()
+        return STOP
+    if KSR.tm.t_check_trans() == 0:
+        return STOP
+    return CONTINUE

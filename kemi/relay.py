@@ -1,0 +1,66 @@
+"""Step: deliver an allowed call to the callee's registered contacts, and the
+transaction routes that follow it (branch, reply).
+
+Every registered contact of the callee's tenant-scoped AOR is rung in
+parallel (usrloc branches); a callee known but not registered gets 480.
+Requests are record-routed so the whole dialog stays on the edge."""
+
+from __future__ import annotations
+
+import KSR
+
+from kemi import media
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, FLB_NATB, LOCATION, STOP
+from kemi.replies import send
+
+BRANCH_ROUTE = "ksr_branch_manage"
+REPLY_ROUTE = "ksr_onreply_manage"
+FAILURE_ROUTE = "ksr_failure_manage"
+
+
+def forward() -> int:
+    """Stateful relay with the edge's transaction routes armed."""
+    if KSR.is_INVITE() or KSR.is_UPDATE() or KSR.is_BYE():
+        KSR.tm.t_on_branch(BRANCH_ROUTE)
+        KSR.tm.t_on_reply(REPLY_ROUTE)
+    if KSR.is_INVITE():
+        KSR.tm.t_on_failure(FAILURE_ROUTE)
+    if KSR.tm.t_relay() < 0:
+        if media.lost():       # every branch dropped: rtpengine could not anchor media
+            return send(503, "Service Unavailable - Media Relay Down")
+        KSR.sl.sl_reply_error()
+    return STOP
+
+
+def to_device(req: Request) -> int:
+    if req.plan is None or req.plan.resolution.target is None:
+        return CONTINUE
+    target = req.plan.resolution.target
+    if target.kind != "device":
+        return CONTINUE
+    rc = KSR.registrar.lookup_uri(LOCATION, target.aor)
+    if rc < 0:
+        if rc == -2:
+            return send(405, "Method Not Allowed")
+        return send(480, "Temporarily Unavailable")
+    KSR.hdr.remove("Route")
+    KSR.rr.record_route()
+    return forward()
+
+
+def on_branch() -> None:
+    """Branch route: per outgoing branch (one per registered contact)."""
+    if KSR.siputils.has_totag() < 0 and KSR.is_INVITE():
+        if not media.offer_on_branch():
+            KSR.err("rtpengine unreachable: dropping branch to %s\n" % KSR.pv.get("$ru"))
+            KSR.set_drop()
+
+
+def on_reply() -> None:
+    """Reply route of relayed requests."""
+    code = int(KSR.pv.get("$rs") or 0)
+    if 100 < code < 300:
+        media.answer_on_reply()
+        if KSR.isbflagset(FLB_NATB):
+            KSR.nathelper.set_contact_alias()
