@@ -87,23 +87,41 @@ def device_rows(cfg: Config, tenants: Iterable[str] | None = None) -> list[tuple
         return [(str(a), str(b), str(c)) for a, b, c in q.fetchall()]
 
 
+SELF_CONTACT = "[local_ip]:[local_port]"     # SIPp keywords: the SIPp process itself
+
+
+def _auth(tenant: str, ext: str, au: str, pattern: str) -> str:
+    return f"[authentication username={au} password={pattern.format(tenant=tenant, ext=ext)}]"
+
+
 def register_csv(rows: Iterable[tuple[str, str, str]], pattern: str = DEFAULT_PATTERN,
-                 expires: int = 600, order: str = "SEQUENTIAL") -> str:
+                 expires: int = 600, contact: str = SELF_CONTACT,
+                 order: str = "SEQUENTIAL") -> str:
     """SIPp injection file for loadtest/sipp/register.xml."""
     out = io.StringIO()
     out.write(order + "\n")
     for tenant, ext, au in rows:
-        pw = pattern.format(tenant=tenant, ext=ext)
-        out.write(f"{au};[authentication username={au} password={pw}];{expires};\n")
+        out.write(f"{au};{_auth(tenant, ext, au, pattern)};{expires};{contact};\n")
     return out.getvalue()
 
 
-def write_register_csv(path: Path, rows: list[tuple[str, str, str]], parts: int = 1,
-                       pattern: str = DEFAULT_PATTERN, expires: int = 600) -> list[Path]:
-    """One file, or ``parts`` files splitting the devices (one per SIPp process)."""
+def calls_csv(pairs: Iterable[tuple[tuple[str, str, str], str]],
+              pattern: str = DEFAULT_PATTERN, order: str = "SEQUENTIAL") -> str:
+    """SIPp injection file for loadtest/sipp/uac_call.xml / uac_setup.xml:
+    (caller (tenant, ext, auth user), dialled number) pairs."""
+    out = io.StringIO()
+    out.write(order + "\n")
+    for (tenant, ext, au), dialled in pairs:
+        out.write(f"{au};{_auth(tenant, ext, au, pattern)};{dialled};\n")
+    return out.getvalue()
+
+
+def split(text: str, parts: int, path: Path) -> list[Path]:
+    """Split an injection file into ``parts`` files (one per SIPp process)."""
+    lines = text.splitlines()
     files = []
     for i in range(parts):
         p = path if parts == 1 else path.with_name(f"{path.stem}.{i}{path.suffix}")
-        p.write_text(register_csv(rows[i::parts], pattern, expires))
+        p.write_text("\n".join([lines[0]] + lines[1:][i::parts]) + "\n")
         files.append(p)
     return files

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +39,12 @@ class SippRun:
     failed: int
     retransmissions: int
     elapsed: float
+    errors: list[str] = field(default_factory=list)     # first lines of SIPp's error log
 
 
-def _parse_elapsed(v: str) -> float:
-    # SIPp: HH:MM:SS:uuuuuu (or HH:MM:SS.uuuuuu)
-    parts = v.replace(".", ":").split(":")
-    h, m, s = (int(x) for x in parts[:3])
-    us = int(parts[3]) if len(parts) > 3 else 0
-    return h * 3600 + m * 60 + s + us / 1e6
+def _epoch(v: str) -> float:
+    """SIPp time stamps: 'date<TAB>time<TAB>epoch.micro'."""
+    return float(v.split("\t")[-1])
 
 
 def run_sipp(target: str, csv_files: list[Path], calls: int, rate: float, limit: int,
@@ -62,7 +60,11 @@ def run_sipp(target: str, csv_files: list[Path], calls: int, rate: float, limit:
                "-r", str(max(1, int(rate / n))), "-l", str(max(1, limit // n)),
                "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
                "-timeout", f"{int(timeout)}s", "-recv_timeout", "5000",
-               "-max_recv_loops", "5000", "-buff_size", "4194304"]
+               "-max_recv_loops", "5000", "-buff_size", "4194304",
+               "-trace_err", "-error_file", str(workdir / f"errors.{i}.log"),
+               # UDP may reorder a callee's back-to-back 180 and 200 across the
+               # proxy's workers: a late provisional must not abort the call
+               "-default_behaviors", "all,-abortunexp"]
         procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                        cwd=workdir), stats))
     total = SippRun(0, 0, 0, 0.0)
@@ -78,7 +80,12 @@ def run_sipp(target: str, csv_files: list[Path], calls: int, rate: float, limit:
         total.successful += int(last["SuccessfulCall(C)"])
         total.failed += int(last["FailedCall(C)"])
         total.retransmissions += int(last["Retransmissions(C)"])
-        total.elapsed = max(total.elapsed, _parse_elapsed(last["ElapsedTime(C)"]))
+        err = stats.with_name(stats.name.replace("stats", "errors").replace(".csv", ".log"))
+        if err.exists():
+            total.errors += [l for l in err.read_text(errors="replace").splitlines()
+                             if "Aborting" in l or "unexpected" in l.lower()][:5]
+        # ElapsedTime(C) has whole seconds only; the final dump's time stamps do not
+        total.elapsed = max(total.elapsed, _epoch(last["CurrentTime"]) - _epoch(last["StartTime"]))
     return total
 
 
@@ -119,19 +126,13 @@ def main() -> int:
                 edge.wait_synced()
                 print(f"provisioned {n} devices in {a.tenants} tenants")
                 rows = loadkit.device_rows(edge.cfg, shape.tenant_ids())
-                files = loadkit.write_register_csv(work / "reg.csv", rows, a.procs)
+                files = loadkit.split(loadkit.register_csv(rows), a.procs, work / "reg.csv")
                 bench_against(edge.target, files, a.calls, a.rate, a.limit, work)
         else:
             if not (a.target and a.csv):
                 ap.error("give --target and --csv, or --start-stack")
-            # split the file for several SIPp processes
-            lines = a.csv.read_text().splitlines()
-            head, body = lines[0], lines[1:]
-            files = []
-            for i in range(a.procs):
-                p = work / f"reg.{i}.csv"
-                p.write_text("\n".join([head] + body[i::a.procs]) + "\n")
-                files.append(p)
+            from edgectl import loadkit
+            files = loadkit.split(a.csv.read_text(), a.procs, work / "reg.csv")
             bench_against(a.target, files, a.calls, a.rate, a.limit, work)
     return 0
 

@@ -114,8 +114,11 @@ def place_call(legacy: Legacy, caller: str, dialled: str, *, password: str | Non
     pw = password or pw
     row = [au, f"[authentication username={au} password={pw}]", dialled, from_user or au,
            contact_ip, sdp_ip]
+    # a callee's back-to-back 180 and 200 may be reordered over UDP across the
+    # edge's workers: a late 180 must not abort the caller's SIPp
     return sipp.run(legacy.edge.target, SCEN / "call_any.xml", [row],
-                    extra=["-d", str(hold_ms)], timeout=20)
+                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"],
+                    timeout=20)
 
 
 def explain(edge: Edge, au: str, dialled: str) -> dict:
