@@ -437,6 +437,33 @@ class Stack:
             raise
         return started
 
+    def model_versions(self) -> tuple[int, int]:
+        """(read-model version in Redis, version the node's workers trust)."""
+        import redis as redispy
+
+        from edgecore import readmodel as rm
+        r = redispy.Redis.from_url(self.cfg.redis.url, decode_responses=True,
+                                   socket_timeout=2)
+        try:
+            stored = int(r.get(rm.VER_KEY) or -1)
+        finally:
+            r.close()
+        return stored, _shv_int(rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver"))
+
+    def wait_synced(self, timeout: float = 10.0) -> None:
+        """Until provisioning changes made so far are visible to the node: the
+        follower applied them and the node's poller has seen them."""
+        time.sleep(0.05)                    # let NOTIFY reach the follower
+        deadline = time.monotonic() + timeout
+        while True:
+            stored, node = self.model_versions()
+            if stored >= 0 and node == stored:
+                return
+            if time.monotonic() > deadline:
+                raise EdgeError(f"read model not propagated to the node after {timeout}s "
+                                f"(Redis version {stored}, node {node})")
+            time.sleep(0.05)
+
     def down(self) -> list[str]:
         live = self.running()
         stopped = []
@@ -448,6 +475,22 @@ class Stack:
                 stopped.append(s.name)
         self.state_file.unlink(missing_ok=True)
         return stopped
+
+
+def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1",
+                     rtp_ports: tuple[int, int] = (30000, 30999)) -> Config:
+    """Defaults, with every listening port free on this host and all state in
+    run_dir: a private stack beside any other (tests, benchmarks)."""
+    cfg = Config()
+    cfg.paths.run_dir = str(run_dir)
+    cfg.node.name = name
+    cfg.sip.listen_ip = listen_ip
+    cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip)
+    cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
+    cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
+    cfg.rtpengine.ng_port = free_port()
+    cfg.rtpengine.port_min, cfg.rtpengine.port_max = rtp_ports
+    return cfg
 
 
 def free_port(host: str = "127.0.0.1", kind: int = 0) -> int:

@@ -107,18 +107,14 @@ def fetch(sock: str) -> tuple[dict[str, Any], str]:
 
 
 def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
-    from edgecore.config import Config
+    from edgecore.config import dumps
     from edgectl import stack
 
     with tempfile.TemporaryDirectory(prefix="ksrstub") as d:
-        cfg = Config()
-        cfg.paths.run_dir = d
+        cfg = stack.ephemeral_config(Path(d))     # nothing on its Redis port: fine
         cfg.node.features = list(FEATURES)
-        cfg.sip.udp_port = cfg.sip.tcp_port = stack.free_port()
         cfg.sip.children = 1
-        cfg.redis.url = f"redis://127.0.0.1:{stack.free_port()}/0"   # nothing there: fine
         cfg_path = Path(d) / "edge.toml"
-        from edgecore.config import dumps
         cfg_path.write_text(dumps(cfg))
 
         class BareNode(stack.Kamailio):

@@ -17,7 +17,7 @@ from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl import rpc
 from edgectl.provision import default_auth_username
-from edgectl.stack import Stack, free_port
+from edgectl.stack import Stack, ephemeral_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,11 +27,8 @@ _rtp_base = itertools.count(0)
 
 def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1",
                 **sections: dict[str, Any]) -> Config:
-    cfg = Config()
-    cfg.paths.run_dir = str(run_dir)
-    cfg.node.name = name
-    cfg.sip.listen_ip = listen_ip
-    cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip)
+    base = 41000 + 1000 * (next(_rtp_base) % 20)
+    cfg = ephemeral_config(run_dir, name, listen_ip, (base, base + 999))
     cfg.sip.children = 2
     cfg.sip.tcp_children = 2
     cfg.sip.log_level = 2
@@ -39,11 +36,6 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     cfg.sip.usrloc_timer = 1
     cfg.sip.ring_timeout = 3
     cfg.cache.poll_ms = 100
-    cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
-    cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
-    cfg.rtpengine.ng_port = free_port()
-    base = 41000 + 1000 * (next(_rtp_base) % 20)
-    cfg.rtpengine.port_min, cfg.rtpengine.port_max = base, base + 999
     for section, values in sections.items():
         for k, v in values.items():
             setattr(getattr(cfg, section), k, v)
@@ -125,25 +117,14 @@ class Edge:
         return out
 
     def model_version(self) -> int:
-        import redis
-        from edgecore import readmodel as rm
-        r = redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
-        try:
-            return int(r.get(rm.VER_KEY) or -1)
-        finally:
-            r.close()
+        return self.stack.model_versions()[0]
 
     def node_model_version(self) -> int:
         """The read-model version the node's workers currently trust."""
-        from edgectl.stack import _shv_int
-        return _shv_int(self.rpc("pv.shvGet", "edge_ver"))
+        return self.stack.model_versions()[1]
 
     def wait_synced(self, timeout: float = 5.0) -> None:
-        """Until the provisioning changes made so far are visible to the node:
-        the follower has applied them and the node's poller has seen them."""
-        time.sleep(0.05)       # let NOTIFY reach the follower
-        wait_for(lambda: self.node_model_version() == self.model_version() >= 0,
-                 timeout=timeout, what="read model propagated to the node")
+        self.stack.wait_synced(timeout)
 
     def redis(self) -> Any:
         import redis
