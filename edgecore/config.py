@@ -36,7 +36,7 @@ class Node:
     domain: str = "edge.local"
     aliases: list[str] = field(default_factory=list)
     # Optional Kamailio features (kamailio/features/<name>.cfg) this node loads
-    features: list[str] = field(default_factory=lambda: ["rtpengine"])
+    features: list[str] = field(default_factory=lambda: ["rtpengine", "pool"])
 
 
 @dataclass
@@ -110,6 +110,25 @@ class Rtpengine:
 
 
 @dataclass
+class Pool:
+    """The Asterisk media pool (Kamailio dispatcher, destination set 1)."""
+    # OPTIONS health probe of every member (seconds); a member that stops
+    # answering is taken out after `probing_threshold` failures and back in
+    # after `inactive_threshold` answers
+    ping_interval: int = 10
+    probing_threshold: int = 2
+    inactive_threshold: int = 1
+    # a member that sends no reply at all within this many seconds is failed
+    # over to the next member (tm fr_timer of the pool branch)
+    branch_timeout: int = 2
+    # a call that should be recorded when no member is available: "direct"
+    # (connect it unrecorded, logged) or "refuse" (503)
+    recording_fallback: str = "direct"
+    # root of the legacy recording layout, as mounted on the members
+    record_dir: str = "/monitor"
+
+
+@dataclass
 class Paths:
     # Project-local directory for data, sockets, logs and PID files.
     run_dir: str = "run"
@@ -124,6 +143,7 @@ class Config:
     postgres: Postgres = field(default_factory=Postgres)
     cache: Cache = field(default_factory=Cache)
     rtpengine: Rtpengine = field(default_factory=Rtpengine)
+    pool: Pool = field(default_factory=Pool)
     paths: Paths = field(default_factory=Paths)
 
     # -- derived values ------------------------------------------------
@@ -215,7 +235,17 @@ def _toml_value(value: Any) -> str:
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM"}
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL"}
+
+
+def kamailio_db_url(dsn: str) -> str:
+    """Kamailio's db_postgres URL (postgres://user[:pw]@host[:port]/db) of a DSN."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(dsn)
+    if u.scheme not in ("postgresql", "postgres"):
+        raise ConfigError("postgres.dsn must be a postgresql:// URL")
+    return "postgres://" + u.netloc + u.path
 
 
 def kamailio_defines(cfg: Config) -> dict[str, str]:
@@ -246,6 +276,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),
         "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
         "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
+        "DB_URL": kamailio_db_url(cfg.postgres.dsn),
+        "DS_PING_INTERVAL": cfg.pool.ping_interval,
+        "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,
+        "DS_INACTIVE_THRESHOLD": cfg.pool.inactive_threshold,
     }
     out: dict[str, str] = {}
     for name, value in raw.items():

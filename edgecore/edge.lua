@@ -4,7 +4,6 @@
 -- number precedence and the dialing policy are pure Python (edgecore/).
 -- Keys are derived from the current generation inside the function, which is
 -- what makes a generation flip atomic for readers (standalone/Sentinel Redis).
--- LIBRARY_VERSION 4
 
 local function prefix()
   local g = redis.call('GET', 'edge:gen')
@@ -51,19 +50,26 @@ end
 --   {caller device, caller tenant, caller exceptions (array),
 --    local target, global range member, global target, global tenant,
 --    qualified target, qualified tenant}
+-- An empty caller (a leg from a media pool member) has no local numbers:
+-- only the global and tenant-qualified forms resolve.
 local function edge_call(keys, args)
   local p = prefix()
   if not p then return nomodel() end
   local out = {false, false, {}, false, false, false, false, false, false}
-  local dev = redis.call('GET', p .. 'd:' .. string.lower(args[1]))
-  if not dev then return out end
-  local ct = cjson.decode(dev)['t']
-  out[1] = dev
-  out[2] = redis.call('GET', p .. 't:' .. ct)
-  out[3] = redis.call('SMEMBERS', p .. 'x:' .. ct)
+  local ct = nil
+  if args[1] ~= '' then
+    local dev = redis.call('GET', p .. 'd:' .. string.lower(args[1]))
+    if not dev then return out end
+    ct = cjson.decode(dev)['t']
+    out[1] = dev
+    out[2] = redis.call('GET', p .. 't:' .. ct)
+    out[3] = redis.call('SMEMBERS', p .. 'x:' .. ct)
+  end
   local dialled = args[2]
   if string.match(dialled, '^%d+$') then
-    out[4] = redis.call('GET', p .. 'n:' .. ct .. ':' .. dialled)
+    if ct then
+      out[4] = redis.call('GET', p .. 'n:' .. ct .. ':' .. dialled)
+    end
     if #dialled <= 15 then
       local rng = global_range(p, dialled)
       if rng then

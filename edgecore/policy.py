@@ -27,6 +27,7 @@ RULE_BLOCK = "cross-tenant-block"
 RULE_UNKNOWN = "unknown-number"
 RULE_MALFORMED = "not-a-number"
 RULE_NO_CALLER = "unknown-caller"
+RULE_POOL_LEG = "pool-member-leg"        # a media pool member rings a device back
 
 # RFC 3261 21.4.4: 403 Forbidden; the phrase tells the caller why
 REASON_BLOCK = "Forbidden - Cross-Tenant Call Blocked"

@@ -39,7 +39,6 @@ VER_KEY = "edge:ver"
 SYNCED_AT_KEY = "edge:synced_at"      # unix time of the last applied change
 LOCK_KEY = "edge:sync:lock"           # one writer at a time
 LIBRARY = "edge"                      # FUNCTION library name (edge.lua)
-LIBRARY_VERSION = "4"                 # bump when edge.lua changes incompatibly
 
 
 def prefix(gen: int) -> str:

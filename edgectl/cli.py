@@ -195,8 +195,66 @@ def cmd_rg_remove(cfg: Config, a: argparse.Namespace) -> None:
     print(f"ring group {a.number} removed from tenant {a.tenant}")
 
 
+def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, present: bool,
+                 disabled: bool | None = None) -> None:
+    from edgectl import pool
+
+    if pool.wait_applied(cfg, uri, present, disabled):
+        print(f"pool member {uri} {verb}; in effect on the local edge node")
+    else:
+        print(f"pool member {uri} {verb}; edge nodes apply it through their sync follower")
+
+
+def cmd_pool_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        uri = pool.add(c, a.uri, a.weight, a.description)
+    _pool_change(cfg, a, "added", uri, True, False)
+
+
+def cmd_pool_drain(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        uri = pool.set_state(c, a.uri, "draining")
+    _pool_change(cfg, a, "draining (no new calls; calls in progress continue)", uri, True, True)
+
+
+def cmd_pool_activate(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        uri = pool.set_state(c, a.uri, "active")
+    _pool_change(cfg, a, "active", uri, True, False)
+
+
+def cmd_pool_weight(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        uri = pool.set_weight(c, a.uri, a.weight)
+    _pool_change(cfg, a, f"weight {a.weight}", uri, True)
+
+
+def cmd_pool_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        uri = pool.remove(c, a.uri, a.force)
+    _pool_change(cfg, a, "removed", uri, False)
+
+
+def cmd_pool_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import pool
+
+    with db.transaction(cfg) as c:
+        _print_rows(pool.listing(cfg, c), a.json,
+                    ("uri", "weight", "state", "edge_sees", "duid", "description"))
+
+
 def cmd_sync(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import sync
+    from edgectl import pool, sync
 
     if not a.follow:
         res = sync.full_rebuild(cfg)
@@ -204,7 +262,8 @@ def cmd_sync(cfg: Config, a: argparse.Namespace) -> None:
               f"{res.devices} devices, {res.keys} keys in {res.seconds:.2f}s")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    follower = sync.Follower(cfg, ready_file=a.ready_file)
+    follower = sync.Follower(cfg, on_pool_change=lambda: pool.reload_node(cfg),
+                             ready_file=a.ready_file)
     signal.signal(signal.SIGTERM, follower.stop)
     signal.signal(signal.SIGINT, follower.stop)
     follower.run()
@@ -223,7 +282,15 @@ def cmd_explain(cfg: Config, a: argparse.Namespace) -> None:
             return None
         return len(res.get("Contacts", [])) if isinstance(res, dict) else None
 
-    e = explain.explain(cfg, a.caller, a.dialled, registered)
+    def pool_up() -> bool | None:
+        from edgectl import pool
+
+        view = pool.node_view(cfg)
+        if view is None:
+            return None
+        return any(v["flags"].startswith(("A", "T")) for v in view.values())
+
+    e = explain.explain(cfg, a.caller, a.dialled, registered, pool_up)
     print(json.dumps(e.as_dict(), indent=1) if a.json else explain.render(e))
 
 
@@ -410,6 +477,31 @@ def build_parser() -> Parser:
     sp.add_argument("tenant")
     sp.add_argument("number")
     sp.set_defaults(fn=cmd_rg_remove)
+
+    # pool
+    g = group("pool", "the Asterisk media pool (Kamailio dispatcher)")
+    sp = g.add_parser("add", help="add a member; it takes calls at once")
+    sp.add_argument("uri", help="host[:port] or sip:host[:port] of the member")
+    sp.add_argument("--weight", type=int, default=1, help="share of calls (1-100)")
+    sp.add_argument("--description")
+    sp.set_defaults(fn=cmd_pool_add)
+    for action, fn, hlp in (
+            ("drain", cmd_pool_drain, "no new calls; calls in progress continue to the end"),
+            ("activate", cmd_pool_activate, "take new calls again after a drain")):
+        sp = g.add_parser(action, help=hlp)
+        sp.add_argument("uri")
+        sp.set_defaults(fn=fn)
+    sp = g.add_parser("weight", help="change a member's weight")
+    sp.add_argument("uri")
+    sp.add_argument("weight", type=int)
+    sp.set_defaults(fn=cmd_pool_weight)
+    sp = g.add_parser("remove", help="remove a (drained) member")
+    sp.add_argument("uri")
+    sp.add_argument("--force", action="store_true", help="remove even if not drained")
+    sp.set_defaults(fn=cmd_pool_remove)
+    sp = g.add_parser("list", help="members and their state as the edge sees it")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_pool_list)
 
     # sync (no sub-action)
     sp = top.add_parser("sync", help="rebuild the Redis read model from PostgreSQL",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgecore import pool as edge_pool
 from edgecore import readmodel as rm
 from edgecore.config import Config
 from edgecore.numbering import normalise
@@ -34,6 +35,7 @@ class Explanation:
     rule: str
     reason: str
     registered_contacts: int | None     # None: node not asked / not a device
+    media_pool: bool                    # the call goes through an Asterisk member
     predicted: str                      # the reply a real call gets, in words
     predicted_code: int | None          # None: the callee's own reply decides
 
@@ -60,8 +62,10 @@ def _get_number(r: Any, tenant: str, number: str) -> str | None:
     return str(v) if v is not None else None
 
 
-def explain(cfg: Config, caller: str, dialled: str, registered: Any = None) -> Explanation:
-    """``registered(aor) -> int | None`` counts the callee's contacts (RPC)."""
+def explain(cfg: Config, caller: str, dialled: str, registered: Any = None,
+            pool_up: Any = None) -> Explanation:
+    """``registered(aor) -> int | None`` counts the callee's contacts and
+    ``pool_up() -> bool | None`` tells whether a pool member is up (node RPC)."""
     import redis
 
     r = redis.Redis.from_url(cfg.redis.url, decode_responses=True, socket_connect_timeout=2)
@@ -78,18 +82,33 @@ def explain(cfg: Config, caller: str, dialled: str, registered: Any = None) -> E
     if data.caller is None:
         raise EdgeError(f"unknown caller {caller}")
     plan = plan_call(data, d)
-    return _explanation(authuser, data, d, plan, registered)
+    return _explanation(cfg, authuser, data, d, plan, registered, pool_up)
 
 
-def _explanation(authuser: str, data: rm.CallData, dialled: str, plan: CallPlan,
-                 registered: Any) -> Explanation:
+def _explanation(cfg: Config, authuser: str, data: rm.CallData, dialled: str, plan: CallPlan,
+                 registered: Any, pool_up: Any) -> Explanation:
     res, dec = plan.resolution, plan.decision
     target = res.target
     contacts = None
+    to_pool = False
+    up = pool_up() if pool_up else None
     if not dec.allowed:
         predicted, code = f"{dec.code} {dec.reason}", dec.code
-    elif target is not None and target.kind == "ring_group":
-        predicted, code = "480 (ring groups need the media pool)", 480
+    elif (data.caller_tenant is not None
+          and edge_pool.needs_pool(res, data.caller_tenant)
+          and (res.is_ring_group or up is not False
+               or cfg.pool.recording_fallback == "refuse")):
+        assert target is not None
+        why = "ring group" if res.is_ring_group else "recorded call"
+        if res.is_ring_group and not target.members:
+            predicted, code = "480 Temporarily Unavailable - Empty Ring Group", 480
+        elif up is False:
+            predicted, code = "503 Service Unavailable - No Media Server", 503
+        else:
+            to_pool = True
+            how = (f"{target.strategy}, members {', '.join(target.members)}"
+                   if res.is_ring_group else "recorded, then rung back through the edge")
+            predicted, code = f"to the media pool ({why}: {how})", None
     else:
         assert target is not None
         contacts = registered(target.aor) if registered else None
@@ -108,7 +127,8 @@ def _explanation(authuser: str, data: rm.CallData, dialled: str, plan: CallPlan,
         target_tenant=res.tenant.id if res.tenant else None,
         target_number=target.number if target else None,
         via=res.via, detail=res.detail, allowed=dec.allowed, rule=dec.rule,
-        reason=dec.reason, registered_contacts=contacts, predicted=predicted,
+        reason=dec.reason, registered_contacts=contacts, media_pool=to_pool,
+        predicted=predicted,
         predicted_code=code)
 
 

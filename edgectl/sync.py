@@ -285,7 +285,7 @@ CHANNEL = "edge_changes"
 class Follower:
     """LISTEN/NOTIFY loop keeping Redis current; survives either side restarting."""
 
-    def __init__(self, cfg: Config, on_pool_change: Callable[[], None] | None = None,
+    def __init__(self, cfg: Config, on_pool_change: Callable[[], object] | None = None,
                  ready_file: str | None = None):
         self.cfg = cfg
         self.on_pool_change = on_pool_change

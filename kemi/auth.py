@@ -37,6 +37,15 @@ def challenge(realm: str, stale: bool = False) -> int:
 
 def authenticate(req: Request) -> int:
     w = context.worker()
+    if req.from_pool and KSR.is_INVITE():
+        # a media pool member ringing a device back: trusted by its address,
+        # no credentials; only numbers that resolve without a caller work
+        req.dialled = normalise(context.pv_str("$rU"))
+        try:
+            req.call = w.call("", req.dialled)
+        except Unavailable:
+            return unavailable(w.cfg.redis.retry_after)
+        return CONTINUE
     realm = w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)

@@ -93,6 +93,7 @@ class Request:
     device: rm.Device | None = None      # the authenticated device
     tenant: rm.Tenant | None = None      # its tenant
     nat: bool = False                    # the sender is behind NAT
+    from_pool: bool = False              # the sender is a media pool member (trusted)
     dialled: str = ""                    # INVITE: the R-URI user, normalised
     call: rm.CallData | None = None      # INVITE: read-model data of the call
     plan: CallPlan | None = None         # INVITE: resolution + policy decision

@@ -44,6 +44,7 @@ REQUEST_STEPS = (
     sanity.check,                 # Max-Forwards, malformed requests
     nat.detect,                   # NATed sender: rport, received, flags
     keepalive.options,            # OPTIONS to the edge itself
+    pool.classify_source,         # pool members trusted; X-Edge-* stripped from others
     indialog.cancel,              # CANCEL: to the INVITE transaction it cancels
     indialog.within,              # in-dialog requests: by the recorded route set
     methods.refuse_unsupported,   # methods the edge does not route
@@ -52,7 +53,7 @@ REQUEST_STEPS = (
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
     tenant.resolve,               # INVITE: dialled number -> tenant, target, decision
     policy.enforce,               # INVITE: 403 cross-tenant / 404 / 484
-    pool.route,                   # INVITE to a ring group: the media pool
+    pool.route,                   # ring groups, recorded calls: the media pool
     relay.to_device,              # INVITE to a device: every registered contact
     fallback.not_routed,          # anything left: a clean final reply
 )

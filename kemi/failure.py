@@ -1,11 +1,14 @@
-"""Failure route of a relayed INVITE: no branch answered. The callee's own
-final reply (486 busy, 480/408 no answer, 603...) is passed back by tm as it
-is; here the anchored media session is released."""
+"""Failure route of a relayed INVITE: no branch answered. A pool call whose
+member failed is retried on the next member; otherwise the callee's own final
+reply (486 busy, 480/408 no answer, 603...) is passed back by tm as it is,
+and the anchored media session is released."""
 
 from __future__ import annotations
 
-from kemi import media
+from kemi import media, pool
 
 
 def on_failure() -> None:
+    if pool.failover():
+        return
     media.release_on_failure()

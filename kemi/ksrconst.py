@@ -42,6 +42,12 @@ AUTH_STALE = 16                   # challenge with stale=true
 AUTH_HA1 = 1                      # pv_auth_check: the password argument is HA1
 AUTH_NONCE_EXPIRED = -4           # pv_auth_check return code
 LOCATION = "location"             # usrloc table (registered natively in kamailio.cfg)
+# dispatcher (README.dispatcher): the media pool's destination set, the
+# relative-weight algorithm (11, attribute rweight), and the source-match
+# mode "ignore port and protocol"
+POOL_SET = 1
+POOL_ALG_WEIGHT = 11
+POOL_MATCH_IP = 1 | 2
 # Record-Route parameter marking a dialog whose media rtpengine anchors, so
 # in-dialog requests (re-INVITE, UPDATE, BYE) keep driving rtpengine
 RR_MEDIA = "ma=1"

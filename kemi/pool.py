@@ -1,14 +1,91 @@
-"""Step: calls that go to the Asterisk media pool (ring groups). Until the
-pool is configured, a ring-group call gets a clear 480."""
+"""Steps: the Asterisk media pool (Kamailio dispatcher, set 1).
+
+``classify_source``: a request from a pool member's address is trusted (its
+legs back to devices need no credentials); from anyone else, every
+``X-Edge-*`` header is removed, so only the edge ever speaks to members in
+that vocabulary.
+
+``route``: ring-group calls, and calls whose caller or callee tenant records,
+go to a member chosen by weight, with the headers of edgecore.pool. A member
+that sends nothing within ``pool.branch_timeout`` or answers 500/503 is marked
+down and the call is retried on the next member (``failover``, from the
+failure route) before the caller hears anything.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import KSR
+
+from edgecore import pool as edge_pool
+from kemi import context, relay
 from kemi.context import Request
-from kemi.ksrconst import CONTINUE
+from kemi.ksrconst import CONTINUE, POOL_ALG_WEIGHT, POOL_MATCH_IP, POOL_SET
 from kemi.replies import send
+
+# transaction AVP: this INVITE was sent to the pool (its failures fail over)
+SENT_TO_POOL = "$avp(edge_pool)"
+MEMBER_DOWN_CODES = (500, 503)
+
+
+def classify_source(req: Request) -> int:
+    if KSR.dispatcher.ds_is_from_list_mode(POOL_SET, POOL_MATCH_IP) > 0:
+        req.from_pool = True
+    else:
+        KSR.textops.remove_hf_re("^" + edge_pool.PREFIX)
+    return CONTINUE
+
+
+def _timers() -> None:
+    cfg = context.worker().cfg
+    KSR.tm.t_set_fr(cfg.sip.ring_timeout * 1000, cfg.pool.branch_timeout * 1000)
 
 
 def route(req: Request) -> int:
-    if req.plan is None or not req.plan.resolution.is_ring_group:
+    plan, caller, tenant = req.plan, req.device, req.tenant
+    if plan is None or req.from_pool or caller is None or tenant is None:
         return CONTINUE
-    return send(480, "Temporarily Unavailable - Ring Group Needs Media Pool")
+    res = plan.resolution
+    if not edge_pool.needs_pool(res, tenant):
+        return CONTINUE
+    cfg = context.worker().cfg
+    if res.is_ring_group and res.target is not None and not res.target.members:
+        return send(480, "Temporarily Unavailable - Empty Ring Group")
+    if KSR.dispatcher.ds_select_dst(POOL_SET, POOL_ALG_WEIGHT) < 0:
+        if res.is_ring_group or cfg.pool.recording_fallback == "refuse":
+            return send(503, "Service Unavailable - No Media Server", "Retry-After: 5")
+        KSR.warn(f"pool: no member available; call {caller.extension}@{tenant.id} -> "
+                 f"{req.dialled} connected directly, unrecorded\n")
+        return CONTINUE
+    call = edge_pool.pool_call(res, caller, tenant, datetime.now(timezone.utc),
+                               cfg.pool.record_dir)
+    for line in call.lines():
+        KSR.hdr.append(line + "\r\n")
+    KSR.pv.seti(SENT_TO_POOL, 1)
+    _timers()
+    KSR.hdr.remove("Route")
+    KSR.rr.record_route()
+    return relay.forward()
+
+
+def failover() -> bool:
+    """Failure route: retry a pool call on the next member when the member
+    itself failed (silent, or 500/503) -- not when the callee's own answer
+    (busy, no answer) came back. True when the call was re-sent."""
+    if KSR.pv.is_null(SENT_TO_POOL) or KSR.tm.t_is_canceled() > 0:
+        return False
+    code = int(KSR.pv.get("$T_reply_code") or 0)
+    silent = KSR.tm.t_branch_timeout() > 0 and KSR.tm.t_branch_replied() < 0
+    if not (silent or code in MEMBER_DOWN_CODES):
+        return False
+    KSR.warn(f"pool: member {KSR.pv.get('$du') or KSR.pv.get('$ru')} failed "
+             f"({'no reply' if silent else code}); trying the next member\n")
+    KSR.dispatcher.ds_mark_dst_state("ip")     # inactive + probing: OPTIONS brings it back
+    if KSR.dispatcher.ds_next_dst() < 0:
+        return False
+    _timers()
+    KSR.tm.t_on_failure(relay.FAILURE_ROUTE)
+    KSR.tm.t_on_branch(relay.BRANCH_ROUTE)
+    KSR.tm.t_on_reply(relay.REPLY_ROUTE)
+    return KSR.tm.t_relay() > 0

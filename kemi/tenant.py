@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import KSR
 
-from edgecore import tenancy
-from edgecore.policy import plan_call
+from edgecore import numbering, tenancy
+from edgecore.policy import RULE_POOL_LEG, RULE_UNKNOWN, CallPlan, Decision, plan_call
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE
@@ -16,6 +16,14 @@ from kemi.replies import send
 
 def resolve(req: Request) -> int:
     if not KSR.is_INVITE():
+        return CONTINUE
+    if req.from_pool and req.call is not None:
+        # the member's call was authorised when it entered the edge
+        req.plan = CallPlan(numbering.resolve(req.call),
+                            Decision(True, RULE_POOL_LEG))
+        if not req.plan.resolution.found:
+            req.plan = CallPlan(req.plan.resolution,
+                                Decision(False, RULE_UNKNOWN, 404, "Not Found"))
         return CONTINUE
     if req.device is None or req.call is None:          # auth step guarantees this
         return send(500, "Server Internal Error")

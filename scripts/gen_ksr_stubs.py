@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from edgectl import rpc  # noqa: E402
 
 OUT = ROOT / "kemi" / "stubs" / "KSR.py"
-FEATURES = ["rtpengine"]          # every optional feature of kamailio/features/
+FEATURES = ["rtpengine", "pool"]  # every optional feature of kamailio/features/
 
 _RET = {"none": "None", "int": "int", "bool": "bool", "xval": "XVal"}
 _PARAM = {"str": "str", "int": "int"}
@@ -125,12 +125,18 @@ def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
                 except (rpc.RpcError, OSError):
                     return False
 
+        from edgectl import db
+
+        pg = stack.Postgres(cfg)                  # dispatcher reads its table at start
         node = BareNode(cfg, cfg_path, shm_mb=32)
-        node.start()
         try:
+            pg.start()
+            db.migrate(cfg)
+            node.start()
             return fetch(str(cfg.rpc_socket))
         finally:
             node.stop()
+            pg.stop()
 
 
 def main() -> int:

@@ -492,6 +492,83 @@ class _Module_corex:
 corex = _Module_corex()
 
 
+class _Module_dispatcher:
+    def ds_is_active(self, p0: int) -> int:
+        return _dispatch('dispatcher.ds_is_active', p0)
+
+    def ds_is_active_uri(self, p0: int, p1: str) -> int:
+        return _dispatch('dispatcher.ds_is_active_uri', p0, p1)
+
+    def ds_is_from_list(self, p0: int) -> int:
+        return _dispatch('dispatcher.ds_is_from_list', p0)
+
+    def ds_is_from_list_mode(self, p0: int, p1: int) -> int:
+        return _dispatch('dispatcher.ds_is_from_list_mode', p0, p1)
+
+    def ds_is_from_list_uri(self, p0: int, p1: int, p2: str) -> int:
+        return _dispatch('dispatcher.ds_is_from_list_uri', p0, p1, p2)
+
+    def ds_is_from_lists(self) -> int:
+        return _dispatch('dispatcher.ds_is_from_lists')
+
+    def ds_list_exists(self, p0: int) -> int:
+        return _dispatch('dispatcher.ds_list_exists', p0)
+
+    def ds_load_unset(self) -> int:
+        return _dispatch('dispatcher.ds_load_unset')
+
+    def ds_load_update(self) -> int:
+        return _dispatch('dispatcher.ds_load_update')
+
+    def ds_mark_dst(self) -> int:
+        return _dispatch('dispatcher.ds_mark_dst')
+
+    def ds_mark_dst_state(self, p0: str) -> int:
+        return _dispatch('dispatcher.ds_mark_dst_state', p0)
+
+    def ds_next_domain(self) -> int:
+        return _dispatch('dispatcher.ds_next_domain')
+
+    def ds_next_dst(self) -> int:
+        return _dispatch('dispatcher.ds_next_dst')
+
+    def ds_reload(self) -> int:
+        return _dispatch('dispatcher.ds_reload')
+
+    def ds_select(self, p0: int, p1: int) -> int:
+        return _dispatch('dispatcher.ds_select', p0, p1)
+
+    def ds_select_domain(self, p0: int, p1: int) -> int:
+        return _dispatch('dispatcher.ds_select_domain', p0, p1)
+
+    def ds_select_domain_limit(self, p0: int, p1: int, p2: int) -> int:
+        return _dispatch('dispatcher.ds_select_domain_limit', p0, p1, p2)
+
+    def ds_select_dst(self, p0: int, p1: int) -> int:
+        return _dispatch('dispatcher.ds_select_dst', p0, p1)
+
+    def ds_select_dst_limit(self, p0: int, p1: int, p2: int) -> int:
+        return _dispatch('dispatcher.ds_select_dst_limit', p0, p1, p2)
+
+    def ds_select_limit(self, p0: int, p1: int, p2: int) -> int:
+        return _dispatch('dispatcher.ds_select_limit', p0, p1, p2)
+
+    def ds_select_routes(self, p0: str, p1: str) -> int:
+        return _dispatch('dispatcher.ds_select_routes', p0, p1)
+
+    def ds_select_routes_limit(self, p0: str, p1: str, p2: int) -> int:
+        return _dispatch('dispatcher.ds_select_routes_limit', p0, p1, p2)
+
+    def ds_set_domain(self) -> int:
+        return _dispatch('dispatcher.ds_set_domain')
+
+    def ds_set_dst(self) -> int:
+        return _dispatch('dispatcher.ds_set_dst')
+
+
+dispatcher = _Module_dispatcher()
+
+
 class _Module_hdr:
     def append(self, p0: str) -> int:
         return _dispatch('hdr.append', p0)
