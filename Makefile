@@ -31,6 +31,7 @@ unit: deps
 ## make bench: benchmarks (not part of the suite)
 bench: deps
 	@$(VENV)/bin/python loadtest/bench_register.py --start-stack
+	@$(VENV)/bin/python loadtest/bench_calls.py --start-stack
 
 ## make stubs: regenerate kemi/stubs/KSR.py from the installed Kamailio
 stubs: deps

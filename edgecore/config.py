@@ -51,6 +51,10 @@ class Sip:
     wss_port: int = 8443
     children: int = 4
     tcp_children: int = 2
+    # Kamailio memory (MB): shared (location table, transactions, dialogs)
+    # and per process
+    shm_mb: int = 256
+    pkg_mb: int = 16
     log_level: int = 1  # Kamailio debug level: -1 err ... 3 debug
     # Registrar bounds (seconds), RFC 3261 10.2.1.1 / 10.3
     min_expires: int = 60

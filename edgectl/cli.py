@@ -315,6 +315,28 @@ def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
     print(f"Logs: {cfg.run_dir / 'logs'}   Stop: make down")
 
 
+def cmd_node_run(cfg: Config, a: argparse.Namespace) -> None:
+    """Replace this process with one daemon of the node, in the foreground,
+    configured from the config file (a container's entrypoint)."""
+    import os
+
+    from edgectl import stack
+
+    cfg_path = _cfg_path(a)
+    if cfg_path is None:
+        raise EdgeError("node run needs --config or $EDGE_CONFIG")
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    services = {"kamailio": stack.Kamailio(cfg, cfg_path),
+                "rtpengine": stack.Rtpengine(cfg)}
+    svc = services[a.daemon]
+    svc.prepare()
+    cmd = svc.command()
+    if a.print:
+        print(" ".join(cmd))
+        return
+    os.execvpe(cmd[0], cmd, svc.env())
+
+
 def cmd_stack_down(cfg: Config, a: argparse.Namespace) -> None:
     from edgectl.stack import Stack
 
@@ -519,6 +541,13 @@ def build_parser() -> Parser:
     sp.add_argument("dialled", metavar="DIALLED", help="the dialled number")
     json_flag(sp)
     sp.set_defaults(fn=cmd_explain)
+
+    # node
+    g = group("node", "one node's daemons in the foreground (containers)")
+    sp = g.add_parser("run", help="exec kamailio or rtpengine configured from the config file")
+    sp.add_argument("daemon", choices=("kamailio", "rtpengine"))
+    sp.add_argument("--print", action="store_true", help="print the command instead")
+    sp.set_defaults(fn=cmd_node_run)
 
     # stack
     g = group("stack", "the native launcher (make up / make down)")

@@ -319,11 +319,10 @@ class SyncFollower(Service):
 # -- Kamailio ---------------------------------------------------------------------
 
 class Kamailio(Service):
-    def __init__(self, cfg: Config, cfg_path: Path, shm_mb: int = 128, pkg_mb: int = 16,
+    def __init__(self, cfg: Config, cfg_path: Path,
                  extra_defines: dict[str, str] | None = None):
         super().__init__(cfg, f"kamailio-{cfg.node.name}", "kamailio")
         self.cfg_path = cfg_path
-        self.shm_mb, self.pkg_mb = shm_mb, pkg_mb
         self.extra_defines = extra_defines or {}
 
     def defines(self) -> dict[str, str]:
@@ -334,8 +333,8 @@ class Kamailio(Service):
         return d
 
     def command(self) -> list[str]:
-        cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.shm_mb),
-               "-M", str(self.pkg_mb)]
+        cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.cfg.sip.shm_mb),
+               "-M", str(self.cfg.sip.pkg_mb)]
         for name, value in self.defines().items():
             cmd += ["-A", f"{name}={value}" if value != "" else name]
         return cmd

@@ -11,18 +11,18 @@ from edgectl.stack import Stack, ephemeral_config
 
 
 class LocalEdge:
-    def __init__(self, run_dir: Path, shm_mb: int = 512, **sections: dict[str, Any]):
+    def __init__(self, run_dir: Path, **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = ephemeral_config(run_dir, rtp_ports=(50000, 59999))
         self.cfg.sip.children = 4
         self.cfg.sip.log_level = 0
+        self.cfg.sip.shm_mb = 512
         for section, values in sections.items():
             for k, v in values.items():
                 setattr(getattr(self.cfg, section), k, v)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
         self.stack = Stack(self.cfg, self.cfg_path)
-        self.stack.kamailio.shm_mb = shm_mb
 
     @property
     def target(self) -> str:

@@ -114,6 +114,7 @@ def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
         cfg = stack.ephemeral_config(Path(d))     # nothing on its Redis port: fine
         cfg.node.features = list(FEATURES)
         cfg.sip.children = 1
+        cfg.sip.shm_mb = 32
         cfg_path = Path(d) / "edge.toml"
         cfg_path.write_text(dumps(cfg))
 
@@ -128,7 +129,7 @@ def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
         from edgectl import db
 
         pg = stack.Postgres(cfg)                  # dispatcher reads its table at start
-        node = BareNode(cfg, cfg_path, shm_mb=32)
+        node = BareNode(cfg, cfg_path)
         try:
             pg.start()
             db.migrate(cfg)

@@ -30,6 +30,7 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     base = 41000 + 1000 * (next(_rtp_base) % 20)
     cfg = ephemeral_config(run_dir, name, listen_ip, (base, base + 999))
     cfg.sip.children = 2
+    cfg.sip.shm_mb = 64
     cfg.sip.tcp_children = 2
     cfg.sip.log_level = 2
     cfg.sip.min_expires = 1
