@@ -40,7 +40,12 @@ want=$(cat pyproject.toml | sha1sum | cut -c1-12)-$($SYSPY -c 'import sys; print
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: building $VENV from $SYSPY"
   [ -x "$VENV/bin/python" ] || $SYSPY -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
+  log="$stamp_dir/pip.log"
+  if ! { "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip &&
+         "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bootstrap: pip install failed (log: $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp_dir/venv"
 fi
