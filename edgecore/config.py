@@ -36,7 +36,7 @@ class Node:
     domain: str = "edge.local"
     aliases: list[str] = field(default_factory=list)
     # Optional Kamailio features (kamailio/features/<name>.cfg) this node loads
-    features: list[str] = field(default_factory=lambda: ["rtpengine", "pool"])
+    features: list[str] = field(default_factory=lambda: ["rtpengine", "pool", "websocket"])
 
 
 @dataclass
@@ -78,6 +78,21 @@ class Auth:
     # issued by one node validates on another.
     nonce_secret: str = "change-me-nonce-secret"
     nonce_expire: int = 300
+
+
+@dataclass
+class Tls:
+    """Certificate of the TLS (SIP over TLS) and WSS listeners. Empty paths:
+    a self-signed certificate is generated under the run directory (local
+    use); production sets both."""
+    certificate: str = ""
+    private_key: str = ""
+
+
+@dataclass
+class Webphone:
+    # serve the browser phone (webphone/) over HTTPS on the WSS port
+    serve: bool = True
 
 
 @dataclass
@@ -143,6 +158,8 @@ class Config:
     node: Node = field(default_factory=Node)
     sip: Sip = field(default_factory=Sip)
     auth: Auth = field(default_factory=Auth)
+    tls: Tls = field(default_factory=Tls)
+    webphone: Webphone = field(default_factory=Webphone)
     redis: Redis = field(default_factory=Redis)
     postgres: Postgres = field(default_factory=Postgres)
     cache: Cache = field(default_factory=Cache)
@@ -155,6 +172,14 @@ class Config:
     def run_dir(self) -> Path:
         p = Path(self.paths.run_dir)
         return p if p.is_absolute() else (REPO_ROOT / p)
+
+    @property
+    def tls_files(self) -> tuple[Path, Path]:
+        """(certificate, private key) the TLS listeners use."""
+        if self.tls.certificate and self.tls.private_key:
+            return Path(self.tls.certificate), Path(self.tls.private_key)
+        d = self.run_dir / "tls"
+        return d / "edge.crt", d / "edge.key"
 
     @property
     def rpc_socket(self) -> Path:
@@ -239,7 +264,8 @@ def _toml_value(value: Any) -> str:
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL"}
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL",
+                   "TLS_CERT", "TLS_KEY"}
 
 
 def kamailio_db_url(dsn: str) -> str:
@@ -262,6 +288,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "ADVERTISED_IP": cfg.sip.advertised_ip or cfg.sip.listen_ip,
         "UDP_PORT": cfg.sip.udp_port,
         "TCP_PORT": cfg.sip.tcp_port,
+        "TLS_PORT": cfg.sip.tls_port,
+        "WSS_PORT": cfg.sip.wss_port,
+        "TLS_CERT": str(cfg.tls_files[0]),
+        "TLS_KEY": str(cfg.tls_files[1]),
         "CHILDREN": cfg.sip.children,
         "TCP_CHILDREN": cfg.sip.tcp_children,
         "LOG_LEVEL": cfg.sip.log_level,

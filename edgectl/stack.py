@@ -344,6 +344,9 @@ class Kamailio(Service):
 
     def prepare(self) -> None:
         self.cfg.rpc_socket.unlink(missing_ok=True)
+        if "websocket" in self.cfg.node.features:
+            from edgectl import certs
+            certs.ensure(self.cfg)
 
     def ready(self) -> bool:
         """Answers RPC, and its timer has seen the read model (edge_ver >= 0)."""

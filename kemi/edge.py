@@ -28,17 +28,18 @@ import KSR  # noqa: E402
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
     auth, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
-    pool, poller, registrar, relay, replies, sanity, tenant,
+    pool, poller, registrar, relay, replies, sanity, tenant, web,
 )
 
 _STEP_MODULES = (ksrconst, replies, sanity, nat, keepalive, indialog, methods, auth, registrar,
-                 tenant, policy, pool, media, relay, failure, fallback, poller)
+                 tenant, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)
 sys.modules["kemi"]._edge_loaded = True  # type: ignore[attr-defined]
 
 STOP = ksrconst.STOP
+PROC_MAIN = 0          # Kamailio core: rank passed to child_init in the main process
 
 REQUEST_STEPS = (
     sanity.check,                 # Max-Forwards, malformed requests
@@ -64,7 +65,11 @@ class EdgeRouter:
         self.cfg = cfg
 
     def child_init(self, rank: int) -> int:
-        context.init_worker(self.cfg)
+        # rank 0 (PROC_MAIN) is Kamailio's main process, which forks the others
+        # and routes nothing: a client made there would be inherited, and its
+        # imports (logging) would trip Python's fork hooks in every child
+        if rank != PROC_MAIN:
+            context.init_worker(self.cfg)
         return 0
 
     def ksr_request_route(self, msg: object) -> int:
@@ -89,6 +94,13 @@ class EdgeRouter:
 
     def ksr_failure_manage(self, msg: object) -> int:
         return _guarded(failure.on_failure)
+
+    # HTTP and WebSocket events of the WSS port (features/websocket.cfg)
+    def ksr_xhttp_event(self, msg: object, evname: str = "") -> int:
+        return _guarded(web.on_request)
+
+    def ksr_websocket_event(self, msg: object, evname: str = "") -> int:
+        return _guarded(lambda: web.on_websocket(evname))
 
     def ksr_poll_read_model(self, msg: object, evname: str | None = None) -> int:
         try:

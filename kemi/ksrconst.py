@@ -25,6 +25,7 @@ FLT_NATS = _define("FLT_NATS")            # request came from behind NAT
 FLB_NATB = _define("FLB_NATB")            # branch/contact is behind NAT (usrloc nat_bflag)
 FLB_NATSIPPING = _define("FLB_NATSIPPING")  # send OPTIONS keepalives to this contact
 FLB_MEDIA = _define("FLB_MEDIA")          # this branch's media is anchored in rtpengine
+FLB_WEBRTC = _define("FLB_WEBRTC")        # the contact is a browser (registered over WS)
 
 # RFC 3261 8.1.1.6 recommends 70; the edge refuses beyond this many hops left
 MAX_FORWARDS = 10
@@ -34,8 +35,9 @@ MAX_FORWARDS = 10
 SANITY_MSG_CHECKS = 17895
 SANITY_URI_CHECKS = 7            # R-URI, From, To
 # nathelper nat_uac_test: 1 Contact in RFC1918, 2 Via received != source,
-# 16 source port != Via port
-NAT_TESTS = 19
+# 16 source port != Via port, 64 came over a WebSocket (its Contact/Via name
+# no reachable address)
+NAT_TESTS = 83
 # auth module flags (README.auth 4.3 / 4.6)
 AUTH_QOP = 1                      # challenge with qop=auth
 AUTH_STALE = 16                   # challenge with stale=true
@@ -51,3 +53,6 @@ POOL_MATCH_IP = 1 | 2
 # Record-Route parameter marking a dialog whose media rtpengine anchors, so
 # in-dialog requests (re-INVITE, UPDATE, BYE) keep driving rtpengine
 RR_MEDIA = "ma=1"
+# ... and which ends of the dialog are browsers (caller: wa, callee: wb)
+RR_WEBRTC_CALLER = "wa=1"
+RR_WEBRTC_CALLEE = "wb=1"

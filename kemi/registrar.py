@@ -15,7 +15,7 @@ import KSR
 from edgecore import tenancy
 from kemi import context
 from kemi.context import Request
-from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, LOCATION, STOP
+from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
 from kemi.replies import send
 
 
@@ -34,7 +34,10 @@ def register(req: Request) -> int:
         return send(403, "Forbidden - Domain Not Served")
     if req.nat:
         KSR.setbflag(FLB_NATB)
-        KSR.setbflag(FLB_NATSIPPING)
+        if not KSR.is_WSX():            # browsers are kept alive by WebSocket pings
+            KSR.setbflag(FLB_NATSIPPING)
+    if KSR.is_WSX():
+        KSR.setbflag(FLB_WEBRTC)        # stored with the contact: calls to it bridge media
     if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
         KSR.sl.sl_reply_error()
     return STOP

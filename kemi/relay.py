@@ -21,6 +21,8 @@ FAILURE_ROUTE = "ksr_failure_manage"
 
 def forward() -> int:
     """Stateful relay with the edge's transaction routes armed."""
+    if KSR.is_INVITE() and KSR.siputils.has_totag() < 0:
+        media.note_offerer()
     if KSR.is_INVITE() or KSR.is_UPDATE() or KSR.is_BYE():
         KSR.tm.t_on_branch(BRANCH_ROUTE)
         KSR.tm.t_on_reply(REPLY_ROUTE)

@@ -11,7 +11,7 @@ PKGS=(
   kamailio-postgres-modules kamailio-websocket-modules kamailio-tls-modules
   kamailio-extra-modules kamailio-utils-modules
   rtpengine-daemon redis-server postgresql postgresql-contrib
-  sip-tester baresip
+  sip-tester baresip chromium fonts-liberation
   python3 python3-venv python3-dev
   openssl iproute2 procps util-linux
 )
@@ -22,6 +22,11 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm build the web phone; a host may already have them from
+# elsewhere (NodeSource bundles npm and conflicts with Debian's npm package):
+# install Debian's only when the commands are missing.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "bootstrap: installing Debian packages: ${missing[*]}"
   SUDO=""
@@ -48,4 +53,18 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$
     exit 1
   fi
   echo "$want" > "$stamp_dir/venv"
+fi
+
+# The web phone (webphone/): JsSIP and the test driver from the npm registry,
+# bundled with esbuild into webphone/public/app.js, which the edge serves.
+web_want=$(cat webphone/package.json webphone/package-lock.json webphone/src/*.js | sha1sum | cut -c1-12)
+if [ ! -f webphone/public/app.js ] || [ "$(cat "$stamp_dir/webphone" 2>/dev/null)" != "$web_want" ]; then
+  echo "bootstrap: building the web phone (npm ci, esbuild)"
+  log="$stamp_dir/npm.log"
+  if ! (cd webphone && npm ci --no-audit --no-fund && npm run build) >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bootstrap: web phone build failed (log: $log)" >&2
+    exit 1
+  fi
+  echo "$web_want" > "$stamp_dir/webphone"
 fi

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from edgectl import rpc  # noqa: E402
 
 OUT = ROOT / "kemi" / "stubs" / "KSR.py"
-FEATURES = ["rtpengine", "pool"]  # every optional feature of kamailio/features/
+FEATURES = ["rtpengine", "pool", "websocket"]  # every optional feature (kamailio/features/)
 
 _RET = {"none": "None", "int": "int", "bool": "bool", "xval": "XVal"}
 _PARAM = {"str": "str", "int": "int"}

@@ -1679,6 +1679,20 @@ class _Module_textops:
 textops = _Module_textops()
 
 
+class _Module_tls:
+    def cget(self, p0: str) -> XVal:
+        return _dispatch('tls.cget', p0)
+
+    def is_peer_verified(self) -> int:
+        return _dispatch('tls.is_peer_verified')
+
+    def set_connect_server_id(self, p0: str) -> int:
+        return _dispatch('tls.set_connect_server_id', p0)
+
+
+tls = _Module_tls()
+
+
 class _Module_tm:
     def ki_t_load_contacts_mode(self, p0: int) -> int:
         return _dispatch('tm.ki_t_load_contacts_mode', p0)
@@ -1897,6 +1911,34 @@ class _Module_tmx:
 
 
 tmx = _Module_tmx()
+
+
+class _Module_websocket:
+    def close(self) -> int:
+        return _dispatch('websocket.close')
+
+    def close_conid(self, p0: int, p1: str, p2: int) -> int:
+        return _dispatch('websocket.close_conid', p0, p1, p2)
+
+    def close_reason(self, p0: int, p1: str) -> int:
+        return _dispatch('websocket.close_reason', p0, p1)
+
+    def handle_handshake(self) -> int:
+        return _dispatch('websocket.handle_handshake')
+
+
+websocket = _Module_websocket()
+
+
+class _Module_xhttp:
+    def get_hu(self) -> XVal:
+        return _dispatch('xhttp.get_hu')
+
+    def xhttp_reply(self, p0: int, p1: str, p2: str, p3: str) -> int:
+        return _dispatch('xhttp.xhttp_reply', p0, p1, p2, p3)
+
+
+xhttp = _Module_xhttp()
 
 
 class _Module_xlog:

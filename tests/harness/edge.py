@@ -108,7 +108,7 @@ class Edge:
         try:
             res = self.rpc("ul.lookup", "location", f"{ext}@{tenant}")
         except rpc.RpcError as exc:
-            if "not found" in str(exc).lower():
+            if "not found" in str(exc).lower() or "no contacts" in str(exc).lower():
                 return []
             raise
         contacts = res.get("Contacts", []) if isinstance(res, dict) else []

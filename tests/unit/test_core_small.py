@@ -85,3 +85,39 @@ def test_records_round_trip():
                   ring_timeout=20, members=("7001", "7002"))
     assert rm.Target.decode(g.encode()) == g
     assert rm.Tenant.decode(None) is None and rm.Target.decode("") is None
+
+
+# -- edgecore.media: what rtpengine is told for each SDP ---------------------
+
+from edgecore import media  # noqa: E402
+
+
+def test_media_anchored_for_nat_or_browser_only():
+    assert not media.anchor(False, False, False, False)
+    for i in range(4):
+        args = [False] * 4
+        args[i] = True
+        assert media.anchor(*args)
+
+
+def test_browser_offer_to_a_phone_becomes_plain_rtp():
+    f = media.sdp_flags(sender_nat=True, sender_webrtc=True, receiver_webrtc=False).split()
+    assert "transport-protocol=RTP/AVP" in f and "ICE=remove" in f and "DTLS=off" in f
+    assert "rtcp-mux-demux" in f
+    assert "SIP-source-address" not in f          # browsers are found by ICE
+
+
+def test_phone_answer_to_a_browser_keeps_rtpengines_dtls_role():
+    f = media.sdp_flags(False, False, True, offer=False).split()
+    assert "transport-protocol=UDP/TLS/RTP/SAVPF" in f and "ICE=force" in f
+    assert "rtcp-mux-require" in f and not any(x.startswith("DTLS") for x in f)
+
+
+def test_phone_offer_to_a_browser_lets_the_browser_connect():
+    f = media.sdp_flags(False, False, True, offer=True).split()
+    assert "DTLS=passive" in f and "SDES-off" in f
+
+
+def test_natted_phone_to_phone():
+    f = media.sdp_flags(True, False, False).split()
+    assert "SIP-source-address" in f and "transport-protocol=RTP/AVP" in f
