@@ -36,7 +36,8 @@ class Node:
     domain: str = "edge.local"
     aliases: list[str] = field(default_factory=list)
     # Optional Kamailio features (kamailio/features/<name>.cfg) this node loads
-    features: list[str] = field(default_factory=lambda: ["rtpengine", "pool", "websocket"])
+    features: list[str] = field(default_factory=lambda: ["rtpengine", "pool", "websocket",
+                                                         "antiflood"])
 
 
 @dataclass
@@ -93,6 +94,39 @@ class Tls:
 class Webphone:
     # serve the browser phone (webphone/) over HTTPS on the WSS port
     serve: bool = True
+
+
+@dataclass
+class Security:
+    """Defences of the internet-facing edge (kemi/security.py)."""
+    # brute force: failed digest authentications in a sliding window (s).
+    # Past source_failures from one address, the address is banned; past
+    # identity_failures for one identity, the identity is locked except from
+    # the addresses it recently authenticated from (a device behind the
+    # attacker's NAT keeps working).
+    window: int = 60
+    source_failures: int = 20
+    identity_failures: int = 10
+    ban_time: int = 600
+    trusted_for: int = 3600
+    # flood: at most flood_requests per source in each flood_interval (s)
+    # (Kamailio pike); a flooding source is banned for ban_time
+    flood_requests: int = 200
+    flood_interval: int = 2
+    # requests larger than this (bytes) get 513
+    max_message_size: int = 16384
+    # scanners identified by User-Agent: dropped without reply, source banned
+    scanner_user_agents: list[str] = field(default_factory=lambda: [
+        "friendly-scanner", "sipvicious", "sipcli", "sundayddr", "sip-scan", "sipsscan",
+        "iwar", "sivus", "vaxsipuseragent", "pplsip", "smap", "nmap"])
+    # never banned nor flood-limited (monitoring, load generators): CIDRs
+    exempt_sources: list[str] = field(default_factory=list)
+    # concurrent calls per device / per tenant when not set on them (0: none)
+    device_max_calls: int = 0
+    tenant_max_calls: int = 0
+    # upper bound of a call's life (s): a call slot held by a node that died
+    # is freed after this
+    max_call_duration: int = 14400
 
 
 @dataclass
@@ -158,6 +192,7 @@ class Config:
     node: Node = field(default_factory=Node)
     sip: Sip = field(default_factory=Sip)
     auth: Auth = field(default_factory=Auth)
+    security: Security = field(default_factory=Security)
     tls: Tls = field(default_factory=Tls)
     webphone: Webphone = field(default_factory=Webphone)
     redis: Redis = field(default_factory=Redis)
@@ -301,6 +336,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "MAX_CONTACTS": cfg.sip.max_contacts,
         "USRLOC_TIMER": cfg.sip.usrloc_timer,
         "NATPING_INTERVAL": cfg.sip.natping_interval,
+        "PIKE_INTERVAL": cfg.security.flood_interval,
+        "PIKE_DENSITY": cfg.security.flood_requests,
+        "BAN_TIME": cfg.security.ban_time,
+        "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
         "AUTH_SECRET": cfg.auth.nonce_secret,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,

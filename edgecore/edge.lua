@@ -89,6 +89,112 @@ local function edge_call(keys, args)
   return out
 end
 
+-- ---------------------------------------------------------------------------
+-- Runtime protection state (edgecore/guard.py): not part of the generation
+-- model, written by any node, read back into every node's ban table.
+
+-- edge_auth_fail(source, identity, now, window, source_max, identity_max, ban_time)
+--   -> {source banned now (0/1), identity locked now (0/1)}
+-- An empty identity counts against the source only (a guess at a locked
+-- identity, which is not even checked).
+local function edge_auth_fail(keys, args)
+  local src, id, now = args[1], args[2], tonumber(args[3])
+  local window, ban = tonumber(args[4]), tonumber(args[7])
+  local out = {0, 0}
+  local function count(key, max, field, slot)
+    local seq = redis.call('INCR', 'edge:fail:seq')
+    redis.call('ZADD', key, now, seq)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    redis.call('EXPIRE', key, window)
+    if max > 0 and redis.call('ZCARD', key) >= max then
+      redis.call('HSET', 'edge:bans', field, now + ban)
+      redis.call('HSET', 'edge:bans:why', field, 'failed authentications')
+      redis.call('INCR', 'edge:bans:ver')
+      redis.call('DEL', key)
+      out[slot] = 1
+    end
+  end
+  if src ~= '' then count('edge:fail:src:' .. src, tonumber(args[5]), 'src:' .. src, 1) end
+  if id ~= '' then
+    count('edge:fail:id:' .. string.lower(id), tonumber(args[6]), 'id:' .. string.lower(id), 2)
+    -- a source that failed for this identity is no longer trusted for it
+    if src ~= '' then redis.call('ZREM', 'edge:good:' .. string.lower(id), src) end
+  end
+  return out
+end
+
+-- edge_ban(field, until, reason): ban a source ("src:IP") or identity ("id:USER")
+local function edge_ban(keys, args)
+  redis.call('HSET', 'edge:bans', args[1], args[2])
+  redis.call('HSET', 'edge:bans:why', args[1], args[3])
+  return redis.call('INCR', 'edge:bans:ver')
+end
+
+-- edge_unban(field) -> number of bans removed
+local function edge_unban(keys, args)
+  local n = redis.call('HDEL', 'edge:bans', args[1])
+  redis.call('HDEL', 'edge:bans:why', args[1])
+  redis.call('INCR', 'edge:bans:ver')
+  return n
+end
+
+-- edge_auth_ok(identity, source, now, trusted_for): the identity authenticated
+-- from this source, which becomes trusted for it
+local function edge_auth_ok(keys, args)
+  local key = 'edge:good:' .. string.lower(args[1])
+  local now, keep = tonumber(args[3]), tonumber(args[4])
+  redis.call('ZADD', key, now, args[2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - keep)
+  redis.call('EXPIRE', key, keep)
+  return 1
+end
+
+-- edge_trusted(identity, source, now, trusted_for) -> 1 if it authenticated
+-- from there lately
+local function edge_trusted(keys, args)
+  local score = redis.call('ZSCORE', 'edge:good:' .. string.lower(args[1]), args[2])
+  if score and tonumber(score) >= tonumber(args[3]) - tonumber(args[4]) then return 1 end
+  return 0
+end
+
+-- edge_call_admit(callid, device key, device max, tenant key, tenant max, now, ttl)
+--   -> {1, ''} admitted, or {0, 'device'|'tenant'}
+local function edge_call_admit(keys, args)
+  local now, ttl = tonumber(args[6]), tonumber(args[7])
+  local slots = {{args[2], tonumber(args[3]), 'device'}, {args[4], tonumber(args[5]), 'tenant'}}
+  for _, s in ipairs(slots) do
+    if s[2] > 0 then
+      redis.call('ZREMRANGEBYSCORE', s[1], '-inf', now)
+      if redis.call('ZSCORE', s[1], args[1]) == false and redis.call('ZCARD', s[1]) >= s[2] then
+        return {0, s[3]}
+      end
+    end
+  end
+  for _, s in ipairs(slots) do
+    if s[2] > 0 then
+      redis.call('ZADD', s[1], now + ttl, args[1])
+      redis.call('EXPIRE', s[1], ttl)
+    end
+  end
+  return {1, ''}
+end
+
+-- edge_call_release(callid, device key, tenant key)
+local function edge_call_release(keys, args)
+  redis.call('ZREM', args[2], args[1])
+  redis.call('ZREM', args[3], args[1])
+  return 1
+end
+
+redis.register_function('edge_auth_fail', edge_auth_fail)
+redis.register_function('edge_ban', edge_ban)
+redis.register_function('edge_unban', edge_unban)
+redis.register_function('edge_auth_ok', edge_auth_ok)
+redis.register_function{function_name='edge_trusted', callback=edge_trusted,
+                        flags={'no-writes'}}
+redis.register_function('edge_call_admit', edge_call_admit)
+redis.register_function('edge_call_release', edge_call_release)
+
 redis.register_function{function_name='edge_device', callback=edge_device,
                         flags={'no-writes'}}
 redis.register_function{function_name='edge_tenant', callback=edge_tenant,

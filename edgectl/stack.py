@@ -488,6 +488,8 @@ def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0
     cfg.node.name = name
     cfg.sip.listen_ip = listen_ip
     cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip)
+    cfg.sip.tls_port = free_port(listen_ip)
+    cfg.sip.wss_port = free_port(listen_ip)
     cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
     cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
     cfg.rtpengine.ng_port = free_port()

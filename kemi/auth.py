@@ -21,7 +21,7 @@ import KSR
 
 from edgecore.cache import Unavailable
 from edgecore.numbering import normalise
-from kemi import context
+from kemi import context, security
 from kemi.context import Request
 from kemi.ksrconst import AUTH_HA1, AUTH_NONCE_EXPIRED, AUTH_QOP, AUTH_STALE, CONTINUE, STOP
 from kemi.replies import unavailable
@@ -61,10 +61,19 @@ def authenticate(req: Request) -> int:
         return unavailable(w.cfg.redis.retry_after)
     if device is None or tenant is None:
         KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
+        security.auth_failed(authuser)
+        return challenge(realm)
+    if security.identity_locked(authuser):
+        # locked by repeated failures: not even checked, so no guess can
+        # succeed; it still counts against the source
+        security.auth_failed(authuser, checked=False)
         return challenge(realm)
     rc = KSR.auth.pv_auth_check(realm, device.ha1, AUTH_HA1, 0)
     if rc < 0:
+        if rc != AUTH_NONCE_EXPIRED:
+            security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
+    security.auth_succeeded(authuser)
     KSR.auth.consume_credentials()
     req.device, req.tenant = device, tenant
     return CONTINUE

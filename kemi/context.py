@@ -15,6 +15,7 @@ import KSR
 
 from edgecore import readmodel as rm
 from edgecore.cache import Unavailable, VersionedCache
+from edgecore.guard import Exemptions
 from edgecore.config import Config
 from edgecore.policy import CallPlan
 
@@ -38,6 +39,7 @@ class Worker:
         self.cfg = cfg
         self.redis = client
         self.cache = VersionedCache(version, cfg.cache.max_entries)
+        self.exemptions = Exemptions(cfg.security.exempt_sources)
 
     def _fetch(self, fn: Callable[..., T], *args: str) -> T:
         import redis

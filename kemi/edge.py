@@ -28,11 +28,11 @@ import KSR  # noqa: E402
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
     auth, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
-    pool, poller, registrar, relay, replies, sanity, tenant, web,
+    pool, poller, registrar, relay, replies, sanity, security, tenant, web,
 )
 
-_STEP_MODULES = (ksrconst, replies, sanity, nat, keepalive, indialog, methods, auth, registrar,
-                 tenant, policy, pool, media, relay, failure, fallback, poller, web)
+_STEP_MODULES = (ksrconst, replies, security, sanity, nat, keepalive, indialog, methods, auth,
+                 registrar, tenant, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)
@@ -42,10 +42,11 @@ STOP = ksrconst.STOP
 PROC_MAIN = 0          # Kamailio core: rank passed to child_init in the main process
 
 REQUEST_STEPS = (
+    pool.classify_source,         # pool members trusted; X-Edge-* stripped from others
+    security.screen,              # size, scanners, bans, floods: dropped before any work
     sanity.check,                 # Max-Forwards, malformed requests
     nat.detect,                   # NATed sender: rport, received, flags
     keepalive.options,            # OPTIONS to the edge itself
-    pool.classify_source,         # pool members trusted; X-Edge-* stripped from others
     indialog.cancel,              # CANCEL: to the INVITE transaction it cancels
     indialog.within,              # in-dialog requests: by the recorded route set
     methods.refuse_unsupported,   # methods the edge does not route
@@ -54,6 +55,7 @@ REQUEST_STEPS = (
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
     tenant.resolve,               # INVITE: dialled number -> tenant, target, decision
     policy.enforce,               # INVITE: 403 cross-tenant / 404 / 484
+    policy.limit_calls,           # INVITE: concurrent-call limits (device, tenant)
     pool.route,                   # ring groups, recorded calls: the media pool
     relay.to_device,              # INVITE to a device: every registered contact
     fallback.not_routed,          # anything left: a clean final reply
@@ -98,6 +100,9 @@ class EdgeRouter:
     # HTTP and WebSocket events of the WSS port (features/websocket.cfg)
     def ksr_xhttp_event(self, msg: object, evname: str = "") -> int:
         return _guarded(web.on_request)
+
+    def ksr_dialog_event(self, msg: object, evname: str = "") -> int:
+        return _guarded(lambda: policy.release(evname))
 
     def ksr_websocket_event(self, msg: object, evname: str = "") -> int:
         return _guarded(lambda: web.on_websocket(evname))

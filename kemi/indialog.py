@@ -1,6 +1,8 @@
 """Steps: CANCEL and requests inside a dialog (ACK, BYE, re-INVITE, UPDATE,
 INFO, PRACK, NOTIFY, REFER), routed by the route set the edge recorded
-(RFC 3261 16.12 loose routing), never by a fresh lookup."""
+(RFC 3261 16.12 loose routing), never by a fresh lookup -- and only within a
+dialog the edge itself set up (dialog module), so a forged in-dialog request
+never reaches a device unauthenticated."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ def within(req: Request) -> int:
     if KSR.siputils.has_totag() < 0:
         return CONTINUE
     if KSR.rr.loose_route() > 0:
+        if KSR.dialog.is_known_dlg() < 0:
+            # a Route to the edge is not enough: only dialogs the edge set up
+            return STOP if KSR.is_ACK() else send(481, "Call/Transaction Does Not Exist")
         if not KSR.isdsturiset():
             KSR.nathelper.handle_ruri_alias()
         if not media.in_dialog():

@@ -1,14 +1,28 @@
-"""Step: enforce the dialing policy's decision (edgecore.policy): refused
-calls get their final reply here -- 403 with the cross-tenant reason, 404 for
-an unknown number, 484 for what cannot be a number."""
+"""Steps: enforce the dialing policy's decision (edgecore.policy) -- refused
+calls get their final reply here: 403 with the cross-tenant reason, 404 for
+an unknown number, 484 for what cannot be a number -- and the concurrent-call
+limits of the caller's device and tenant.
+
+Call slots are counted in Redis (edgecore.guard), so a limit holds across all
+edge nodes. Taking a slot costs one round trip, paid only by calls of devices
+or tenants that have a limit; the slot is freed when the dialog ends or fails
+(``release``, from the dialog module's events), and expires on its own after
+``security.max_call_duration`` if the node holding it dies.
+"""
 
 from __future__ import annotations
 
+import time
+
 import KSR
 
+from edgecore import guard
+from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE
 from kemi.replies import send
+
+SLOT_VAR = "edge_slot"          # dialog variable: "<auth username> <tenant>"
 
 
 def enforce(req: Request) -> int:
@@ -22,3 +36,44 @@ def enforce(req: Request) -> int:
     KSR.notice(f"policy: {d.rule}: tenant {caller} -> {req.dialled} (tenant {callee}): "
                f"{d.code}\n")
     return send(d.code, d.reason)
+
+
+def limit_calls(req: Request) -> int:
+    plan, device, tenant = req.plan, req.device, req.tenant
+    if plan is None or not plan.decision.allowed or device is None or tenant is None:
+        return CONTINUE
+    w = context.worker()
+    sec = w.cfg.security
+    dev_max = device.max_calls if device.max_calls is not None else sec.device_max_calls
+    ten_max = tenant.max_calls if tenant.max_calls is not None else sec.tenant_max_calls
+    if dev_max <= 0 and ten_max <= 0:
+        return CONTINUE
+    call_id = context.pv_str("$ci")
+    try:
+        which = guard.admit_call(w.redis, call_id, device.auth_username, tenant.id, dev_max,
+                                 ten_max, time.time(), sec.max_call_duration)
+    except Exception as exc:
+        KSR.err(f"call limits unavailable: {exc}\n")
+        return send(503, "Service Unavailable", f"Retry-After: {w.cfg.redis.retry_after}")
+    if which is not None:
+        KSR.notice(f"policy: {which} call limit reached for {device.auth_username}\n")
+        return send(403, f"Forbidden - Concurrent Call Limit ({which})")
+    # the slot is stored with the call's dialog (created here if it is not
+    # yet) so whichever process sees the call end can free it
+    KSR.dialog.dlg_manage()
+    KSR.dialog.var_sets(SLOT_VAR, f"{device.auth_username} {tenant.id}")
+    return CONTINUE
+
+
+def release(evname: str) -> None:
+    """dialog:end / dialog:failed: free the call's slot, if it took one."""
+    if evname not in ("dialog:end", "dialog:failed"):
+        return
+    slot = KSR.dialog.var_get(SLOT_VAR)
+    if not slot:
+        return
+    au, _, tenant = str(slot).partition(" ")
+    try:
+        guard.release_call(context.worker().redis, context.pv_str("$ci"), au, tenant)
+    except Exception as exc:
+        KSR.warn(f"call slot not released (expires by itself): {exc}\n")

@@ -4,27 +4,36 @@ from Redis into ``$shv(edge_ver)``, shared by all workers of the node.
 The workers compare it with the version their caches were filled at (see
 edgecore.cache); -1 tells them the read model is unreachable (Redis down, or
 holding no model), so they answer 503 instead of trusting a cache. One MGET per
-interval per node -- not per request.
+interval per node -- not per request. The same MGET reads the bans' version;
+when any node changed the bans, this node's ban table is refilled from Redis.
 """
 
 from __future__ import annotations
 
+import time
+
 import KSR
 
+from edgecore import guard
 from edgecore import readmodel as rm
-from kemi import context
+from kemi import context, security
 
 _state: dict[str, bool | None] = {"last": None}
+_bans: dict[str, object] = {"ver": None, "fields": set()}
 
 
 def poll() -> None:
     import redis
 
     w = context.worker()
+    bans_ver = None
     try:
-        gen, ver = w.redis.mget(rm.GEN_KEY, rm.VER_KEY)
+        gen, ver, bans_ver = w.redis.mget(rm.GEN_KEY, rm.VER_KEY, guard.BANS_VER_KEY)
         version = int(ver) if gen is not None and ver is not None else -1
         problem = None if version >= 0 else "Redis holds no read model"
+        if bans_ver != _bans["ver"] and security.enabled():
+            _mirror_bans(w.redis)
+            _bans["ver"] = bans_ver
     except (redis.RedisError, OSError, ValueError) as exc:
         version, problem = -1, f"Redis unreachable: {exc}"
     KSR.pv.seti("$shv(edge_ver)", version)
@@ -35,3 +44,16 @@ def poll() -> None:
         else:
             KSR.err(f"read model unavailable: {problem}; answering 503\n")
         _state["last"] = up
+
+
+def _mirror_bans(client: object) -> None:
+    """Make this node's ban table equal to the bans in force in Redis."""
+    now = time.time()
+    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now)}
+    old = _bans["fields"]
+    assert isinstance(old, set)
+    for field in old - current.keys():
+        KSR.htable.sht_rm(security.BAN_TABLE, field)
+    for field, b in current.items():
+        KSR.htable.sht_setxi(security.BAN_TABLE, field, 1, max(1, int(b.until - now)))
+    _bans["fields"] = set(current)

@@ -22,6 +22,7 @@ FAILURE_ROUTE = "ksr_failure_manage"
 def forward() -> int:
     """Stateful relay with the edge's transaction routes armed."""
     if KSR.is_INVITE() and KSR.siputils.has_totag() < 0:
+        KSR.dialog.dlg_manage()         # in-dialog requests must match this dialog
         media.note_offerer()
     if KSR.is_INVITE() or KSR.is_UPDATE() or KSR.is_BYE():
         KSR.tm.t_on_branch(BRANCH_ROUTE)

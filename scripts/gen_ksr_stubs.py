@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from edgectl import rpc  # noqa: E402
 
 OUT = ROOT / "kemi" / "stubs" / "KSR.py"
-FEATURES = ["rtpengine", "pool", "websocket"]  # every optional feature (kamailio/features/)
+FEATURES = ["rtpengine", "pool", "websocket", "antiflood"]  # every optional feature
 
 _RET = {"none": "None", "int": "int", "bool": "bool", "xval": "XVal"}
 _PARAM = {"str": "str", "int": "int"}

@@ -492,6 +492,95 @@ class _Module_corex:
 corex = _Module_corex()
 
 
+class _Module_dialog:
+    def dlg_bridge(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('dialog.dlg_bridge', p0, p1, p2)
+
+    def dlg_bye(self, p0: str) -> int:
+        return _dispatch('dialog.dlg_bye', p0)
+
+    def dlg_db_load_callid(self, p0: str) -> int:
+        return _dispatch('dialog.dlg_db_load_callid', p0)
+
+    def dlg_db_load_extra(self) -> int:
+        return _dispatch('dialog.dlg_db_load_extra')
+
+    def dlg_get(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('dialog.dlg_get', p0, p1, p2)
+
+    def dlg_isflagset(self, p0: int) -> int:
+        return _dispatch('dialog.dlg_isflagset', p0)
+
+    def dlg_manage(self) -> int:
+        return _dispatch('dialog.dlg_manage')
+
+    def dlg_reset_property(self, p0: str) -> int:
+        return _dispatch('dialog.dlg_reset_property', p0)
+
+    def dlg_resetflag(self, p0: int) -> int:
+        return _dispatch('dialog.dlg_resetflag', p0)
+
+    def dlg_set_property(self, p0: str) -> int:
+        return _dispatch('dialog.dlg_set_property', p0)
+
+    def dlg_set_timeout(self, p0: int) -> int:
+        return _dispatch('dialog.dlg_set_timeout', p0)
+
+    def dlg_set_timeout_id(self, p0: int, p1: int, p2: int) -> int:
+        return _dispatch('dialog.dlg_set_timeout_id', p0, p1, p2)
+
+    def dlg_setflag(self, p0: int) -> int:
+        return _dispatch('dialog.dlg_setflag', p0)
+
+    def get_profile_size(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('dialog.get_profile_size', p0, p1, p2)
+
+    def get_profile_size_static(self, p0: str, p1: str) -> int:
+        return _dispatch('dialog.get_profile_size_static', p0, p1)
+
+    def is_in_profile(self, p0: str, p1: str) -> int:
+        return _dispatch('dialog.is_in_profile', p0, p1)
+
+    def is_in_profile_static(self, p0: str) -> int:
+        return _dispatch('dialog.is_in_profile_static', p0)
+
+    def is_known_dlg(self) -> int:
+        return _dispatch('dialog.is_known_dlg')
+
+    def set_dlg_profile(self, p0: str, p1: str) -> int:
+        return _dispatch('dialog.set_dlg_profile', p0, p1)
+
+    def set_dlg_profile_static(self, p0: str) -> int:
+        return _dispatch('dialog.set_dlg_profile_static', p0)
+
+    def unset_dlg_profile(self, p0: str, p1: str) -> int:
+        return _dispatch('dialog.unset_dlg_profile', p0, p1)
+
+    def unset_dlg_profile_static(self, p0: str) -> int:
+        return _dispatch('dialog.unset_dlg_profile_static', p0)
+
+    def var_get(self, p0: str) -> XVal:
+        return _dispatch('dialog.var_get', p0)
+
+    def var_gete(self, p0: str) -> XVal:
+        return _dispatch('dialog.var_gete', p0)
+
+    def var_getw(self, p0: str) -> XVal:
+        return _dispatch('dialog.var_getw', p0)
+
+    def var_is_null(self, p0: str) -> int:
+        return _dispatch('dialog.var_is_null', p0)
+
+    def var_rm(self, p0: str) -> int:
+        return _dispatch('dialog.var_rm', p0)
+
+    def var_sets(self, p0: str, p1: str) -> int:
+        return _dispatch('dialog.var_sets', p0, p1)
+
+
+dialog = _Module_dialog()
+
+
 class _Module_dispatcher:
     def ds_is_active(self, p0: int) -> int:
         return _dispatch('dispatcher.ds_is_active', p0)
@@ -620,6 +709,95 @@ class _Module_hdr:
 
 
 hdr = _Module_hdr()
+
+
+class _Module_htable:
+    def sht_dec(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_dec', p0, p1)
+
+    def sht_get(self, p0: str, p1: str) -> XVal:
+        return _dispatch('htable.sht_get', p0, p1)
+
+    def sht_gete(self, p0: str, p1: str) -> XVal:
+        return _dispatch('htable.sht_gete', p0, p1)
+
+    def sht_getw(self, p0: str, p1: str) -> XVal:
+        return _dispatch('htable.sht_getw', p0, p1)
+
+    def sht_inc(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_inc', p0, p1)
+
+    def sht_is_null(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_is_null', p0, p1)
+
+    def sht_iterator_end(self, p0: str) -> int:
+        return _dispatch('htable.sht_iterator_end', p0)
+
+    def sht_iterator_next(self, p0: str) -> int:
+        return _dispatch('htable.sht_iterator_next', p0)
+
+    def sht_iterator_rm(self, p0: str) -> int:
+        return _dispatch('htable.sht_iterator_rm', p0)
+
+    def sht_iterator_setex(self, p0: str, p1: int) -> int:
+        return _dispatch('htable.sht_iterator_setex', p0, p1)
+
+    def sht_iterator_seti(self, p0: str, p1: int) -> int:
+        return _dispatch('htable.sht_iterator_seti', p0, p1)
+
+    def sht_iterator_sets(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_iterator_sets', p0, p1)
+
+    def sht_iterator_start(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_iterator_start', p0, p1)
+
+    def sht_lock(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_lock', p0, p1)
+
+    def sht_match_name(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('htable.sht_match_name', p0, p1, p2)
+
+    def sht_match_str_value(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('htable.sht_match_str_value', p0, p1, p2)
+
+    def sht_reset(self, p0: str) -> int:
+        return _dispatch('htable.sht_reset', p0)
+
+    def sht_rm(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_rm', p0, p1)
+
+    def sht_rm_name(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('htable.sht_rm_name', p0, p1, p2)
+
+    def sht_rm_name_re(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_rm_name_re', p0, p1)
+
+    def sht_rm_value(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('htable.sht_rm_value', p0, p1, p2)
+
+    def sht_rm_value_re(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_rm_value_re', p0, p1)
+
+    def sht_setex(self, p0: str, p1: str, p2: int) -> int:
+        return _dispatch('htable.sht_setex', p0, p1, p2)
+
+    def sht_seti(self, p0: str, p1: str, p2: int) -> int:
+        return _dispatch('htable.sht_seti', p0, p1, p2)
+
+    def sht_sets(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('htable.sht_sets', p0, p1, p2)
+
+    def sht_setxi(self, p0: str, p1: str, p2: int, p3: int) -> int:
+        return _dispatch('htable.sht_setxi', p0, p1, p2, p3)
+
+    def sht_setxs(self, p0: str, p1: str, p2: str, p3: int) -> int:
+        return _dispatch('htable.sht_setxs', p0, p1, p2, p3)
+
+    def sht_unlock(self, p0: str, p1: str) -> int:
+        return _dispatch('htable.sht_unlock', p0, p1)
+
+
+htable = _Module_htable()
 
 
 class _Module_jsonrpcs:
@@ -918,6 +1096,17 @@ class _Module_nathelper:
 
 
 nathelper = _Module_nathelper()
+
+
+class _Module_pike:
+    def pike_check_ip(self, p0: str) -> int:
+        return _dispatch('pike.pike_check_ip', p0)
+
+    def pike_check_req(self) -> int:
+        return _dispatch('pike.pike_check_req')
+
+
+pike = _Module_pike()
 
 
 class _Module_pv:

@@ -5,6 +5,7 @@ and observe it (JSON-RPC, Redis, PostgreSQL)."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
 import subprocess
@@ -17,7 +18,7 @@ from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl import rpc
 from edgectl.provision import default_auth_username
-from edgectl.stack import Stack, ephemeral_config
+from edgectl.stack import Kamailio, Stack, ephemeral_config, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,9 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     cfg.sip.usrloc_timer = 1
     cfg.sip.ring_timeout = 3
     cfg.cache.poll_ms = 100
+    # the suite's own clients (127.0.0.1) make many deliberate auth failures;
+    # attack tests come from other loopback addresses
+    cfg.security.exempt_sources = ["127.0.0.1/32"]
     for section, values in sections.items():
         for k, v in values.items():
             setattr(getattr(cfg, section), k, v)
@@ -50,6 +54,22 @@ class Edge:
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
         self.stack = Stack(self.cfg, self.cfg_path)
+        self.nodes: list[Kamailio] = []
+
+    def add_node(self, name: str = "edge2") -> "Kamailio":
+        """Another Kamailio edge node on its own ports, sharing this stack's
+        Redis, PostgreSQL and rtpengine (stopped with the stack)."""
+        cfg = copy.deepcopy(self.cfg)
+        cfg.node.name = name
+        cfg.sip.udp_port = cfg.sip.tcp_port = free_port(cfg.sip.listen_ip)
+        cfg.sip.tls_port = free_port(cfg.sip.listen_ip)
+        cfg.sip.wss_port = free_port(cfg.sip.listen_ip)
+        path = self.cfg.run_dir / f"{name}.toml"
+        path.write_text(edgeconfig.dumps(cfg))
+        node = Kamailio(cfg, path)
+        self.nodes.append(node)
+        node.start()
+        return node
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "Edge":
@@ -61,6 +81,8 @@ class Edge:
         return self
 
     def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
         self.stack.down()
 
     # -- addresses ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kemi import edge, fallback, keepalive, methods, nat, sanity
+from kemi import edge, fallback, keepalive, methods, nat, sanity, security
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLT_NATS, STOP
 
@@ -85,7 +85,7 @@ def test_fallback_answers_but_never_an_ack(ksr):
 
 def test_route_ends_with_the_fallback_and_survives_exceptions(ksr, monkeypatch):
     assert edge.REQUEST_STEPS[-1] is fallback.not_routed
-    assert edge.REQUEST_STEPS[0] is sanity.check
+    assert edge.REQUEST_STEPS[1] is security.screen and edge.REQUEST_STEPS[2] is sanity.check
 
     def boom(req: Request) -> int:
         raise ValueError("bug")

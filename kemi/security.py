@@ -1,0 +1,165 @@
+"""Step: screening of every request before any other work, and the brute-force
+bookkeeping of the auth step.
+
+* oversized requests get 513;
+* scanners recognised by User-Agent (friendly-scanner, sipvicious, ...) are
+  dropped without a reply, and their source is banned;
+* banned sources are dropped without a reply -- except a request of an
+  identity that recently authenticated from that same address and has not
+  failed from it since: a legitimate phone behind the attacker's NAT keeps
+  working, and the attacker still needs a valid identity *and* its password;
+* a source exceeding the request rate (pike) is banned.
+
+Bans live in Redis (edgecore.guard), so every edge node enforces a ban any
+node decided; each node checks its htable copy (no round trip per request).
+Failed authentications are counted per source and per identity in a sliding
+window (one round trip, on the failure path only); an identity past its limit
+is locked except from the sources it is trusted from. Guesses at a locked
+identity are not checked but still count against their source.
+
+The trade-off, stated: an attacker behind a phone's own NAT who guesses *that
+phone's* password revokes the trust of that address for it (the first
+failure does), so the phone is locked out for ``ban_time`` -- account lockout
+in exchange for a password that cannot be brute-forced. Attacks on other
+identities from the same NAT, or on this identity from elsewhere, leave the
+phone working. Configured exempt sources and pool members are never banned.
+"""
+
+from __future__ import annotations
+
+import time
+
+import KSR
+
+from edgecore import guard
+from kemi import context
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, STOP
+from kemi.replies import send
+
+BAN_TABLE = "edgeban"
+# how often a worker re-records that an identity authenticated from a source
+TRUST_REFRESH = 300.0
+_recorded: dict[tuple[str, str], float] = {}
+
+
+def enabled() -> bool:
+    return "antiflood" in context.worker().cfg.node.features
+
+
+def banned(kind: str, value: str) -> bool:
+    return KSR.htable.sht_get(BAN_TABLE, guard.ban_field(kind, value)) is not None
+
+
+def note_ban(kind: str, value: str, seconds: int) -> None:
+    """Mirror a ban into this node's table at once (other nodes get it from
+    Redis within a poll interval)."""
+    KSR.htable.sht_setxi(BAN_TABLE, guard.ban_field(kind, value), 1, seconds)
+
+
+def _ban_source(src: str, reason: str) -> None:
+    w = context.worker()
+    secs = w.cfg.security.ban_time
+    note_ban("src", src, secs)
+    try:
+        guard.ban(w.redis, "src", src, time.time() + secs, reason)
+    except Exception as exc:          # Redis down: this node's ban still holds
+        KSR.warn(f"security: ban of {src} not shared: {exc}\n")
+    KSR.notice(f"security: banned {src} for {secs}s: {reason}\n")
+
+
+def screen(req: Request) -> int:
+    if not enabled() or req.from_pool:
+        return CONTINUE
+    w = context.worker()
+    sec = w.cfg.security
+    src = str(KSR.kx.get_srcip())
+    if int(KSR.pv.get("$ml") or 0) > sec.max_message_size:
+        return STOP if KSR.is_ACK() else send(513, "Message Too Large")
+    if src in w.exemptions:
+        return CONTINUE
+    if guard.is_scanner(context.pv_str("$ua"), sec.scanner_user_agents):
+        if not banned("src", src):
+            _ban_source(src, "scanner user agent")
+        return STOP
+    if banned("src", src) and not _trusted_here(src):
+        return STOP
+    if KSR.pike.pike_check_req() < 0:
+        _ban_source(src, "request flood")
+        return STOP
+    return CONTINUE
+
+
+def _claimed_identity() -> str:
+    """Who the request says it is: the digest username, else the user part of
+    To (REGISTER) or From -- a phone's first REGISTER carries no credentials."""
+    return (context.pv_str("$au")
+            or context.pv_str("$tU" if KSR.is_REGISTER() else "$fU"))
+
+
+def _trusted_here(src: str) -> bool:
+    """A request from a banned source passes only when the identity it claims
+    recently authenticated from that source (and has not failed from it
+    since). Claiming someone else's identity earns at most one checked guess:
+    the failure revokes the trust."""
+    au = _claimed_identity()
+    if not au:
+        return False
+    w = context.worker()
+    try:
+        return guard.trusted(w.redis, au, src, time.time(), w.cfg.security.trusted_for)
+    except Exception:
+        return False
+
+
+def identity_locked(authuser: str) -> bool:
+    """The identity is locked and this source is not one it is trusted from."""
+    if not enabled() or not banned("id", authuser):
+        return False
+    return not _trusted_here(str(KSR.kx.get_srcip()))
+
+
+def auth_failed(authuser: str, checked: bool = True) -> None:
+    """Count a failed authentication against the source and, when the
+    credentials were checked, against the identity."""
+    if not enabled():
+        return
+    w = context.worker()
+    sec = w.cfg.security
+    src = str(KSR.kx.get_srcip())
+    if src in w.exemptions:
+        return
+    try:
+        src_banned, id_locked = guard.auth_failed(
+            w.redis, src, authuser if checked else "", time.time(), sec.window,
+            sec.source_failures,
+            sec.identity_failures, sec.ban_time)
+    except Exception as exc:
+        KSR.warn(f"security: failure not counted: {exc}\n")
+        return
+    if src_banned:
+        note_ban("src", src, sec.ban_time)
+        KSR.notice(f"security: banned {src} for {sec.ban_time}s: failed authentications\n")
+    if id_locked:
+        note_ban("id", authuser, sec.ban_time)
+        KSR.notice(f"security: locked identity {authuser} for {sec.ban_time}s\n")
+
+
+def auth_succeeded(authuser: str) -> None:
+    """Remember that this identity authenticates from this source (at most
+    once per TRUST_REFRESH per worker: no round trip on the hot path)."""
+    if not enabled():
+        return
+    src = str(KSR.kx.get_srcip())
+    key = (authuser.lower(), src)
+    now = time.time()
+    if now - _recorded.get(key, 0.0) < TRUST_REFRESH:
+        return
+    w = context.worker()
+    try:
+        guard.auth_succeeded(w.redis, authuser, src, now, w.cfg.security.trusted_for)
+        if len(_recorded) > w.cfg.cache.max_entries:
+            _recorded.clear()
+        _recorded[key] = now
+    except Exception as exc:
+        KSR.warn(f"security: trust not recorded: {exc}\n")

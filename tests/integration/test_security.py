@@ -1,0 +1,267 @@
+"""Attacks on the live edge, each from its own loopback address: sipvicious
+(svmap, svwar, svcrack -- as shipped, and with a disguised User-Agent so the
+brute-force and enumeration defences themselves are tested, not only the
+scanner filter), a request flood, forged in-dialog requests, concurrent-call
+limits and bans across two edge nodes sharing one Redis. Each test fails if
+its defence is removed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from harness import sipp
+from harness.edge import Edge, wait_for
+from harness.sipmsg import SipClient, authorization
+from test_calls import SCEN, final_invite_reply, register_contact, unregister_all
+
+RUN = Path(__file__).resolve().parents[1] / "harness" / "sipvicious_run.py"
+UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"
+
+
+@pytest.fixture(scope="module")
+def sedge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    e = Edge(tmp_path_factory.mktemp("security"))
+    e.start()
+    e.add_node("edge2")
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+@pytest.fixture(scope="module")
+def victim(sedge: Edge) -> dict[str, str]:
+    t = sedge.new_tenant("Victims", "--no-recording")
+    sedge.new_device(t, "7001", "password")            # deliberately weak
+    for ext in ("7002", "7003", "7004"):
+        sedge.new_device(t, ext)
+    sedge.wait_synced()
+    return {"tenant": t, "weak": f"{t}7001"}
+
+
+def sipvicious(tool: str, source: str, *args: str, disguised: bool = False,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real sipvicious tool, from its own loopback source address."""
+    cmd = [sys.executable, str(RUN), tool, source] + (["--disguised"] if disguised else [])
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def target(e: Edge) -> list[str]:
+    return [e.cfg.sip.listen_ip, "-p", str(e.cfg.sip.udp_port)]
+
+
+def answered(e: Edge, src: str, port: int | None = None) -> bool:
+    with SipClient((e.cfg.sip.listen_ip, port or e.cfg.sip.udp_port), local_ip=src,
+                   timeout=1) as c:
+        r = c.request(c.build("OPTIONS", f"sip:{e.target}", "sip:probe@x", "sip:probe@x"),
+                      timeout=1)
+        return r is not None
+
+
+def bans(e: Edge) -> dict[str, dict]:
+    return {b["who"]: b for b in json.loads(e.ctl_ok("ban", "list", "--json"))}
+
+
+def test_svmap_learns_neither_product_nor_version(sedge):
+    out = sipvicious("svmap", "127.0.0.81", *target(sedge), timeout=30)
+    text = (out.stdout + out.stderr).lower()
+    assert "kamailio" not in text and "5.6" not in text
+    assert "127.0.0.81" in bans(sedge)                   # and the scanner is banned
+    # even disguised, with an answer, nothing names the software
+    out = sipvicious("svmap", "127.0.0.82", *target(sedge), disguised=True, timeout=30)
+    text = out.stdout + out.stderr
+    assert sedge.cfg.sip.listen_ip in text, text         # it did find the edge
+    assert "kamailio" not in text.lower() and "5.6" not in text
+
+
+def test_svwar_enumerates_no_extension(sedge, victim):
+    t = victim["tenant"]
+    # the provisioned identities are <tenant><ext>: 7001..7004 are real
+    for disguised, src in ((False, "127.0.0.83"), (True, "127.0.0.84")):
+        out = sipvicious("svwar", src, *target(sedge), "-m", "REGISTER",
+                         "-e", "7000-7010", "--template", f"{t}%d", "--force",
+                         disguised=disguised, timeout=60)
+        text = out.stdout + out.stderr
+        for ext in ("7001", "7002", "7003", "7004"):
+            assert f"{t}{ext}" not in text, text
+    # the exempt source check: svwar also finds nothing with INVITE
+    out = sipvicious("svwar", "127.0.0.85", *target(sedge), "-m", "INVITE",
+                     "-e", "7000-7005", "--template", f"{t}%d", "--force", disguised=True)
+    assert f"{t}7001" not in out.stdout
+
+
+def _dictionary(tmp: Path, n: int, position: int) -> Path:
+    words = [f"guess{i:04d}" for i in range(n)]
+    words[position] = "password"
+    p = tmp / "dict.txt"
+    p.write_text("\n".join(words) + "\n")
+    return p
+
+
+def test_svcrack_is_stopped_before_the_threshold_and_never_finds_it(sedge, victim, tmp_path):
+    """The weak password sits at guess 15 of the dictionary: past the identity
+    limit (10), before the source limit (20). Without the identity lock svcrack
+    finds it; without the source ban it keeps going."""
+    weak, t = victim["weak"], victim["tenant"]
+    sec = sedge.cfg.security
+    words = _dictionary(tmp_path, 200, sec.identity_failures + 5)
+    # the victim's own phone, at its usual address
+    with SipClient(sedge.sip, local_ip="127.0.0.85") as phone:
+        assert phone.register(weak, "password")[1].code == 200
+    # another tenant phone behind the NAT the attacker will use
+    neighbour, npw = f"{t}7002", f"pw-{t}-7002"
+    with SipClient(sedge.sip, local_ip="127.0.0.86") as phone:
+        assert phone.register(neighbour, npw)[1].code == 200
+    # as shipped: a scanner, dropped at its first packet and banned
+    out = sipvicious("svcrack", "127.0.0.87", *target(sedge), "-u", weak,
+                     "-d", str(words), "--maximumtime", "5")
+    assert "| password" not in out.stdout
+    assert "127.0.0.87" in bans(sedge)
+    # disguised as a phone, from the shared NAT: stopped by the brute-force limits
+    out = sipvicious("svcrack", "127.0.0.86", *target(sedge), "-u", weak, "-d", str(words),
+                     "--maximumtime", "6", disguised=True, timeout=120)
+    assert "| password" not in out.stdout, out.stdout
+    b = bans(sedge)
+    assert b[weak.lower()]["kind"] == "identity"
+    assert b["127.0.0.86"]["kind"] == "source"
+    # the attacker's address is dropped...
+    assert not answered(sedge, "127.0.0.86")
+    # ...yet the neighbour behind that NAT still registers (trusted there)
+    with SipClient(sedge.sip, local_ip="127.0.0.86") as phone:
+        first, second = phone.register(neighbour, npw)
+        assert first is not None and first.code == 401
+        assert second is not None and second.code == 200
+    # the victim keeps working from its own address, where it never failed,
+    with SipClient(sedge.sip, local_ip="127.0.0.85") as phone:
+        assert phone.register(weak, "password")[1].code == 200
+    # and nobody can even try its password from anywhere else
+    with SipClient(sedge.sip, local_ip="127.0.0.88") as other:
+        assert other.register(weak, "password")[1].code == 401
+
+
+def test_request_flood_bans_the_source_on_every_node(sedge):
+    src = "127.0.0.89"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    port = s.getsockname()[1]
+    n = sedge.cfg.security.flood_requests * 3
+    for i in range(n):
+        msg = (f"OPTIONS sip:{sedge.target} SIP/2.0\r\nVia: SIP/2.0/UDP {src}:{port};"
+               f"branch=z9hG4bKf{i}\r\nFrom: <sip:f@x>;tag={i}\r\nTo: <sip:f@x>\r\n"
+               f"Call-ID: flood{i}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+               "Content-Length: 0\r\n\r\n")
+        s.sendto(msg.encode(), sedge.sip)
+    s.close()
+    wait_for(lambda: src in bans(sedge), what="flooding source banned")
+    assert bans(sedge)[src]["reason"] == "request flood"
+    assert not answered(sedge, src)
+    node2 = sedge.nodes[0]
+    wait_for(lambda: not answered(sedge, src, node2.cfg.sip.udp_port), timeout=3,
+             what="ban enforced by the other node")
+    assert answered(sedge, "127.0.0.90", node2.cfg.sip.udp_port)
+
+
+def test_auth_failures_on_one_node_ban_on_the_other(sedge, victim):
+    src = "127.0.0.91"
+    t = victim["tenant"]
+    for i in range(sedge.cfg.security.source_failures):
+        with SipClient(sedge.sip, local_ip=src) as c:
+            c.register(f"{t}7{i:03d}9", "not-a-password")     # unknown identities too
+    node2 = sedge.nodes[0]
+    wait_for(lambda: not answered(sedge, src, node2.cfg.sip.udp_port), timeout=3,
+             what="node 2 drops the source banned on node 1")
+    # lifted by an operator: answered again on both nodes
+    sedge.ctl_ok("ban", "remove", src)
+    wait_for(lambda: answered(sedge, src) and answered(sedge, src, node2.cfg.sip.udp_port),
+             timeout=3, what="ban lifted everywhere")
+
+
+def test_forged_in_dialog_request_never_reaches_a_device(sedge, victim):
+    t = victim["tenant"]
+    au, pw = f"{t}7003", f"pw-{t}-7003"
+    with sipp.SippServer(SCEN / "uas_answer.xml") as device:
+        register_contact(sedge, au, pw, device.port)
+        try:
+            with SipClient(sedge.sip, local_ip="127.0.0.92") as c:
+                contact = f"sip:uas@127.0.0.1:{device.port}"
+                for method in ("BYE", "INVITE", "INFO"):
+                    msg = c.build(method, contact, "sip:evil@x", f"sip:7003@{t}",
+                                  [f"Route: <sip:{sedge.target};lr>"], to_tag="forged1")
+                    r = c.request(msg)
+                    assert r is not None and r.code == 481, (method, r and r.code)
+            assert not device.received_requests("BYE")
+            assert not device.received_requests("INVITE")
+        finally:
+            unregister_all(sedge, au, pw)
+
+
+def test_no_relay_to_foreign_destinations(sedge, victim):
+    t = victim["tenant"]
+    au, pw = f"{t}7002", f"pw-{t}-7002"
+    with SipClient(sedge.sip, local_ip="127.0.0.93") as c:
+        ruri = "sip:+5511999990000@gateway.example.com"
+        r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri))
+        assert r is not None and r.code == 407
+        auth = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au, pw,
+                             header="Proxy-Authorization")
+        r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri, [auth]))
+        assert r is not None and r.code == 404          # resolved as a number, never relayed
+
+
+def _call(e: Edge, port: int, au: str, pw: str, dialled: str, hold_ms: int
+          ) -> sipp.SippResult:
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    return sipp.run(f"{e.cfg.sip.listen_ip}:{port}", SCEN / "call_any.xml", [row],
+                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"],
+                    timeout=30)
+
+
+def test_call_limits_hold_across_nodes(sedge):
+    t = sedge.new_tenant("Limited", "--no-recording", "--max-calls", "2")
+    creds = {x: sedge.new_device(t, x) for x in ("7001", "7002", "7003", "7004")}
+    sedge.ctl_ok("device", "remove", t, "7001")
+    sedge.ctl_ok("device", "add", t, "7001", "--password", creds["7001"][1], "--max-calls", "1")
+    sedge.wait_synced()
+    node1, node2 = sedge.cfg.sip.udp_port, sedge.nodes[0].cfg.sip.udp_port
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_contact(sedge, *creds["7004"], callee.port)
+        # each node's location table is its own until nodes share
+        # registrations: the callee registers with both
+        with SipClient((sedge.cfg.sip.listen_ip, node2)) as c:
+            assert c.register(*creds["7004"], contact_port=callee.port)[1].code == 200
+        try:
+            out: list[sipp.SippResult] = []
+            long_call = threading.Thread(target=lambda: out.append(
+                _call(sedge, node1, *creds["7001"], "7004", 4000)))
+            long_call.start()
+            wait_for(lambda: callee.received_requests("INVITE"), what="first call up")
+            # the same device on the other node: over its limit of 1
+            code, msg = final_invite_reply(_call(sedge, node2, *creds["7001"], "7004", 0))
+            assert code == 403 and "Concurrent Call Limit (device)" in msg.splitlines()[0]
+            # another device of the tenant: the tenant's second call is fine...
+            second = threading.Thread(target=lambda: out.append(
+                _call(sedge, node2, *creds["7002"], "7004", 3000)))
+            second.start()
+            wait_for(lambda: len(callee.received_requests("INVITE")) == 2, what="second call")
+            # ...its third is not, on either node
+            code, msg = final_invite_reply(_call(sedge, node1, *creds["7003"], "7004", 0))
+            assert code == 403 and "(tenant)" in msg.splitlines()[0]
+            long_call.join()
+            second.join()
+            assert all(final_invite_reply(r)[0] == 200 for r in out)
+            # the slots were freed when the calls ended
+            code, _ = final_invite_reply(_call(sedge, node2, *creds["7001"], "7004", 0))
+            assert code == 200
+        finally:
+            unregister_all(sedge, *creds["7004"])

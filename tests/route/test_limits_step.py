@@ -1,0 +1,92 @@
+"""kemi.policy.limit_calls / release, and the in-dialog check of kemi.indialog."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecore import readmodel as rm
+from edgecore.numbering import Resolution
+from edgecore.policy import CallPlan, Decision
+from fakes import FakeWorker, use
+from kemi import indialog, policy
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, STOP
+
+T = rm.Tenant("00003", "A", max_calls=5)
+DEV = rm.Device("000037001", "00003", "7001", "a" * 32, max_calls=1)
+TARGET = rm.Target("device", "00003", "7002", auth_username="000037002")
+
+
+class Redis:
+    def __init__(self, admit=(1, "")):
+        self.calls, self.admit = [], admit
+
+    def fcall(self, fn, nkeys, *args):
+        self.calls.append((fn, args))
+        return list(self.admit) if fn == "edge_call_admit" else 1
+
+
+def req(device=DEV, tenant=T, allowed=True) -> Request:
+    d = Decision(True, "same-tenant") if allowed else Decision(False, "x", 403, "no")
+    return Request(device=device, tenant=tenant,
+                   plan=CallPlan(Resolution(True, TARGET, tenant), d))
+
+
+@pytest.fixture
+def worker() -> FakeWorker:
+    w = use(FakeWorker())
+    w.redis = Redis()
+    return w
+
+
+def test_slot_taken_and_stored_with_the_dialog(ksr, worker):
+    ksr.message("INVITE", ci="call-1")
+    assert policy.limit_calls(req()) == CONTINUE
+    fn, args = worker.redis.calls[0]
+    assert fn == "edge_call_admit"
+    assert args[:5] == ("call-1", "edge:calls:d:000037001", "1", "edge:calls:t:00003", "5")
+    names = [n for n, _ in ksr.calls]
+    assert names.index("dialog.dlg_manage") < names.index("dialog.var_sets")
+    assert ksr.called("dialog.var_sets") == [("edge_slot", "000037001 00003")]
+
+
+@pytest.mark.parametrize("which", ["device", "tenant"])
+def test_limit_reached_is_a_clear_403(ksr, worker, which):
+    worker.redis.admit = (0, which)
+    ksr.message("INVITE", ci="call-2")
+    assert policy.limit_calls(req()) == STOP
+    assert ksr.replies() == [(403, f"Forbidden - Concurrent Call Limit ({which})")]
+
+
+def test_no_limits_no_round_trip(ksr, worker):
+    free = rm.Device("000037003", "00003", "7003", "a" * 32)
+    assert policy.limit_calls(req(free, rm.Tenant("00003", "A"))) == CONTINUE
+    assert worker.redis.calls == [] and not ksr.called("dialog.var_sets")
+
+
+def test_refused_calls_take_no_slot(ksr, worker):
+    assert policy.limit_calls(req(allowed=False)) == CONTINUE
+    assert worker.redis.calls == []
+
+
+def test_release_on_end_and_failure_only_with_a_slot(ksr, worker):
+    ksr.message("BYE", ci="call-1")
+    ksr.results["dialog.var_get"] = "000037001 00003"
+    policy.release("dialog:end")
+    policy.release("dialog:failed")
+    policy.release("dialog:start")
+    assert [c[1] for c in worker.redis.calls] == [
+        ("call-1", "edge:calls:d:000037001", "edge:calls:t:00003")] * 2
+    ksr.results["dialog.var_get"] = None
+    policy.release("dialog:end")
+    assert len(worker.redis.calls) == 2
+
+
+def test_in_dialog_request_outside_any_known_dialog_is_481(ksr, worker):
+    ksr.message("BYE")
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["rr.loose_route"] = 1
+    ksr.results["dialog.is_known_dlg"] = -1
+    assert indialog.within(Request()) == STOP
+    assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
+    assert not ksr.called("tm.t_relay")

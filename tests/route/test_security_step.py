@@ -1,0 +1,112 @@
+"""kemi.security: screening, bans, and the brute-force bookkeeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakes import FakeWorker, use
+from kemi import security
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, STOP
+
+
+class Redis:
+    """Records the guard's function calls; scripted answers."""
+
+    def __init__(self):
+        self.calls = []
+        self.answers = {"edge_auth_fail": [0, 0], "edge_trusted": 0}
+
+    def fcall(self, fn, nkeys, *args):
+        self.calls.append((fn, args))
+        return self.answers.get(fn, 1)
+
+
+@pytest.fixture
+def worker() -> FakeWorker:
+    w = use(FakeWorker())
+    w.redis = Redis()
+    return w
+
+
+def request(ksr, src="203.0.113.7", ua="Yealink SIP-T46S", length=500, bans=()):
+    ksr.message("REGISTER", ua=ua, ml=length)
+    ksr.results["kx.get_srcip"] = src
+    ksr.results["htable.sht_get"] = lambda table, key: 1 if key in bans else None
+    ksr.results["pike.pike_check_req"] = 1
+
+
+def test_ordinary_request_passes(ksr, worker):
+    request(ksr)
+    assert security.screen(Request()) == CONTINUE
+
+
+@pytest.mark.parametrize("ua", ["friendly-scanner", "sipvicious 0.3.4", "SIPCLI/v1.8",
+                                "sundayddr", "VaxSIPUserAgent/3.1"])
+def test_scanner_dropped_silently_and_banned_everywhere(ksr, worker, ua):
+    request(ksr, ua=ua)
+    assert security.screen(Request()) == STOP
+    assert ksr.replies() == []                                       # no reply at all
+    assert [c[0] for c in worker.redis.calls] == ["edge_ban"]       # shared ban
+    assert worker.redis.calls[0][1][0] == "src:203.0.113.7"
+    assert ksr.called("htable.sht_setxi")[0][1] == "src:203.0.113.7"
+
+
+def test_banned_source_dropped_unless_trusted_identity(ksr, worker):
+    request(ksr, bans={"src:203.0.113.7"})
+    assert security.screen(Request()) == STOP and ksr.replies() == []
+    ksr.pv["$au"] = "000037001"
+    worker.redis.answers["edge_trusted"] = 1      # authenticated from here before
+    assert security.screen(Request()) == CONTINUE
+
+
+def test_oversized_is_513(ksr, worker):
+    request(ksr, length=20000)
+    assert security.screen(Request()) == STOP
+    assert ksr.replies() == [(513, "Message Too Large")]
+
+
+def test_flood_bans_the_source(ksr, worker):
+    request(ksr)
+    ksr.results["pike.pike_check_req"] = -1
+    assert security.screen(Request()) == STOP
+    assert worker.redis.calls[0][0] == "edge_ban"
+
+
+def test_exempt_and_pool_sources_are_never_screened(ksr):
+    w = use(FakeWorker())
+    w.cfg.security.exempt_sources = ["127.0.0.0/8"]
+    from edgecore.guard import Exemptions
+    w.exemptions = Exemptions(w.cfg.security.exempt_sources)
+    request(ksr, src="127.0.0.1", ua="friendly-scanner", bans={"src:127.0.0.1"})
+    assert security.screen(Request()) == CONTINUE
+    request(ksr, ua="friendly-scanner")
+    assert security.screen(Request(from_pool=True)) == CONTINUE
+
+
+def test_failures_are_counted_and_bans_mirrored(ksr, worker):
+    request(ksr)
+    worker.redis.answers["edge_auth_fail"] = [1, 1]
+    security.auth_failed("000037001")
+    fn, args = worker.redis.calls[0]
+    assert fn == "edge_auth_fail" and args[:2] == ("203.0.113.7", "000037001")
+    assert args[3:] == ("60", "20", "10", "600")
+    fields = {a[1] for a in ksr.called("htable.sht_setxi")}
+    assert fields == {"src:203.0.113.7", "id:000037001"}
+
+
+def test_locked_identity_only_from_its_trusted_sources(ksr, worker):
+    request(ksr, bans={"id:000037001"})
+    ksr.pv["$au"] = "000037001"
+    assert security.identity_locked("000037001") is True
+    worker.redis.answers["edge_trusted"] = 1
+    assert security.identity_locked("000037001") is False
+    assert security.identity_locked("000037002") is False      # not locked at all
+
+
+def test_success_recorded_once_per_refresh(ksr, worker):
+    security._recorded.clear()
+    request(ksr)
+    security.auth_succeeded("000037001")
+    security.auth_succeeded("000037001")
+    assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
