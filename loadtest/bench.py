@@ -227,8 +227,8 @@ class Bench:
                         "p99_ms": bl.percentile(m.rtt_ms, 99), "samples": len(m.rtt_ms),
                         "run": m.as_dict()}
                     log(f"  REGISTER latency at {a.latency_rate:,.0f}/s, {s.name}: "
-                        f"p50 {out['latency'][s.name]['p50_ms']:g} ms, "
-                        f"p99 {out['latency'][s.name]['p99_ms']:g} ms, {m.failed} failed")
+                        f"p50 {_ms(out['latency'][s.name]['p50_ms'])} ms, "
+                        f"p99 {_ms(out['latency'][s.name]['p99_ms'])} ms, {m.failed} failed")
                 plain = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM"), a.procs,
                                       work / "plain.csv")
                 out["calls_no_nat"] = self.compare(
@@ -308,8 +308,8 @@ def report(res: dict[str, Any]) -> list[str]:
     if "latency" in head:
         le, lb = head["latency"]["edge"], head["latency"]["baseline"]
         rows.append((f"REGISTER latency p50 / p99 at {le['offered']:,.0f}/s",
-                     f"{le['p50_ms']:g} / {le['p99_ms']:g} ms",
-                     f"{lb['p50_ms']:g} / {lb['p99_ms']:g} ms", "", "", ""))
+                     f"{_ms(le['p50_ms'])} / {_ms(le['p99_ms'])} ms",
+                     f"{_ms(lb['p50_ms'])} / {_ms(lb['p99_ms'])} ms", "", "", ""))
     bpd = mem["bytes_per_device"]
     rows.append((f"memory per registered device ({_k(mem['registered'])})", f"{bpd:,.0f} B",
                  f"{mem['baseline_shm_per_device']:,.0f} B", "",
@@ -348,6 +348,11 @@ def report(res: dict[str, Any]) -> list[str]:
                  f"{g['udp_rcvbuf_errors']}, retransmissions {g['retransmissions']}, "
                  f"failed {g['failed']}.")
     return lines
+
+
+def _ms(v: float) -> str:
+    """SIPp measures response times in whole milliseconds."""
+    return "<1" if v < 1 else f"{v:g}"
 
 
 def _table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -13,6 +13,9 @@ as the SIPp call files do (edgectl.loadkit.call_pairs).
 Statistics per request type: REGISTER (the whole digest exchange), INVITE
 (the setup, first INVITE to 200), BYE. Each user takes its own device(s);
 when there are more users than devices, the extra users stop with a message.
+Several locust processes must not share devices: split the file
+(`edgectl loadtest csv devices --split K -o devices.txt`) and name it
+``devices.{worker}.txt``.
 
     # web UI on http://127.0.0.1:8089 (ramp-up: users and spawn rate there)
     locust -f loadtest/locust/locustfile.py --host EDGE:5060 --devices-csv devices.csv \
@@ -48,7 +51,9 @@ log = logging.getLogger("sip")
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--devices-csv", default="devices.csv", include_in_web_ui=True,
-                        help="credentials from `edgectl loadtest csv devices`")
+                        help="credentials from `edgectl loadtest csv devices`; with several "
+                             "locust processes, {worker} in the name becomes the worker's "
+                             "index (files from `--split`)")
     parser.add_argument("--sip-local-ip", default="127.0.0.1", include_in_web_ui=True,
                         help="address of this host as the edge reaches it")
     parser.add_argument("--think-min", type=float, default=1.0, include_in_web_ui=True,
@@ -102,7 +107,8 @@ class SipUser(User):
         o = self.environment.parsed_options
         self.opts = o
         self.edge = _edge(self.host)
-        self.devices = Devices.get(o.devices_csv)
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        self.devices = Devices.get(o.devices_csv.replace("{worker}", str(worker)))
         self.sockets: list[Device] = []
 
     def on_stop(self) -> None:
