@@ -33,7 +33,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import gevent
 from locust import User, events, task
@@ -46,6 +46,7 @@ from edgectl.loadkit import DEVICES_HEADER, Row, call_pairs  # noqa: E402
 from sipua import Answerer, Device, SipError  # noqa: E402
 
 log = logging.getLogger("sip")
+T = TypeVar("T")
 
 
 @events.init_command_line_parser.add_listener
@@ -115,6 +116,14 @@ class SipUser(User):
         for ua in getattr(self, "sockets", []):
             ua.close()
 
+    def take(self, items: Iterator[T], what: str) -> T | None:
+        """This user's own device(s): the next ones nobody has taken."""
+        item = next(items, None)
+        if item is None:
+            log.warning("no %s left for another %s: give more devices", what,
+                        type(self).__name__)
+        return item
+
     def require(self, attribute: str) -> None:
         """A user left without devices (or whose start failed) stops quietly."""
         if not hasattr(self, attribute):
@@ -150,11 +159,9 @@ class RegisterUser(SipUser):
 
     def on_start(self) -> None:
         super().on_start()
-        row = next(self.devices.callers, None)
-        if row is None:
-            log.warning("no device left for another RegisterUser: give more devices")
-            return
-        self.ua = self.device(row)
+        row = self.take(self.devices.callers, "device")
+        if row is not None:
+            self.ua = self.device(row)
 
     @task
     def register(self) -> None:
@@ -169,9 +176,8 @@ class CallUser(SipUser):
 
     def on_start(self) -> None:
         super().on_start()
-        pair = next(self.devices.pairs, None)
+        pair = self.take(self.devices.pairs, "caller/callee pair")
         if pair is None:
-            log.warning("no caller/callee pair left for another CallUser: give more devices")
             return
         caller, callee = pair
         self.dialled = callee[1]
