@@ -4,8 +4,8 @@
 Drives loadtest/sipp/register.xml (REGISTER, 401, REGISTER with credentials,
 200) from several SIPp processes, closed loop, raising the number of
 registrations in flight while the rate grows, and prints the best rate with
-no failed registration, with retransmissions, the host's UDP receive errors
-and the SIPp processes' own CPU. A benchmark, not a test: it asserts nothing.
+no failed registration and at most 1% retransmitted, with retransmissions,
+the host's UDP receive errors and the SIPp processes' own CPU. A benchmark, not a test: it asserts nothing.
 (`make bench` compares the edge with native Kamailio: loadtest/bench.py.)
 
     # against any edge, with an injection file (edgectl loadtest csv register ...)

@@ -19,6 +19,8 @@ from edgectl import loadkit, rpc, rtpengine
 from harness import sipp
 from harness.edge import ROOT, Edge, wait_for
 from harness.sipmsg import SipClient
+from loadtest.baseline import Baseline, credentials, write_credentials
+from loadtest.benchlib import Measured, capacity, percentile
 
 SIPP = ROOT / "loadtest" / "sipp"
 FIRST = 96100                        # this module's load-test tenants: 96100, 96101
@@ -200,8 +202,6 @@ def test_locust_users_register_and_call_without_failures(kit: Edge, tmp_path: Pa
 # -- the baseline -------------------------------------------------------------------
 
 def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Path):
-    from loadtest.baseline import Baseline, credentials, write_credentials
-
     base = Baseline(kit.cfg, tmp_path / "baseline", children=2, shm_mb=64)
     write_credentials(base.creds_dir, credentials(kit.cfg, TENANTS))
     base.start()
@@ -238,3 +238,43 @@ def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Pa
     finally:
         base.stop()
     assert not base.alive()
+
+
+# -- the benchmark's own logic (pure) --------------------------------------------------
+
+def _run(rate: float, limit: int, failed: int = 0, retransmitted: int = 0) -> Measured:
+    return Measured("x", rate, 1000, failed, retransmitted, 1.0, limit, 0, 1.0, 1.0, {}, 0.5,
+                    [0.2], 0, 0, None)
+
+
+def test_capacity_keeps_the_fastest_sustained_concurrency():
+    def curve(points: dict[int, tuple[float, int, int]]):
+        tried: list[int] = []
+
+        def run(limit: int):
+            tried.append(limit)
+            rate, failed, retr = points.get(limit, (0.0, 1, 0))
+            return _run(rate, limit, failed, retr)
+        return run, tried
+
+    # grows until doubling stops paying: the plateau's first point wins
+    run, tried = curve({25: (800, 0, 0), 50: (1000, 0, 0), 100: (1020, 0, 0)})
+    best, steps = capacity(run, 25)
+    assert (tried, best.limit) == ([25, 50, 100], 50)
+    # failures, or more than 1% retransmitted, are not sustained however fast
+    run, tried = curve({25: (800, 0, 0), 50: (1500, 0, 30), 100: (2000, 3, 0)})
+    best, _ = capacity(run, 25)
+    assert (tried[:2], best.limit, best.rate) == ([25, 50], 25, 800)
+    # a peak below the start is found by halving
+    run, tried = curve({25: (800, 0, 0), 50: (700, 0, 0), 12: (900, 0, 0), 6: (850, 0, 0)})
+    best, _ = capacity(run, 25)
+    assert (tried, best.limit) == ([25, 50, 12, 6], 12)
+    # nothing sustained at all: the last run is reported, not a made-up rate
+    run, tried = curve({})
+    best, steps = capacity(run, 25)
+    assert best.failed and best is steps[-1]
+
+
+def test_percentile_is_nearest_rank():
+    samples = list(range(1, 101))
+    assert (percentile(samples, 50), percentile(samples, 99), percentile([7], 99)) == (50, 99, 7)
