@@ -28,10 +28,11 @@ test: deps
 unit: deps
 	@$(PYTEST) -q tests/unit tests/route
 
-## make bench: benchmarks (not part of the suite)
+## make bench: the edge against native Kamailio (loadtest/baseline), side by side:
+## REGISTER/s, call setups/s, latency, memory per device, scaling; a table with
+## targets and loadtest/results/bench-<time>.json (not part of the suite)
 bench: deps
-	@$(VENV)/bin/python loadtest/bench_register.py --start-stack
-	@$(VENV)/bin/python loadtest/bench_calls.py --start-stack
+	@$(VENV)/bin/python loadtest/bench.py $(BENCH_ARGS)
 
 ## make stubs: regenerate kemi/stubs/KSR.py from the installed Kamailio
 stubs: deps

@@ -1,22 +1,47 @@
-"""A private edge for benchmarks: the project's launcher on free loopback
-ports in a temporary run directory, stopped by PID on exit."""
+"""What every benchmark of the load kit shares: a private edge on free
+loopback ports (:class:`LocalEdge`), the SIPp driver (:func:`run_sipp`:
+several SIPp processes, their stats CSV, response times, their own CPU), and
+the observations that make a figure trustworthy (:func:`measure`): the server
+processes' CPU per request, UDP receive errors of the host, retransmissions,
+Redis round trips per request, and whether a load generator was saturated.
+
+Benchmarks, not tests: nothing here asserts; it reports.
+"""
 
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from edgecore import config as edgeconfig
-from edgectl.stack import Stack, ephemeral_config
+from edgectl.stack import Stack, ephemeral_config, free_port, stop_pid
+
+ROOT = Path(__file__).resolve().parent.parent
+SIPP_DIR = ROOT / "loadtest" / "sipp"
+TICK = os.sysconf("SC_CLK_TCK")
+# a SIPp process above this share of one CPU may be what limits the rate
+GENERATOR_SATURATED = 0.90
 
 
 class LocalEdge:
+    """The project's launcher on free loopback ports in run_dir, stopped by PID."""
+
     def __init__(self, run_dir: Path, **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = ephemeral_config(run_dir, rtp_ports=(50000, 59999))
+        # media ports outside the kernel's ephemeral range and the suite's ranges
+        self.cfg = ephemeral_config(run_dir, rtp_ports=(20000, 29999))
         self.cfg.sip.children = 4
         self.cfg.sip.log_level = 0
         self.cfg.sip.shm_mb = 512
+        # the load generators are on loopback: listed like a production
+        # monitoring/load source, so pike and bans do not cut the run short
+        # (authentication and policy still apply to every request)
+        self.cfg.security.exempt_sources = ["127.0.0.0/8"]
         for section, values in sections.items():
             for k, v in values.items():
                 setattr(getattr(self.cfg, section), k, v)
@@ -31,6 +56,49 @@ class LocalEdge:
     def wait_synced(self, timeout: float = 120) -> None:
         self.stack.wait_synced(timeout)
 
+    def wait_devices(self, auth_users: Sequence[str], present: bool = True,
+                     timeout: float = 600) -> None:
+        """Until the read model holds (or no longer holds) these devices, and
+        the node has seen that version. One device per tenant is enough: the
+        sync follower writes a tenant in one MULTI."""
+        import redis
+
+        from edgecore import readmodel as rm
+        r = redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                gen = r.get(rm.GEN_KEY)
+                pipe = r.pipeline(transaction=False)
+                for au in auth_users:
+                    pipe.exists(rm.k_device(int(gen or 0), au))
+                found = sum(pipe.execute()) if gen is not None else 0
+                if found == (len(auth_users) if present else 0):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"read model: {found} of {len(auth_users)} devices "
+                                       f"after {timeout:.0f}s")
+                time.sleep(0.1)
+        finally:
+            r.close()
+        self.stack.wait_synced(timeout)
+
+    def system(self) -> "System":
+        """The edge as the benchmarks observe it: Kamailio and its workers,
+        Redis and rtpengine (CPU), Redis (round trips)."""
+        import redis
+
+        st = self.stack
+        return System("edge", self.target, lambda: {
+            "kamailio": process_tree(st.kamailio.pid or 0), "redis": [st.redis.pid or 0],
+            "rtpengine": [st.rtpengine.pid or 0]},
+            redis.Redis.from_url(self.cfg.redis.url, decode_responses=True))
+
+    def restart_kamailio(self) -> None:
+        """A fresh Kamailio: empty location table and worker caches."""
+        self.stack.kamailio.stop()
+        self.stack.kamailio.start()
+
     def __enter__(self) -> "LocalEdge":
         try:
             self.stack.up()
@@ -41,3 +109,349 @@ class LocalEdge:
 
     def __exit__(self, *a: object) -> None:
         self.stack.down()
+
+
+# -- host observations ------------------------------------------------------------
+
+def udp_counters() -> dict[str, int]:
+    """The host's UDP counters (/proc/net/snmp): InErrors, RcvbufErrors..."""
+    with open("/proc/net/snmp") as fh:
+        rows = [line.split() for line in fh if line.startswith("Udp:")]
+    return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
+
+
+def host_cpu() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole host (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        f = [int(x) for x in fh.readline().split()[1:]]
+    return f[3] + f[4], sum(f)
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its direct children (Kamailio's workers)."""
+    out = [pid]
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(p))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time consumed so far by these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / TICK
+
+
+def anon_bytes(pids: Sequence[int]) -> int:
+    """Private anonymous memory of these processes (heaps: Kamailio pkg
+    memory and the embedded Python's objects; not the shared memory pool)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Anonymous:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+# -- SIPp -------------------------------------------------------------------------
+
+@dataclass
+class SippRun:
+    successful: int
+    failed: int
+    retransmissions: int
+    elapsed: float
+    errors: list[str] = field(default_factory=list)     # first lines of SIPp's error log
+    rtt_ms: list[float] = field(default_factory=list)   # response times (rtd), with rtt=True
+    cpu_share: list[float] = field(default_factory=list)  # per SIPp process, of one CPU
+
+    @property
+    def rate(self) -> float:
+        return self.successful / self.elapsed if self.elapsed else 0.0
+
+
+def _epoch(v: str) -> float:
+    """SIPp time stamps: 'date<TAB>time<TAB>epoch.micro'."""
+    return float(v.split("\t")[-1])
+
+
+def run_sipp(target: str, csv_files: Sequence[Path], calls: int, rate: float, limit: int,
+             workdir: Path, local_ip: str = "127.0.0.1",
+             scenario: Path = SIPP_DIR / "register.xml", timeout: float = 600,
+             advertise: str | None = None, rtt: bool = False,
+             extra: Sequence[str] = ()) -> SippRun:
+    """Several SIPp processes in parallel (one per injection file), each with
+    its share of the calls, the rate and the concurrency limit.
+
+    ``advertise`` is the address SIPp writes in Via/Contact/SDP when it
+    differs from where its packets come from -- a private address makes the
+    device look NATed (SIPp then binds the wildcard address and sends from
+    local_ip's interface)."""
+    n = len(csv_files)
+    procs: list[tuple[subprocess.Popen[bytes], Path, Path]] = []
+    for i, f in enumerate(csv_files):
+        stats = workdir / f"stats.{i}.csv"
+        errors = workdir / f"errors.{i}.log"
+        for old in (stats, errors, *workdir.glob(f"{scenario.stem}_*_rtt.csv")):
+            old.unlink(missing_ok=True)
+        cmd = ["sipp", target, "-sf", str(scenario), "-inf", str(f),
+               "-i", advertise or local_ip, "-p", str(free_port(local_ip)),
+               "-m", str(max(1, calls // n)), "-r", str(max(1, int(rate / n))),
+               "-l", str(max(1, limit // n)),
+               "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+               "-timeout", f"{int(timeout)}s", "-recv_timeout", "5000",
+               "-max_recv_loops", "5000", "-buff_size", "4194304",
+               "-trace_err", "-error_file", str(errors),
+               *(() if advertise else ("-bind_local",)),
+               # UDP may reorder a callee's back-to-back 180 and 200 across the
+               # proxy's workers: a late provisional must not abort the call
+               "-default_behaviors", "all,-abortunexp", *extra]
+        if rtt:
+            cmd += ["-trace_rtt", "-rtt_freq", "1"]     # every sample, none lost at exit
+        procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       stdin=subprocess.DEVNULL, cwd=workdir), stats, errors))
+    cpu = {p.pid: 0.0 for p, _, _ in procs}
+    deadline = time.monotonic() + timeout + 30
+    try:
+        while any(p.poll() is None for p, _, _ in procs) and time.monotonic() < deadline:
+            for p, _, _ in procs:
+                if p.returncode is None:
+                    cpu[p.pid] = max(cpu[p.pid], cpu_seconds([p.pid]))
+            time.sleep(0.1)
+    finally:
+        for p, _, _ in procs:       # overran, or interrupted: stopped by PID
+            if p.poll() is None:
+                stop_pid(p.pid, "sipp")
+    total = SippRun(0, 0, 0, 0.0)
+    for p, stats, errors in procs:
+        if p.stderr is not None:
+            p.stderr.close()
+        try:
+            with open(stats) as fh:
+                rows = list(csv.DictReader(fh, delimiter=";"))
+        except OSError:
+            rows = []
+        if not rows:
+            total.errors.append(f"sipp exited {p.returncode} without statistics")
+            continue
+        last = rows[-1]
+        total.successful += int(last["SuccessfulCall(C)"])
+        total.failed += int(last["FailedCall(C)"])
+        total.retransmissions += int(last["Retransmissions(C)"])
+        if errors.exists():
+            total.errors += [ln for ln in errors.read_text(errors="replace").splitlines()
+                             if "Aborting" in ln or ("unexpected" in ln.lower()
+                                                      and "Continuing" not in ln)][:5]
+        # ElapsedTime(C) has whole seconds only; the final dump's time stamps do not
+        elapsed = _epoch(last["CurrentTime"]) - _epoch(last["StartTime"])
+        total.elapsed = max(total.elapsed, elapsed)
+        total.cpu_share.append(cpu[p.pid] / elapsed if elapsed > 0 else 0.0)
+    if rtt:
+        for f in workdir.glob(f"{scenario.stem}_*_rtt.csv"):
+            with open(f) as fh:
+                for row in csv.DictReader(fh, delimiter=";"):
+                    try:
+                        total.rtt_ms.append(float(row["response_time_ms"]))
+                    except (KeyError, TypeError, ValueError):
+                        continue
+    return total
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+class UasPool:
+    """SIPp UAS processes standing in for callee devices (uas_setup.xml:
+    answer, no media), on free loopback ports, stopped by PID."""
+
+    def __init__(self, n: int, workdir: Path, scenario: Path = SIPP_DIR / "uas_setup.xml",
+                 local_ip: str = "127.0.0.1"):
+        self.addresses: list[str] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            for _ in range(n):
+                port = free_port(local_ip)
+                self.procs.append(subprocess.Popen(
+                    ["sipp", "-sf", str(scenario), "-i", local_ip, "-p", str(port),
+                     "-bind_local", "-nostdin", "-buff_size", "4194304",
+                     "-max_recv_loops", "5000"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    stdin=subprocess.DEVNULL, cwd=workdir))
+                self.addresses.append(f"{local_ip}:{port}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            stop_pid(p.pid, "sipp")
+        self.procs = []
+
+    def __enter__(self) -> "UasPool":
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        self.stop()
+
+
+# -- one measured run -------------------------------------------------------------
+
+@dataclass
+class System:
+    """A SIP server under test, as the benchmark observes it."""
+    name: str
+    target: str
+    # every process doing its work, by component ("kamailio", "redis", ...)
+    components: Callable[[], dict[str, list[int]]]
+    redis: Any = None                         # a redis.Redis when it uses one
+
+
+def redis_calls(r: Any) -> int:
+    """Commands that reach Redis from the node (FCALL, GET...), so far."""
+    if r is None:
+        return 0
+    stats = r.info("commandstats")
+    return sum(int(v.get("calls", 0)) for k, v in stats.items()
+               if k.startswith("cmdstat_fcall"))
+
+
+@dataclass
+class Measured:
+    system: str
+    rate: float                 # completed per second
+    completed: int
+    failed: int
+    retransmissions: int
+    elapsed: float
+    limit: int                  # requests in flight (closed loop) or 0 (open loop)
+    offered: float              # offered rate (open loop) or 0
+    server_cpu_us: float        # server CPU per completed request (microseconds)
+    server_cpu_share: float     # server CPU during the run, in CPUs
+    cpu_us_by_component: dict[str, float]
+    host_busy: float            # the whole host's CPU use during the run, 0..1
+    generator_cpu: list[float]  # each SIPp process, share of one CPU
+    udp_in_errors: int
+    udp_rcvbuf_errors: int
+    redis_per_request: float | None
+    rtt_ms: list[float] = field(default_factory=list, repr=False)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def generator_saturated(self) -> bool:
+        return any(c >= GENERATOR_SATURATED for c in self.generator_cpu)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "rtt_ms"}
+        d["generator_saturated"] = self.generator_saturated
+        return d
+
+
+def measure(system: System, scenario: Path, files: Sequence[Path], calls: int, workdir: Path,
+            limit: int = 0, rate: float = 0, advertise: str | None = None,
+            rtt: bool = False, extra: Sequence[str] = (),
+            seconds: float | None = None) -> Measured:
+    """One run against one system: closed loop (``limit`` in flight, as fast
+    as it answers) or open loop (``rate`` offered), ``calls`` calls or for
+    ``seconds``."""
+    comps = system.components()
+    udp0, r0, host0 = udp_counters(), redis_calls(system.redis), host_cpu()
+    cpu0 = {k: cpu_seconds(v) for k, v in comps.items()}
+    t0 = time.monotonic()
+    run = run_sipp(system.target, files, calls, rate or 1_000_000, limit or 1_000_000, workdir,
+                   scenario=scenario, advertise=advertise, rtt=rtt, extra=extra,
+                   timeout=seconds or max(60, calls / 200))
+    wall = time.monotonic() - t0
+    by = {k: cpu_seconds(v) - cpu0[k] for k, v in comps.items()}
+    cpu = sum(by.values())
+    udp1, host1 = udp_counters(), host_cpu()
+    done = max(1, run.successful)
+    return Measured(
+        system=system.name, rate=run.rate, completed=run.successful, failed=run.failed,
+        retransmissions=run.retransmissions, elapsed=run.elapsed, limit=limit, offered=rate,
+        server_cpu_us=cpu / done * 1e6, server_cpu_share=cpu / wall if wall else 0.0,
+        cpu_us_by_component={k: round(v / done * 1e6, 1) for k, v in by.items()},
+        host_busy=(1 - (host1[0] - host0[0]) / (host1[1] - host0[1])
+                   if host1[1] > host0[1] else 0.0),
+        generator_cpu=[round(c, 2) for c in run.cpu_share],
+        udp_in_errors=udp1["InErrors"] - udp0["InErrors"],
+        udp_rcvbuf_errors=udp1["RcvbufErrors"] - udp0["RcvbufErrors"],
+        redis_per_request=((redis_calls(system.redis) - r0) / done
+                           if system.redis is not None else None),
+        rtt_ms=run.rtt_ms, errors=run.errors)
+
+
+# a run that needed more retransmissions than this share of its requests was
+# losing packets (a socket buffer overflowed): past what the server sustains
+MAX_RETRANSMISSIONS = 0.01
+
+
+def sustained(m: Measured) -> bool:
+    """No failed call, and no more than 1% retransmitted."""
+    return m.failed == 0 and m.completed > 0 and \
+        m.retransmissions <= MAX_RETRANSMISSIONS * m.completed
+
+
+def best(runs: Sequence[Measured]) -> Measured | None:
+    """The fastest sustained run."""
+    ok = [m for m in runs if sustained(m)]
+    return max(ok, key=lambda m: m.rate) if ok else None
+
+
+def capacity(run: Callable[[int], Measured], start: int, max_runs: int = 4,
+             gain: float = 1.05) -> tuple[Measured, list[Measured]]:
+    """The highest sustained rate (:func:`sustained`), by concurrency:
+    ``run(limit)`` is a closed-loop run with ``limit`` requests in flight.
+    From ``start``, doubles the limit while the rate grows by ``gain`` and
+    the run is sustained; when the first doubling does not help, looks below
+    the start the same way; when the start is not sustained, halves until a
+    run is. Returns the best sustained run (else the last) and every run."""
+    steps = [run(start)]
+
+    def walk(factor: float) -> None:
+        limit = start
+        while len(steps) < max_runs:
+            limit = int(limit * factor)
+            if limit < 2:
+                return
+            top = best(steps)
+            m = run(limit)
+            steps.append(m)
+            if top is None:              # going down from a failure: the first success
+                if sustained(m):
+                    return
+                continue
+            if not sustained(m) or m.rate < top.rate * gain:
+                return
+
+    if not sustained(steps[0]):
+        walk(0.5)
+    else:
+        walk(2)
+        if best(steps) is steps[0]:
+            walk(0.5)
+    return best(steps) or steps[-1], steps

@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""`make bench`: the edge against native Kamailio, side by side, in one run.
+
+Starts a private edge (PostgreSQL, Redis, rtpengine, sync follower, Kamailio
+with the KEMI routing) and the native yardstick (loadtest/baseline/
+kamailio.cfg, sharing the edge's rtpengine) on free loopback ports, and for
+each data shape -- 1k, 10k and 100k provisioned devices in 100 tenants, and
+100k devices in 10,000 tenants -- provisions the devices (edgectl.loadkit),
+gives the baseline the same HA1s, and measures on both, one after the other:
+
+* a first registration of every device (memory per registered device:
+  Kamailio shared memory + Redis, after / before);
+* REGISTER with digest: the highest sustained rate -- no failed
+  registration, at most 1% retransmitted (closed loop, concurrency stepped
+  up until the rate stops growing),
+  devices drawn at random from the whole data set;
+* call setups: INVITE, 407, INVITE with credentials, 200, ACK, BYE, from
+  callers behind NAT (private Contact/SDP address) so both anchor media in
+  rtpengine (offer, answer, delete), to SIPp devices that answer;
+* at the headline shape, REGISTER latency (p50/p99) at a fixed offered rate,
+  and call setups without NAT (signalling only) for reference.
+
+Each figure is the best of ``--rounds`` interleaved runs (edge, baseline,
+edge, baseline...), because the machine may be shared. Every run records the
+server processes' CPU per request (by component), the host's CPU use, each
+SIPp process's CPU (a generator near one full CPU may be the bottleneck), UDP
+receive errors and retransmissions. Prints a table with each target and
+pass/short, and writes everything to loadtest/results/bench-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgectl import loadkit  # noqa: E402
+from loadtest import benchlib as bl  # noqa: E402
+from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402
+
+RESULTS = ROOT / "loadtest" / "results"
+NAT_ADDRESS = "192.168.77.10"        # what the NATed callers put in Contact and SDP
+REGISTER = bl.SIPP_DIR / "register.xml"
+CALL = bl.SIPP_DIR / "uac_setup.xml"
+HANGUP_AT_ONCE = ["-d", "0"]
+
+TARGETS = {
+    "register_ratio": 0.90,
+    "call_ratio": 0.80,
+    "bytes_per_device": 2048,
+    "max_ratio_drop": 0.10,
+}
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    key: str
+    tenants: int
+    per_tenant: int
+
+    @property
+    def devices(self) -> int:
+        return self.tenants * self.per_tenant
+
+    @property
+    def label(self) -> str:
+        return f"{_k(self.devices)} devices / {_k(self.tenants)} tenants"
+
+
+SHAPES = (ShapeSpec("1k", 100, 10), ShapeSpec("10k", 100, 100), ShapeSpec("100k", 100, 1000),
+          ShapeSpec("100k/10000t", 10000, 10))
+# --smoke: the same run on tiny data, to check the benchmark itself in a minute
+SMOKE_SHAPES = (ShapeSpec("1k", 10, 10), ShapeSpec("10k", 10, 20), ShapeSpec("100k", 10, 50),
+                ShapeSpec("100k/10000t", 100, 4))
+HEADLINE = "10k"
+MEMORY_SHAPE = "100k"
+
+
+def probes(shape: loadkit.Shape) -> list[str]:
+    """One auth username per tenant (the last device of each)."""
+    from edgectl.provision import default_auth_username
+
+    last = str(loadkit.FIRST_EXTENSION + shape.devices_per_tenant - 1)
+    return [default_auth_username(t, last) for t in shape.tenant_ids()]
+
+
+def _k(n: float) -> str:
+    return f"{n / 1000:g}k" if n >= 1000 else f"{n:g}"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- the two systems --------------------------------------------------------------
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    work: Path
+    edge: bl.LocalEdge
+    uas: bl.UasPool
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def baseline_system(self, base: Baseline) -> bl.System:
+        st = self.edge.stack
+        return bl.System("baseline", base.target, lambda: {
+            "kamailio": bl.process_tree(base.pid or 0), "rtpengine": [st.rtpengine.pid or 0]})
+
+    # -- memory ----------------------------------------------------------------------
+    def redis_used(self) -> int:
+        import redis
+
+        r = redis.Redis.from_url(self.edge.cfg.redis.url)
+        try:
+            return int(r.info("memory")["used_memory"])
+        finally:
+            r.close()
+
+    @staticmethod
+    def shm_used(rpc: Callable[..., Any]) -> int:
+        return int(rpc("core.shmmem")["real_used"])
+
+    @staticmethod
+    def contacts(rpc: Callable[..., Any]) -> int:
+        for line in rpc("stats.get_statistics", "location_contacts") or []:
+            return int(str(line).rsplit("=", 1)[1])
+        return 0
+
+    # -- one shape -----------------------------------------------------------------
+    def shape(self, spec: ShapeSpec, previous: loadkit.Shape | None) -> dict[str, Any]:
+        a, cfg = self.args, self.edge.cfg
+        out: dict[str, Any] = {"tenants": spec.tenants, "devices": spec.devices}
+        if previous is not None:
+            loadkit.remove(cfg, previous.tenant_ids())
+            self.edge.wait_devices(probes(previous), present=False)
+        shape = loadkit.Shape(spec.tenants, spec.per_tenant)
+        redis0 = self.redis_used()
+        t0 = time.monotonic()
+        loadkit.provision(cfg, shape)
+        out["provision_s"] = round(time.monotonic() - t0, 2)
+        t0 = time.monotonic()
+        self.edge.wait_devices(probes(shape))
+        out["sync_s"] = round(time.monotonic() - t0, 2)
+        log(f"{spec.label}: provisioned in {out['provision_s']}s, in the read model "
+            f"{out['sync_s']}s later")
+        self.edge.restart_kamailio()
+        esys = self.edge.system()
+        kam = self.edge.stack.kamailio
+        shm0, anon0 = self.shm_used(kam.rpc), bl.anon_bytes(esys.components()["kamailio"])
+
+        base = Baseline(cfg, self.work / f"baseline-{spec.key.replace('/', '-')}")
+        write_credentials(base.creds_dir, credentials(cfg, shape.tenant_ids()))
+        base.start(timeout=120)
+        try:
+            bsys = self.baseline_system(base)
+            loaded = base.credentials_loaded()
+            if loaded != spec.devices:
+                raise SystemExit(f"baseline loaded {loaded} credentials, expected {spec.devices}")
+            bshm0 = self.shm_used(base.rpc)
+            rows = loadkit.device_rows(cfg, shape.tenant_ids())
+            work = self.work / "sipp"
+            work.mkdir(exist_ok=True)
+
+            # every device registers once (its contact: one of the answering UASs)
+            first = loadkit.split(loadkit.register_csv(
+                loadkit.shuffled(rows), contacts=self.uas.addresses, expires=3600),
+                a.procs, work / "first.csv")
+            passes = {}
+            for s in (esys, bsys):
+                m = bl.measure(s, REGISTER, first, len(rows), work, limit=a.reg_limit)
+                passes[s.name] = m
+                log(f"  first registration of {len(rows)} devices, {s.name}: "
+                    f"{m.rate:,.0f}/s, {m.failed} failed")
+            out["first_registration"] = {k: v.as_dict() for k, v in passes.items()}
+            e_contacts, b_contacts = self.contacts(kam.rpc), self.contacts(base.rpc)
+            dredis, dshm = self.redis_used() - redis0, self.shm_used(kam.rpc) - shm0
+            danon = bl.anon_bytes(esys.components()["kamailio"]) - anon0
+            out["memory"] = {
+                "registered": e_contacts, "baseline_registered": b_contacts,
+                "redis_bytes": dredis, "kamailio_shm_bytes": dshm,
+                "bytes_per_device": (dredis + dshm) / max(1, e_contacts),
+                "redis_per_device": dredis / max(1, e_contacts),
+                "shm_per_device": dshm / max(1, e_contacts),
+                "worker_heap_per_device": danon / max(1, e_contacts),
+                "baseline_shm_per_device": (self.shm_used(base.rpc) - bshm0) / max(1, b_contacts),
+            }
+
+            # REGISTER: highest rate without failures, devices at random
+            reg = loadkit.split(loadkit.register_csv(
+                loadkit.shuffled(rows, seed=2), contacts=self.uas.addresses, expires=3600,
+                order="RANDOM"), a.procs, work / "reg.csv")
+            out["register"] = self.compare(
+                "REGISTER", [esys, bsys], lambda s, lim: bl.measure(
+                    s, REGISTER, reg, a.reg_calls, work, limit=lim), a.reg_limit)
+
+            # call setups, NATed callers: both anchor media in rtpengine
+            pairs = [(c, e[1]) for c, e in loadkit.call_pairs(rows)]
+            calls = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM",
+                                                    private_address=NAT_ADDRESS),
+                                  a.procs, work / "calls.csv")
+            for s in (esys, bsys):      # warm-up: transactions, rtpengine ports, caches
+                bl.measure(s, CALL, calls, min(1000, len(pairs)), work, limit=25,
+                           extra=HANGUP_AT_ONCE)
+            out["calls"] = self.compare(
+                "call setup (NATed caller, rtpengine)", [esys, bsys],
+                lambda s, lim: bl.measure(s, CALL, calls, a.call_calls, work, limit=lim,
+                                          extra=HANGUP_AT_ONCE), a.call_limit)
+
+            if spec.key == a.headline:
+                out["latency"] = {}
+                for s in (esys, bsys):
+                    m = bl.measure(s, REGISTER, reg, int(a.latency_rate * a.latency_seconds),
+                                   work, rate=a.latency_rate, rtt=True)
+                    out["latency"][s.name] = {
+                        "offered": a.latency_rate, "p50_ms": bl.percentile(m.rtt_ms, 50),
+                        "p99_ms": bl.percentile(m.rtt_ms, 99), "samples": len(m.rtt_ms),
+                        "run": m.as_dict()}
+                    log(f"  REGISTER latency at {a.latency_rate:,.0f}/s, {s.name}: "
+                        f"p50 {_ms(out['latency'][s.name]['p50_ms'])} ms, "
+                        f"p99 {_ms(out['latency'][s.name]['p99_ms'])} ms, {m.failed} failed")
+                plain = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM"), a.procs,
+                                      work / "plain.csv")
+                out["calls_no_nat"] = self.compare(
+                    "call setup (no NAT, signalling only)", [esys, bsys],
+                    lambda s, lim: bl.measure(s, CALL, plain, a.call_calls * 2, work,
+                                              limit=lim, extra=HANGUP_AT_ONCE), a.call_limit)
+        finally:
+            base.stop()
+        return out
+
+    def compare(self, what: str, systems: Sequence[bl.System],
+                run: Callable[[bl.System, int], bl.Measured], start: int) -> dict[str, Any]:
+        """Capacity of each system: the concurrency search, then more rounds at
+        the best concurrency, interleaved; the best sustained run counts."""
+        found = {s.name: bl.capacity(lambda lim, s=s: run(s, lim), start)  # type: ignore[misc]
+                 for s in systems}
+        for _ in range(max(0, self.args.rounds - 1)):
+            for s in systems:
+                best, steps = found[s.name]
+                steps.append(run(s, best.limit))
+                found[s.name] = (bl.best(steps) or best, steps)
+        res: dict[str, Any] = {}
+        for s in systems:
+            best, steps = found[s.name]
+            res[s.name] = {"best": best.as_dict(), "runs": [m.as_dict() for m in steps]}
+            log(f"  {what}, {s.name}: {best.rate:,.0f}/s at {best.limit} in flight "
+                f"({best.server_cpu_us:,.0f} us CPU each), {best.failed} failed, "
+                f"{best.retransmissions} retransmissions")
+        e, b = res["edge"]["best"], res["baseline"]["best"]
+        res["ratio"] = e["rate"] / b["rate"] if b["rate"] else 0.0
+        res["cpu_ratio"] = b["server_cpu_us"] / e["server_cpu_us"] if e["server_cpu_us"] else 0.0
+        return res
+
+
+# -- report ------------------------------------------------------------------------
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "SHORT"
+
+
+def report(res: dict[str, Any]) -> list[str]:
+    shapes = res["shapes"]
+    head = shapes[res["headline"]]
+    mem = shapes[res["memory_shape"]]["memory"]
+    lines = []
+    h = res["host"]
+    lines.append(f"SIP edge vs native Kamailio -- {res['started']}, {h['cpus']} CPUs, load "
+                 f"{h['load_before']} -> {h['load_after']} (a shared machine makes rates noisy; "
+                 f"CPU per request is the steadier figure)")
+    lines.append(f"REGISTER: digest, 2 round trips, no NAT. Calls: caller behind NAT "
+                 f"(Contact/SDP {NAT_ADDRESS}), so both anchor media in rtpengine.")
+    lines.append("")
+    cols = ("figure", "edge", "baseline", "ratio", "target", "result")
+    rows: list[tuple[str, ...]] = []
+    reg, calls = head["register"], head["calls"]
+
+    def rate_row(label: str, r: dict[str, Any], target: float) -> tuple[str, ...]:
+        e, b = r["edge"]["best"], r["baseline"]["best"]
+        return (label, f"{e['rate']:,.0f}/s", f"{b['rate']:,.0f}/s", f"{r['ratio']:.2f}",
+                f">= {target:.2f}", verdict(r["ratio"] >= target))
+
+    def cpu_row(r: dict[str, Any]) -> tuple[str, ...]:
+        e, b = r["edge"]["best"], r["baseline"]["best"]
+        return ("  CPU per request (server side)", f"{e['server_cpu_us']:,.0f} us",
+                f"{b['server_cpu_us']:,.0f} us", f"{r['cpu_ratio']:.2f}", "", "")
+
+    n = _k(head["devices"])
+    rows.append(rate_row(f"REGISTER/s, digest ({n} devices)", reg, TARGETS["register_ratio"]))
+    rows.append(cpu_row(reg))
+    rows.append(rate_row("call setups/s (auth+lookup+policy+rtpengine)", calls,
+                         TARGETS["call_ratio"]))
+    rows.append(cpu_row(calls))
+    if "calls_no_nat" in head:
+        r = head["calls_no_nat"]
+        rows.append(("  call setups/s without NAT (info)", f"{r['edge']['best']['rate']:,.0f}/s",
+                     f"{r['baseline']['best']['rate']:,.0f}/s", f"{r['ratio']:.2f}", "", ""))
+    if "latency" in head:
+        le, lb = head["latency"]["edge"], head["latency"]["baseline"]
+        rows.append((f"REGISTER latency p50 / p99 at {le['offered']:,.0f}/s",
+                     f"{_ms(le['p50_ms'])} / {_ms(le['p99_ms'])} ms",
+                     f"{_ms(lb['p50_ms'])} / {_ms(lb['p99_ms'])} ms", "", "", ""))
+    bpd = mem["bytes_per_device"]
+    rows.append((f"memory per registered device ({_k(mem['registered'])})", f"{bpd:,.0f} B",
+                 f"{mem['baseline_shm_per_device']:,.0f} B", "",
+                 f"<= {TARGETS['bytes_per_device']} B",
+                 verdict(bpd <= TARGETS["bytes_per_device"])))
+    rows.append(("  Redis + Kamailio shm", f"{mem['redis_per_device']:,.0f} + "
+                 f"{mem['shm_per_device']:,.0f} B", "shm only", "", "", ""))
+    rows.append(("  workers' private heaps (not in the target)",
+                 f"{mem['worker_heap_per_device']:,.0f} B", "", "", "", ""))
+    for key, label in (("register", "REGISTER"), ("calls", "call setup")):
+        first, last = shapes["1k"][key]["ratio"], shapes["100k"][key]["ratio"]
+        drop = (first - last) / first if first else 0.0
+        rows.append((f"{label} ratio drop, 1k -> 100k devices", f"{first:.2f} -> {last:.2f}",
+                     "", f"{drop:+.0%}", f"<= {TARGETS['max_ratio_drop']:.0%}",
+                     verdict(drop <= TARGETS["max_ratio_drop"])))
+    lines += _table(cols, rows)
+    lines.append("")
+    lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips "
+                 "per request):")
+    scols = ("shape", "REGISTER", "cpu", "redis/req", "calls", "cpu", "redis/req",
+             "bytes/device")
+    srows = []
+    for key, s in shapes.items():
+        r, c = s["register"], s["calls"]
+        srows.append((key + f" ({_k(s['tenants'])} tenants)", f"{r['ratio']:.2f}",
+                      f"{r['cpu_ratio']:.2f}",
+                      f"{r['edge']['best']['redis_per_request']:.2f}", f"{c['ratio']:.2f}",
+                      f"{c['cpu_ratio']:.2f}", f"{c['edge']['best']['redis_per_request']:.2f}",
+                      f"{s['memory']['bytes_per_device']:,.0f}"))
+    lines += _table(scols, srows)
+    lines.append("")
+    g = res["generator"]
+    lines.append(f"Load generator: {res['args']['procs']} SIPp processes per run, busiest at "
+                 f"{g['max_cpu']:.0%} of a CPU ({'SATURATED: figures may be the generator' if g['saturated'] else 'not saturated'}); "
+                 f"in the measured runs UDP InErrors {g['udp_in_errors']}, RcvbufErrors "
+                 f"{g['udp_rcvbuf_errors']}, retransmissions {g['retransmissions']}, "
+                 f"failed {g['failed']}.")
+    return lines
+
+
+def _ms(v: float) -> str:
+    """SIPp measures response times in whole milliseconds."""
+    return "<1" if v < 1 else f"{v:g}"
+
+
+def _table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return out
+
+
+def generator_summary(shapes: dict[str, Any]) -> dict[str, Any]:
+    """Over every measured (best) run: the busiest SIPp process, UDP errors,
+    retransmissions and failures."""
+    runs = []
+    for s in shapes.values():
+        for key in ("register", "calls", "calls_no_nat"):
+            if key in s:
+                runs += [s[key][n]["best"] for n in ("edge", "baseline")]
+    cpu = max((c for r in runs for c in r["generator_cpu"]), default=0.0)
+    return {"max_cpu": cpu, "saturated": cpu >= bl.GENERATOR_SATURATED,
+            "udp_in_errors": sum(r["udp_in_errors"] for r in runs),
+            "udp_rcvbuf_errors": sum(r["udp_rcvbuf_errors"] for r in runs),
+            "retransmissions": sum(r["retransmissions"] for r in runs),
+            "failed": sum(r["failed"] for r in runs)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--procs", type=int, default=2, help="SIPp processes per run")
+    ap.add_argument("--rounds", type=int, default=2, help="runs per figure (best counts)")
+    ap.add_argument("--reg-calls", type=int, default=30000, help="registrations per run")
+    ap.add_argument("--reg-limit", type=int, default=100,
+                    help="first concurrency tried for REGISTER (doubled while it helps)")
+    ap.add_argument("--call-calls", type=int, default=3000, help="calls per run")
+    ap.add_argument("--call-limit", type=int, default=25,
+                    help="first concurrency tried for calls")
+    ap.add_argument("--latency-rate", type=float, default=2000,
+                    help="offered REGISTER/s of the latency run")
+    ap.add_argument("--latency-seconds", type=float, default=10)
+    ap.add_argument("--shapes", default=",".join(s.key for s in SHAPES),
+                    help="subset of " + ",".join(s.key for s in SHAPES))
+    ap.add_argument("--headline", default=HEADLINE)
+    ap.add_argument("--json", type=Path, help="result file (default loadtest/results/)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny data and short runs: checks the benchmark, measures nothing")
+    a = ap.parse_args(argv)
+    if a.smoke:
+        a.rounds, a.reg_calls, a.call_calls, a.latency_seconds = 1, 3000, 500, 2
+    if shutil.which("sipp") is None:
+        ap.error("sipp not found (Debian package sip-tester)")
+    wanted = a.shapes.split(",")
+    specs = [s for s in (SMOKE_SHAPES if a.smoke else SHAPES) if s.key in wanted]
+    for must in ("1k", "100k", a.headline):
+        if must not in wanted:
+            ap.error(f"--shapes must include {must} (headline, memory and scaling figures)")
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    res: dict[str, Any] = {
+        "started": started, "args": vars(a) | {"json": str(a.json or "")},
+        "host": {"cpus": os.cpu_count(), "load_before": _load(), "kernel": platform.release()},
+        "headline": a.headline, "memory_shape": MEMORY_SHAPE, "targets": TARGETS,
+        "nat_address": NAT_ADDRESS, "shapes": {}}
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench") as d:
+        work = Path(d)
+        log("starting the edge (PostgreSQL, Redis, rtpengine, sync, Kamailio)")
+        with bl.LocalEdge(work / "edge") as edge, bl.UasPool(2, work) as uas:
+            bench = Bench(a, work, edge, uas)
+            previous = None
+            for spec in specs:
+                res["shapes"][spec.key] = bench.shape(spec, previous)
+                previous = loadkit.Shape(spec.tenants, spec.per_tenant)
+    res["host"]["load_after"] = _load()
+    res["seconds"] = round(time.monotonic() - t_start)
+    res["generator"] = generator_summary(res["shapes"])
+    lines = report(res)
+    res["table"] = lines
+    out = a.json or RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, default=str))
+    print()
+    print("\n".join(lines))
+    print(f"\n{res['seconds']}s; details: {out}")
+    return 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

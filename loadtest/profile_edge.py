@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Where the edge's CPU goes, per request: which KEMI step, and how much is
+Python, Kamailio's own C, and the kernel.
+
+Starts a private edge (and, with --baseline, the native yardstick instead),
+drives REGISTER or call load at it with SIPp, and samples its busiest
+Kamailio workers with py-spy (time per KEMI step; ``pip install py-spy``) and
+perf (time per library and per Kamailio function, call graphs by DWARF;
+Debian package linux-perf). Both need to attach to another process (root,
+or kernel.perf_event_paranoid <= 1 and ptrace allowed). A diagnostic for
+whoever optimises the routing; `make bench` is the measurement.
+
+    loadtest/profile_edge.py register            # or: calls, nat-calls
+    loadtest/profile_edge.py register --baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edgectl import loadkit  # noqa: E402
+from loadtest import benchlib as bl  # noqa: E402
+from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402
+
+# Kamailio functions whose share (with what they call) tells the story
+FUNCTIONS = ("receive_msg", "apy_exec", "sr_apy_kemi_exec_func_ex", "sl_reply_helper",
+             "build_sip_msg_from_buf", "regapi_save_uri", "auth_challenge_helper",
+             "pv_auth_check", "parse_msg", "t_relay", "rtpengine_manage", "__libc_sendto",
+             "regcomp", "re_compile_internal")
+
+
+def py_spy_steps(files: list[Path]) -> list[tuple[float, str]]:
+    """py-spy raw stacks -> share of samples per KEMI step (the frame called
+    by a ksr_* entry point)."""
+    steps: collections.Counter[str] = collections.Counter()
+    total = 0
+    for f in files:
+        for line in f.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            key = "(no Python frame: Kamailio core, or idle)"
+            for i, fr in enumerate(frames):
+                if ".ksr_" in fr:
+                    nxt = frames[i + 1] if i + 1 < len(frames) else fr
+                    m = re.match(r"(\S+) \(([^:]+)", nxt)
+                    key = f"{m.group(1)} ({m.group(2)})" if m else nxt
+                    break
+            steps[key] += n
+    return [(100 * v / total, k) for k, v in steps.most_common()] if total else []
+
+
+def perf_report(data: Path, sort: str, children: bool) -> list[tuple[float, str]]:
+    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-g", "none",
+                          "--sort", sort, "--children" if children else "--no-children"],
+                         capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(?:([\d.]+)%\s+)?(.*)$", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(3).strip()))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("load", choices=("register", "calls", "nat-calls"))
+    ap.add_argument("--baseline", action="store_true", help="profile the native baseline")
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    a = ap.parse_args()
+    for tool in ("sipp", "perf"):
+        if shutil.which(tool) is None:
+            ap.error(f"{tool} not found")
+    spy = a.py_spy if shutil.which(a.py_spy) and not a.baseline else None
+    with tempfile.TemporaryDirectory(prefix="profile") as d:
+        work = Path(d)
+        with bl.LocalEdge(work / "edge") as edge, bl.UasPool(2, work) as uas:
+            shape = loadkit.Shape(max(1, a.devices // 10), 10)
+            loadkit.provision(edge.cfg, shape)
+            rows = loadkit.device_rows(edge.cfg, shape.tenant_ids())
+            edge.wait_devices([r[2] for r in rows[::10]])
+            base = None
+            if a.baseline:
+                base = Baseline(edge.cfg, work / "baseline")
+                write_credentials(base.creds_dir, credentials(edge.cfg, shape.tenant_ids()))
+                base.start()
+            try:
+                main_pid = base.pid if base else edge.stack.kamailio.pid
+                assert main_pid is not None
+                system = (bl.System("baseline", base.target,
+                                    lambda: {"kamailio": bl.process_tree(base.pid or 0)})
+                          if base else edge.system())
+                # every device registers once, at one of the answering UASs
+                first = loadkit.split(loadkit.register_csv(rows, contacts=uas.addresses,
+                                                           expires=3600), 2, work / "first.csv")
+                bl.measure(system, bl.SIPP_DIR / "register.xml", first, len(rows), work,
+                           limit=100)
+                reg = loadkit.split(loadkit.register_csv(rows, contacts=uas.addresses,
+                                                         expires=3600, order="RANDOM"),
+                                    2, work / "reg.csv")
+                if a.load == "register":
+                    scenario, files, extra, limit = bl.SIPP_DIR / "register.xml", reg, [], 200
+                else:
+                    pairs = [(c, e[1]) for c, e in loadkit.call_pairs(rows)]
+                    nat = "192.168.77.10" if a.load == "nat-calls" else ""
+                    files = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM",
+                                                            private_address=nat),
+                                          2, work / "calls.csv")
+                    scenario, extra, limit = bl.SIPP_DIR / "uac_setup.xml", ["-d", "0"], 50
+                result: dict[str, Any] = {}
+                load = threading.Thread(target=lambda: result.setdefault("m", bl.measure(
+                    system, scenario, files, 10_000_000, work, limit=limit, extra=extra,
+                    seconds=a.seconds + 5)))
+                load.start()
+                time.sleep(3)
+                busiest = sorted(bl.process_tree(main_pid), key=lambda p: -bl.cpu_seconds([p]))
+                workers = busiest[:4]
+                spies = []
+                if spy:
+                    spies = [subprocess.Popen(
+                        [spy, "record", "-p", str(p), "-d", str(int(a.seconds)), "-r", "200",
+                         "-f", "raw", "--idle", "--nonblocking", "-o", str(work / f"spy.{p}")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        for p in workers[:2]]
+                perf = subprocess.Popen(
+                    ["perf", "record", "-F", "299", "--call-graph", "dwarf,16384", "-o",
+                     str(work / "perf.data"), "-p", ",".join(map(str, workers)),
+                     "--", "sleep", str(a.seconds)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                perf.wait(timeout=a.seconds + 60)
+                for s in spies:
+                    s.wait(timeout=a.seconds + 60)
+                load.join()
+                m: bl.Measured = result["m"]
+            finally:
+                if base:
+                    base.stop()
+        who = "baseline" if a.baseline else "edge"
+        print(f"{a.load} load on the {who}: {m.rate:,.0f}/s, server CPU "
+              f"{m.server_cpu_us:,.0f} us per request {m.cpu_us_by_component}")
+        if spies:
+            print("\nKEMI steps (py-spy, share of the sampled workers' time):")
+            for share, step in py_spy_steps(sorted(work.glob("spy.*"))):
+                if share >= 0.5:
+                    print(f"  {share:5.1f}%  {step}")
+        print("\nBy library (perf, self time):")
+        for share, dso in perf_report(work / "perf.data", "dso", False)[:8]:
+            print(f"  {share:5.1f}%  {dso}")
+        print("\nKamailio functions with what they call (perf, children):")
+        rows_ = dict((name.split()[-1], share) for share, name in
+                     perf_report(work / "perf.data", "sym", True))
+        for f in FUNCTIONS:
+            if f in rows_:
+                print(f"  {rows_[f]:5.1f}%  {f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
