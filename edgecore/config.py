@@ -37,7 +37,7 @@ class Node:
     aliases: list[str] = field(default_factory=list)
     # Optional Kamailio features (kamailio/features/<name>.cfg) this node loads
     features: list[str] = field(default_factory=lambda: ["rtpengine", "pool", "websocket",
-                                                         "antiflood"])
+                                                         "antiflood", "cdr"])
 
 
 @dataclass
@@ -182,6 +182,22 @@ class Pool:
 
 
 @dataclass
+class Ops:
+    """Metrics, CDRs and the status view (edgectl/ops.py, kemi/calls.py)."""
+    # Prometheus exporter of the stack (`edgectl ops run`): /metrics
+    metrics_listen: str = "127.0.0.1"
+    metrics_port: int = 9465
+    # CDR spool: acc writes each finished call's record to local files
+    # (db_flatstore) that the shipper copies into PostgreSQL, every
+    # ship_interval seconds; a file is deleted only after its rows committed,
+    # so a PostgreSQL outage delays CDRs and loses none. "" = <run_dir>/cdr
+    cdr_spool: str = ""
+    ship_interval: float = 1.0
+    # registrations per tenant are counted from usrloc at most this often (s)
+    registrations_every: float = 5.0
+
+
+@dataclass
 class Paths:
     # Project-local directory for data, sockets, logs and PID files.
     run_dir: str = "run"
@@ -200,6 +216,7 @@ class Config:
     cache: Cache = field(default_factory=Cache)
     rtpengine: Rtpengine = field(default_factory=Rtpengine)
     pool: Pool = field(default_factory=Pool)
+    ops: Ops = field(default_factory=Ops)
     paths: Paths = field(default_factory=Paths)
 
     # -- derived values ------------------------------------------------
@@ -225,6 +242,22 @@ class Config:
     def ctl_socket(self) -> Path:
         """Kamailio ctl (kamcmd) socket of this node."""
         return self.run_dir / f"{self.node.name}.ctl.sock"
+
+    @property
+    def cdr_spool(self) -> Path:
+        """Root of the CDR spool: one directory per node, of the files its acc
+        writes (db_flatstore) until they are shipped."""
+        return Path(self.ops.cdr_spool) if self.ops.cdr_spool else self.run_dir / "cdr"
+
+    @property
+    def node_spool(self) -> Path:
+        return self.cdr_spool / self.node.name
+
+    @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client multiprocess files of this node's Kamailio workers
+        (PROMETHEUS_MULTIPROC_DIR, emptied before the node starts)."""
+        return self.run_dir / "metrics" / self.node.name
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -300,7 +333,7 @@ def _toml_value(value: Any) -> str:
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
                    "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL",
-                   "TLS_CERT", "TLS_KEY"}
+                   "TLS_CERT", "TLS_KEY", "CDR_DB_URL"}
 
 
 def kamailio_db_url(dsn: str) -> str:
@@ -353,6 +386,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "DS_PING_INTERVAL": cfg.pool.ping_interval,
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,
         "DS_INACTIVE_THRESHOLD": cfg.pool.inactive_threshold,
+        "CDR_DB_URL": "flatstore:" + str(cfg.node_spool),
     }
     out: dict[str, str] = {}
     for name, value in raw.items():

@@ -65,6 +65,12 @@ class PoolCall:
     def lines(self) -> list[str]:
         return [f"{k}: {v}" for k, v in self.headers]
 
+    @property
+    def record(self) -> str:
+        """The recording's path prefix the member completes with
+        ``<uniqueid>.wav``, or "no"."""
+        return dict(self.headers).get(H_RECORD, "no")
+
 
 def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datetime,
               record_dir: str) -> PoolCall:

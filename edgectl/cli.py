@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import signal
+from pathlib import Path
 import sys
 from typing import Any, NoReturn, Sequence
 
@@ -314,6 +315,71 @@ def cmd_ban_remove(cfg: Config, a: argparse.Namespace) -> None:
     if not guard.unban(_guard_redis(cfg), kind, value):
         raise EdgeError(f"{value} is not banned")
     print(f"ban of {value} lifted on every edge node")
+
+
+def cmd_ops_run(cfg: Config, a: argparse.Namespace) -> None:
+    import threading
+
+    from edgectl import ops
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        ops.run(cfg, Path(a.ready_file) if a.ready_file else None, stop)
+    except OSError as exc:
+        raise EdgeError(f"metrics endpoint {cfg.ops.metrics_listen}:{cfg.ops.metrics_port}: "
+                        f"{exc.strerror or exc}") from None
+
+
+def cmd_cdr_ship(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import cdr, db, ops
+
+    total = 0
+    for d in sorted(p for p in cfg.cdr_spool.glob("*") if p.is_dir()):
+        total += cdr.ship(cdr.Spool(d, lambda: ops._rotate_all(cfg)), lambda: db.connect(cfg),
+                          0.0, lambda s: print(s, file=sys.stderr))
+    print(f"{total} CDRs shipped; {cdr.backlog(cfg.cdr_spool)} waiting")
+
+
+def cmd_cdr_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+
+    where, args = ["true"], []
+    if a.tenant:
+        where.append("tenant = %s")
+        args.append(a.tenant)
+    if a.call_id:
+        where.append("call_id = %s")
+        args.append(a.call_id)
+    with db.transaction(cfg) as conn:
+        cur = conn.execute(
+            "SELECT call_id, node, kind, tenant, caller, callee, callee_tenant, setup_at, "
+            "answer_at, end_at, duration_ms, final_code, final_reason, pool_member, media, "
+            f"recording FROM edge_cdr WHERE {' AND '.join(where)} "
+            "ORDER BY setup_at DESC LIMIT %s", (*args, a.limit))
+        names = [c.name for c in cur.description or []]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    if a.json:
+        print(json.dumps(rows, default=str, indent=1))
+        return
+    for r in rows:
+        ans = "answered " + f"{r['duration_ms'] / 1000:.1f}s" if r["answer_at"] else "unanswered"
+        print(f"{r['setup_at']:%Y-%m-%d %H:%M:%S}  {r['tenant']} {r['caller']} -> {r['callee']}"
+              f"  {r['final_code']} {r['final_reason']}  {ans}  {r['media']}"
+              + (f"  pool {r['pool_member']}" if r["pool_member"] else ""))
+
+
+def cmd_status(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import ops
+
+    if a.top < 1:
+        raise EdgeError("--top must be at least 1")
+    data = ops.status_data(cfg, a.top)
+    if a.json:
+        print(json.dumps(data, default=str, indent=1))
+    else:
+        print(ops.render_status(data))
 
 
 def cmd_sync(cfg: Config, a: argparse.Namespace) -> None:
@@ -729,6 +795,28 @@ def build_parser() -> Parser:
     sp.add_argument("--follow", action="store_true", help="keep running, applying changes")
     sp.add_argument("--ready-file", help="with --follow: file written once the model is built")
     sp.set_defaults(fn=cmd_sync)
+
+    # operations
+    sp = top.add_parser("status", help="one screen: registrations, pool, bans, lag, failures",
+                        description="The running edge at a glance: nodes, registered devices "
+                                    "per tenant (top N), pool members and their calls, bans, "
+                                    "read-model sync lag, CDR backlog, failed calls.")
+    sp.add_argument("--top", type=int, default=10, metavar="N", help="tenants shown (10)")
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_status)
+    g = group("ops", "the metrics exporter and CDR shipper")
+    sp = g.add_parser("run", help="serve /metrics and ship CDRs (foreground)")
+    sp.add_argument("--ready-file", help="file written once /metrics is served")
+    sp.set_defaults(fn=cmd_ops_run)
+    g = group("cdr", "call detail records")
+    sp = g.add_parser("list", help="recent CDRs")
+    sp.add_argument("--tenant", metavar="ID")
+    sp.add_argument("--call-id", metavar="CALL_ID")
+    sp.add_argument("--limit", type=int, default=20)
+    json_flag(sp)
+    sp.set_defaults(fn=cmd_cdr_list)
+    g.add_parser("ship", help="ship the spool now (normally the ops service does)"
+                 ).set_defaults(fn=cmd_cdr_ship)
 
     # explain (no sub-action)
     sp = top.add_parser("explain", help="dry run: what the edge does with a call",

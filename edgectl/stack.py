@@ -316,6 +316,29 @@ class SyncFollower(Service):
         return self.ready_file.exists()
 
 
+class Ops(Service):
+    """`edgectl ops run`: the Prometheus exporter and the CDR shipper."""
+
+    def __init__(self, cfg: Config, cfg_path: Path):
+        super().__init__(cfg, "ops", "python")
+        self.cfg_path = cfg_path
+        self.ready_file = cfg.run_dir / "ops.ready"
+
+    def prepare(self) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        self.cfg.cdr_spool.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "edgectl", "--config", str(self.cfg_path), "ops", "run",
+                "--ready-file", str(self.ready_file)]
+
+    def env(self) -> dict[str, str]:
+        return python_env(self.cfg_path)
+
+    def ready(self) -> bool:
+        return self.ready_file.exists()
+
+
 # -- Kamailio ---------------------------------------------------------------------
 
 class Kamailio(Service):
@@ -340,10 +363,20 @@ class Kamailio(Service):
         return cmd
 
     def env(self) -> dict[str, str]:
-        return python_env(self.cfg_path)
+        env = python_env(self.cfg_path)
+        # prometheus-client multiprocess mode: every worker writes its own
+        # files here, the exporter (edgectl ops) adds them up
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.cfg.metrics_dir)
+        return env
 
     def prepare(self) -> None:
         self.cfg.rpc_socket.unlink(missing_ok=True)
+        # counters start from zero with the node (prometheus-client docs:
+        # the directory must be wiped between runs)
+        shutil.rmtree(self.cfg.metrics_dir, ignore_errors=True)
+        self.cfg.metrics_dir.mkdir(parents=True, exist_ok=True)
+        # never wiped: unshipped CDRs survive restarts
+        self.cfg.node_spool.mkdir(parents=True, exist_ok=True)
         if "websocket" in self.cfg.node.features:
             from edgectl import certs
             certs.ensure(self.cfg)
@@ -390,10 +423,11 @@ class Stack:
         self.rtpengine = Rtpengine(cfg)
         self.sync = SyncFollower(cfg, self.cfg_path)
         self.kamailio = Kamailio(cfg, self.cfg_path)
-        wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio"]
+        self.ops = Ops(cfg, self.cfg_path)
+        wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio", "ops"]
         self.services: list[Service] = [s for s in
                                         (self.postgres, self.redis, self.rtpengine, self.sync,
-                                         self.kamailio) if s.name.split("-")[0] in wanted]
+                                         self.kamailio, self.ops) if s.name.split("-")[0] in wanted]
         self.on_migrated: list[Callable[[], None]] = []
 
     # state file: what runs, by PID
@@ -494,6 +528,7 @@ def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0
     cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
     cfg.rtpengine.ng_port = free_port()
     cfg.rtpengine.port_min, cfg.rtpengine.port_max = rtp_ports
+    cfg.ops.metrics_port = free_port()
     return cfg
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import KSR
 
+from edgecore import metrics
 from edgecore.cache import Unavailable
 from edgecore.numbering import normalise
 from kemi import context, security
@@ -33,6 +34,10 @@ DUMMY_HA1 = "0" * 32
 def challenge(realm: str, stale: bool = False) -> int:
     KSR.auth.auth_challenge(realm, AUTH_QOP | (AUTH_STALE if stale else 0))
     return STOP
+
+
+def _failed(tenant: str) -> None:
+    metrics.inc("auth_failures", tenant, metrics.method_label(context.pv_str("$rm")))
 
 
 def authenticate(req: Request) -> int:
@@ -61,16 +66,19 @@ def authenticate(req: Request) -> int:
         return unavailable(w.cfg.redis.retry_after)
     if device is None or tenant is None:
         KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
+        _failed(metrics.UNKNOWN_TENANT)
         security.auth_failed(authuser)
         return challenge(realm)
     if security.identity_locked(authuser):
         # locked by repeated failures: not even checked, so no guess can
         # succeed; it still counts against the source
+        _failed(tenant.id)
         security.auth_failed(authuser, checked=False)
         return challenge(realm)
     rc = KSR.auth.pv_auth_check(realm, device.ha1, AUTH_HA1, 0)
     if rc < 0:
         if rc != AUTH_NONCE_EXPIRED:
+            _failed(tenant.id)
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
     security.auth_succeeded(authuser)

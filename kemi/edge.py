@@ -27,11 +27,11 @@ import KSR  # noqa: E402
 
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
-    auth, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
+    auth, calls, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
     pool, poller, registrar, relay, replies, sanity, security, tenant, web,
 )
 
-_STEP_MODULES = (ksrconst, replies, security, sanity, nat, keepalive, indialog, methods, auth,
+_STEP_MODULES = (ksrconst, calls, replies, security, sanity, nat, keepalive, indialog, methods, auth,
                  registrar, tenant, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
@@ -54,6 +54,7 @@ REQUEST_STEPS = (
     auth.authenticate,            # digest against the read model (401/407/503)
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
     tenant.resolve,               # INVITE: dialled number -> tenant, target, decision
+    calls.open,                   # INVITE: the call's dialog, CDR fields, counters
     policy.enforce,               # INVITE: 403 cross-tenant / 404 / 484
     policy.limit_calls,           # INVITE: concurrent-call limits (device, tenant)
     pool.route,                   # ring groups, recorded calls: the media pool
@@ -102,7 +103,10 @@ class EdgeRouter:
         return _guarded(web.on_request)
 
     def ksr_dialog_event(self, msg: object, evname: str = "") -> int:
-        return _guarded(lambda: policy.release(evname))
+        def ended() -> None:
+            policy.release(evname)
+            calls.on_dialog_event(evname)
+        return _guarded(ended)
 
     def ksr_websocket_event(self, msg: object, evname: str = "") -> int:
         return _guarded(lambda: web.on_websocket(evname))

@@ -5,10 +5,14 @@ and the anchored media session is released."""
 
 from __future__ import annotations
 
-from kemi import media, pool
+import KSR
+
+from kemi import calls, context, media, pool
 
 
 def on_failure() -> None:
+    if calls.in_call():
+        calls.final(int(KSR.pv.get("$T_reply_code") or 0), context.pv_str("$T_reply_reason"))
     if pool.failover():
         return
     media.release_on_failure()

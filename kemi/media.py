@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import KSR
 
+from kemi import calls
+
 from edgecore import media
 from kemi.ksrconst import (FLB_MEDIA, FLB_NATB, FLB_WEBRTC, FLT_NATS, RR_MEDIA,
                            RR_WEBRTC_CALLEE, RR_WEBRTC_CALLER)
@@ -47,6 +49,8 @@ def offer_on_branch() -> bool:
         return False
     KSR.setbflag(FLB_MEDIA)
     KSR.pv.seti(ANCHORED, 1)
+    if calls.in_call():
+        calls.media(calls.MEDIA_WEBRTC if caller_web or callee_web else calls.MEDIA_RTP)
     params = ";" + RR_MEDIA
     if caller_web:
         params += ";" + RR_WEBRTC_CALLER

@@ -17,7 +17,7 @@ import time
 import KSR
 
 from edgecore import guard
-from kemi import context
+from kemi import calls, context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE
 from kemi.replies import send
@@ -35,6 +35,7 @@ def enforce(req: Request) -> int:
     callee = req.plan.resolution.tenant.id if req.plan.resolution.tenant else "-"
     KSR.notice(f"policy: {d.rule}: tenant {caller} -> {req.dialled} (tenant {callee}): "
                f"{d.code}\n")
+    calls.denied(req, d.rule)
     return send(d.code, d.reason)
 
 
@@ -57,6 +58,7 @@ def limit_calls(req: Request) -> int:
         return send(503, "Service Unavailable", f"Retry-After: {w.cfg.redis.retry_after}")
     if which is not None:
         KSR.notice(f"policy: {which} call limit reached for {device.auth_username}\n")
+        calls.denied(req, f"call_limit_{which}")
         return send(403, f"Forbidden - Concurrent Call Limit ({which})")
     # the slot is stored with the call's dialog (created here if it is not
     # yet) so whichever process sees the call end can free it

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import KSR
 
 from edgecore import pool as edge_pool
-from kemi import context, relay
+from kemi import calls, context, relay
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, POOL_ALG_WEIGHT, POOL_MATCH_IP, POOL_SET
 from kemi.replies import send
@@ -62,6 +62,9 @@ def route(req: Request) -> int:
                                cfg.pool.record_dir)
     for line in call.lines():
         KSR.hdr.append(line + "\r\n")
+    calls.member(context.pv_str("$du"))
+    if call.record != "no":
+        calls.recording(call.record)
     KSR.pv.seti(SENT_TO_POOL, 1)
     _timers()
     KSR.hdr.remove("Route")
@@ -84,6 +87,7 @@ def failover() -> bool:
     KSR.dispatcher.ds_mark_dst_state("ip")     # inactive + probing: OPTIONS brings it back
     if KSR.dispatcher.ds_next_dst() < 0:
         return False
+    calls.member(context.pv_str("$du"))
     _timers()
     KSR.tm.t_on_failure(relay.FAILURE_ROUTE)
     KSR.tm.t_on_branch(relay.BRANCH_ROUTE)

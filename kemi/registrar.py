@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import KSR
 
-from edgecore import tenancy
+from edgecore import metrics, tenancy
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
@@ -27,10 +27,12 @@ def register(req: Request) -> int:
         return send(500, "Server Internal Error")
     cfg = context.worker().cfg
     if not tenancy.identity_matches(context.pv_str("$tU"), device):
+        metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Not Your Identity")
     edge_domains = frozenset([cfg.node.domain.lower(), *(a.lower() for a in cfg.node.aliases)])
     if not tenancy.domain_acceptable(context.pv_str("$td"), tenant, edge_domains,
                                      KSR.is_myself_turi()):
+        metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Domain Not Served")
     if req.nat:
         KSR.setbflag(FLB_NATB)
@@ -39,5 +41,8 @@ def register(req: Request) -> int:
     if KSR.is_WSX():
         KSR.setbflag(FLB_WEBRTC)        # stored with the contact: calls to it bridge media
     if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
+        metrics.inc("registrations", tenant.id, "refused")
         KSR.sl.sl_reply_error()
+    else:
+        metrics.inc("registrations", tenant.id, "ok")
     return STOP

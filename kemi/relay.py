@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import KSR
 
-from kemi import media
+from kemi import calls, context, media
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, LOCATION, STOP
 from kemi.replies import send
@@ -63,6 +63,8 @@ def on_branch() -> None:
 def on_reply() -> None:
     """Reply route of relayed requests."""
     code = int(KSR.pv.get("$rs") or 0)
+    if 200 <= code < 300 and calls.in_call() and context.pv_str("$rm") == "INVITE":
+        calls.answered(code, context.pv_str("$rr"))
     if 100 < code < 300:
         media.answer_on_reply()
         if KSR.isbflagset(FLB_NATB):

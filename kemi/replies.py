@@ -1,16 +1,26 @@
-"""Final replies sent by the steps (statefully when a transaction exists)."""
+"""Final replies sent by the steps: statelessly (sl), except for a call
+kemi.calls records, answered statefully (tm) so its dialog fails and acc
+writes its CDR with this code."""
 
 from __future__ import annotations
 
 import KSR
 
+from kemi import calls
 from kemi.ksrconst import STOP
 
 
 def send(code: int, reason: str, *headers: str) -> int:
     for h in headers:
         KSR.hdr.append_to_reply(h + "\r\n")
-    KSR.sl.send_reply(code, reason)
+    if calls.in_call():
+        calls.final(code, reason)
+        if KSR.tm.t_newtran() > 0:      # the dialog is made with the transaction
+            KSR.tm.t_reply(code, reason)
+        else:
+            KSR.sl.send_reply(code, reason)
+    else:
+        KSR.sl.send_reply(code, reason)
     return STOP
 
 

@@ -31,7 +31,7 @@ import time
 
 import KSR
 
-from edgecore import guard
+from edgecore import guard, metrics
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
@@ -65,6 +65,7 @@ def _ban_source(src: str, reason: str) -> None:
         guard.ban(w.redis, "src", src, time.time() + secs, reason)
     except Exception as exc:          # Redis down: this node's ban still holds
         KSR.warn(f"security: ban of {src} not shared: {exc}\n")
+    metrics.inc("bans", "source", reason.replace(" ", "_"))
     KSR.notice(f"security: banned {src} for {secs}s: {reason}\n")
 
 
@@ -139,9 +140,11 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
         return
     if src_banned:
         note_ban("src", src, sec.ban_time)
+        metrics.inc("bans", "source", "failed_authentications")
         KSR.notice(f"security: banned {src} for {sec.ban_time}s: failed authentications\n")
     if id_locked:
         note_ban("id", authuser, sec.ban_time)
+        metrics.inc("bans", "identity", "failed_authentications")
         KSR.notice(f"security: locked identity {authuser} for {sec.ban_time}s\n")
 
 

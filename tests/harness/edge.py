@@ -122,6 +122,49 @@ class Edge:
         return default_auth_username(tenant, ext), password
 
     # -- observation -------------------------------------------------------------
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """One scrape of the stack's /metrics: (sample name, labels) -> value."""
+        import urllib.request
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"http://{self.cfg.ops.metrics_listen}:{self.cfg.ops.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        out = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                out[(s.name, frozenset(s.labels.items()))] = s.value
+        return out
+
+    def metric(self, name: str, **labels: str) -> float:
+        """A sample's value in a fresh scrape (0 when absent)."""
+        return self.metrics().get((name, frozenset(labels.items())), 0.0)
+
+    def cdrs(self, *, call_id: str | None = None, tenant: str | None = None,
+             expect: int | None = None, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Rows of edge_cdr, waiting until `expect` of them were shipped."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        where, args = ["true"], []
+        if call_id is not None:
+            where.append("call_id = %s")
+            args.append(call_id)
+        if tenant is not None:
+            where.append("tenant = %s")
+            args.append(tenant)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.cfg.postgres.dsn, row_factory=dict_row) as conn:
+                    rows = conn.execute(f"SELECT * FROM edge_cdr WHERE {' AND '.join(where)} "
+                                        "ORDER BY setup_at, id", args).fetchall()
+            except psycopg.OperationalError:
+                rows = []
+            if expect is None or len(rows) >= expect or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
+
     def rpc(self, method: str, *params: Any) -> Any:
         return rpc.call(self.cfg.rpc_socket, method, *params)
 

@@ -49,6 +49,16 @@ class SippResult:
     def sent(self) -> list[str]:
         return [m for d, m in zip(self.directions, self.messages) if d == "sent"]
 
+    @property
+    def call_ids(self) -> list[str]:
+        """Call-IDs of the requests SIPp sent, in order, without repeats."""
+        out: list[str] = []
+        for m in self.sent:
+            mm = re.search(r"(?mi)^(?:Call-ID|i)\s*:\s*(\S+)", m)
+            if mm and mm.group(1) not in out:
+                out.append(mm.group(1))
+        return out
+
     def describe(self) -> str:
         return (f"sipp rc={self.rc}, received {self.received_codes}\n{self.stdout[-1500:]}\n"
                 + "\n---\n".join(self.messages[-6:]))

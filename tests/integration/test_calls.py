@@ -20,6 +20,7 @@ from typing import Iterator
 
 import pytest
 
+from edgecore.numbering import normalise
 from harness import sipp
 from harness.edge import Edge
 from harness.sipmsg import SipClient
@@ -121,6 +122,27 @@ def place_call(legacy: Legacy, caller: str, dialled: str, *, password: str | Non
                     timeout=20)
 
 
+def check_cdr(edge: Edge, res: sipp.SippResult, caller: tuple[str, str, str, str],
+              dialled: str, code: int, msg: str) -> None:
+    tenant, ext = caller[0], caller[1]
+    [call_id] = res.call_ids
+    rows = edge.cdrs(call_id=call_id, expect=1)
+    assert len(rows) == 1, f"no CDR for {call_id}"
+    cdr = rows[0]
+    reason = msg.splitlines()[0].split(" ", 2)[2].strip()
+    # the callee as the edge resolved it: the dialled string normalised
+    assert (cdr["kind"], cdr["tenant"], cdr["caller"], cdr["callee"]) == \
+        ("call", tenant, ext, normalise(dialled))
+    assert (cdr["final_code"], cdr["final_reason"]) == (code, reason)
+    assert cdr["setup_at"] <= cdr["end_at"]
+    if code == 200:
+        assert cdr["answer_at"] is not None and cdr["duration_ms"] >= 150   # held 200 ms
+        assert cdr["setup_at"] <= cdr["answer_at"] <= cdr["end_at"]
+    else:
+        assert cdr["answer_at"] is None and cdr["duration_ms"] == 0
+    assert cdr["media"] == "direct" and cdr["node"] == edge.cfg.node.name
+
+
 def explain(edge: Edge, au: str, dialled: str) -> dict:
     return json.loads(edge.ctl_ok("explain", au, dialled, "--json"))
 
@@ -158,6 +180,10 @@ def test_call_case(legacy: Legacy, case: Path) -> None:
         for s, b in zip(servers, behaviours):
             if b == "ring" and code != 408 and expect.get("callee_invited", False):
                 assert s.received_requests("CANCEL"), "ringing contact was not cancelled"
+        # every call the edge handled leaves its CDR (an unauthenticated or
+        # impersonating INVITE is not a call: no record)
+        if spec.get("password") is None and from_user is None:
+            check_cdr(edge, res, legacy.device(spec["caller"]), dialled, code, msg)
         # edgectl explain agrees with what the edge did
         if spec.get("password") is None and from_user is None:
             if predicted["predicted_code"] is not None:
