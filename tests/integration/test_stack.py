@@ -28,7 +28,7 @@ def test_up_twice_is_harmless_and_down_stops_by_pid(tmp_path):
         e.start()
         state = json.loads((e.cfg.run_dir / "stack.json").read_text())
         pids = {name: s["pid"] for name, s in state.items()}
-        assert set(pids) == {"postgres", "redis", "rtpengine", "sync", "kamailio-edge1"}
+        assert set(pids) == {"postgres", "redis", "rtpengine", "sync", "kamailio-edge1", "ops"}
         # a second `up` (another launcher process, as `make up` twice) starts nothing
         out = e.ctl_ok("stack", "up", "--no-demo")
         assert "already running" in out

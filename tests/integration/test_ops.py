@@ -1,0 +1,231 @@
+"""Operations on the live edge: the counters ops scrape, the CDRs billing
+reads, and `edgectl status` -- after real registrations and calls (answered,
+busy, unanswered, refused by policy), with exact counts and fields.
+
+Counters are per tenant, so each test's fresh tenants give exact numbers on
+the shared edge."""
+
+from __future__ import annotations
+
+import glob
+import json
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from edgecore.policy import RULE_BLOCK, RULE_UNKNOWN
+from edgectl import cdr as edgecdr
+from harness import sipp
+from harness.edge import Edge, wait_for
+from harness.sipmsg import SipClient
+
+SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
+
+
+def call(edge: Edge, au: str, pw: str, dialled: str, hold_ms: int = 200) -> sipp.SippResult:
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    return sipp.run(edge.target, SCEN / "call_any.xml", [row], timeout=30,
+                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"])
+
+
+def final_code(res: sipp.SippResult) -> int:
+    """The INVITE's final reply after the proxy challenge."""
+    return [c for c in res.received_codes if c >= 200 and c != 407][0]
+
+
+def register(edge: Edge, au: str, pw: str, port: int | None = None) -> None:
+    with SipClient(edge.sip) as c:
+        _, r = c.register(au, pw, contact_port=port) if port else c.register(au, pw)
+        assert r is not None and r.code == 200
+
+
+def test_calls_leave_exact_counters_and_cdrs(edge: Edge):
+    a = edge.new_tenant("ops A")
+    b = edge.new_tenant("ops B", ranges=())
+    global_b = f"56{b}001"
+    edge.ctl_ok("range", "add", b, f"56{b}000", f"56{b}999")
+    caller = edge.new_device(a, "7001")
+    answer, busy, ring = (edge.new_device(a, e) for e in ("7002", "7003", "7004"))
+    edge.new_device(b, global_b)
+    edge.wait_synced()
+    with ExitStack() as st:
+        for (au, pw), scen in ((answer, "uas_answer.xml"), (busy, "uas_busy.xml"),
+                               (ring, "uas_ring.xml")):
+            uas = st.enter_context(sipp.SippServer(SCEN / scen))
+            register(edge, au, pw, uas.port)
+        with SipClient(edge.sip) as c:                  # a wrong password
+            _, r = c.register(caller[0], "not-the-password")
+            assert r is not None and r.code == 401
+        placed = {}
+        for dialled, expected in (("7002", 200), ("7003", 486), ("7004", 408), ("7099", 404),
+                                  (global_b, 403)):
+            res = call(edge, *caller, dialled)
+            assert final_code(res) == expected, res.describe()
+            placed[res.call_ids[0]] = (dialled, expected)
+
+    rows = edge.cdrs(tenant=a, expect=5)
+    assert {r["call_id"]: (r["callee"], r["final_code"]) for r in rows} == placed
+    by_code = {r["final_code"]: r for r in rows}
+    ok = by_code[200]
+    assert ok["answer_at"] and ok["duration_ms"] >= 150 and ok["callee_tenant"] == a
+    assert ok["setup_at"] <= ok["answer_at"] <= ok["end_at"]
+    for code in (486, 408, 404, 403):
+        r = by_code[code]
+        assert r["answer_at"] is None and r["duration_ms"] == 0 and r["setup_at"] <= r["end_at"]
+    assert by_code[486]["final_reason"] == "Busy Here"
+    assert by_code[403]["callee_tenant"] == b and "Cross-Tenant" in by_code[403]["final_reason"]
+    assert by_code[404]["callee_tenant"] is None
+    assert all(r["caller"] == "7001" and r["media"] == "direct" and r["pool_member"] is None
+               and r["recording"] is None and r["kind"] == "call" for r in rows)
+
+    m = edge.metrics()
+
+    def v(name: str, **labels: str) -> float:
+        return m.get((name, frozenset(labels.items())), 0.0)
+
+    assert v("edge_call_attempts_total", tenant=a) == 5
+    assert v("edge_call_outcomes_total", tenant=a, **{"class": "2xx"}) == 1
+    assert v("edge_call_outcomes_total", tenant=a, **{"class": "4xx"}) == 4
+    assert v("edge_policy_denials_total", tenant=a, rule=RULE_UNKNOWN) == 1
+    assert v("edge_policy_denials_total", tenant=a, rule=RULE_BLOCK) == 1
+    assert v("edge_registrations_total", tenant=a, result="ok") == 3
+    assert v("edge_auth_failures_total", tenant=a, method="REGISTER") == 1
+    assert v("edge_registered_devices", tenant=a) == 3
+    assert v("edge_registered_contacts", tenant=a) == 3
+    assert v("edge_call_attempts_total", tenant=b) == 0
+    # Kamailio's own counters and the stack's gauges are there too
+    node = edge.cfg.node.name
+    assert v("kamailio_tmx_UAS_transactions", node=node) >= 5
+    assert ("kamailio_sl_sent_replies", frozenset({("node", node)})) in m
+    assert v("edge_node_up", node=node) == 1 and v("edge_sync_lag_seconds") == 0
+    assert ("edge_rtpengine_sessions", frozenset()) in m
+    # no device, number or address ever becomes a label
+    for name, labels in m:
+        assert {k for k, _ in labels} <= {"tenant", "class", "rule", "result", "method",
+                                           "kind", "reason", "member", "state", "node"}, name
+
+
+def test_counters_of_every_worker_add_up(edge: Edge):
+    t = edge.new_tenant("ops workers")
+    devices = [edge.new_device(t, f"70{i:02d}") for i in range(30)]
+    edge.wait_synced()
+    for au, pw in devices:                    # a new source port each: any worker takes it
+        register(edge, au, pw)
+    for au, pw in devices[:10]:
+        register(edge, au, pw)
+    assert edge.metric("edge_registrations_total", tenant=t, result="ok") == 40
+    # the 40 were counted by several processes, each in its own file
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    per_file = []
+    for f in glob.glob(str(edge.cfg.metrics_dir / "*.db")):
+        n = 0.0
+        for fam in MultiProcessCollector.merge([f], accumulate=True):
+            for s in fam.samples:
+                if s.name == "edge_registrations_total" and s.labels.get("tenant") == t:
+                    n += s.value
+        if n:
+            per_file.append(n)
+    assert len(per_file) >= 2 and sum(per_file) == 40, per_file
+
+
+def test_status_shows_the_running_stack(edge: Edge):
+    t = edge.new_tenant("ops status")
+    devs = [edge.new_device(t, e) for e in ("7001", "7002", "7003", "7004")]
+    edge.wait_synced()
+    for au, pw in devs:
+        register(edge, au, pw)
+    register(edge, *devs[0])                         # a second contact of 7001
+    busy = edge.new_device(t, "7005")
+    edge.wait_synced()
+    with sipp.SippServer(SCEN / "uas_busy.xml") as uas:
+        register(edge, *busy, port=uas.port)
+        assert final_code(call(edge, *devs[1], "7005")) == 486
+    edge.cdrs(tenant=t, expect=1)
+    # (a recorded tenant's calls would now go to this member: added after the call)
+    member = "sip:127.0.0.199:5099"                  # nobody answers there
+    edge.ctl_ok("pool", "add", member)
+    edge.ctl_ok("pool", "drain", member)
+    edge.ctl_ok("ban", "add", "10.77.0.9", "--for", "600", "--reason", "ops test")
+    try:
+        d = wait_for(lambda: _status_when(edge, t, member), timeout=15)
+        mine = next(x for x in d["top_tenants"] if x["tenant"] == t)
+        assert mine == {"tenant": t, "devices": 5, "contacts": 6}
+        pool = {p["member"]: p for p in d["pool"]}
+        listed = {p["uri"]: p for p in json.loads(edge.ctl_ok("pool", "list", "--json"))}
+        assert pool[member]["state"] == listed[member]["edge_sees"]
+        assert pool[member]["state"].startswith("disabled") and pool[member]["calls"] == 0
+        assert any(b["value"] == "10.77.0.9" and b["reason"] == "ops test" for b in d["bans"])
+        assert {"code": 486, "reason": "Busy Here", "tenant": t, "calls": 1} == \
+            {k: v for k, v in next(f for f in d["recent_failures"] if f["tenant"] == t).items()
+             if k != "last"}
+        assert d["nodes"] == {edge.cfg.node.name: {"up": True, "model_behind": 0}}
+        assert d["sync_lag_seconds"] == 0 and not d["errors"]
+        text = edge.ctl_ok("status", "--top", "50")
+        assert f"{t}" in text and member in text and "10.77.0.9" in text and "Busy Here" in text
+        assert "read model: in sync" in text
+        bad = edge.ctl("status", "--top", "0")
+        assert bad.returncode != 0 and bad.stderr.count("\n") == 1
+    finally:
+        edge.ctl("ban", "remove", "10.77.0.9")
+        edge.ctl("pool", "remove", member, "--force")
+
+
+def _status_when(edge: Edge, tenant: str, member: str) -> dict | None:
+    d = json.loads(edge.ctl_ok("status", "--json", "--top", "1000"))
+    mine = [x for x in d["top_tenants"] if x["tenant"] == tenant]
+    if mine and mine[0]["devices"] == 5 and any(p["member"] == member and
+                                                p["state"].startswith("disabled")
+                                                for p in d["pool"]):
+        return d
+    return None
+
+
+def test_cdr_of_a_call_in_progress_survives_a_postgresql_restart(fresh_edge: Edge):
+    edge = fresh_edge
+    t = edge.new_tenant("ops outage")
+    caller, callee = edge.new_device(t, "7001"), edge.new_device(t, "7002")
+    edge.wait_synced()
+    with sipp.SippServer(SCEN / "uas_answer.xml") as uas:
+        register(edge, *callee, port=uas.port)
+        out: dict[str, sipp.SippResult] = {}
+        th = threading.Thread(target=lambda: out.setdefault("r", call(edge, *caller, "7002",
+                                                                      hold_ms=4000)))
+        th.start()
+        wait_for(lambda: _active_dialogs(edge) == 1, timeout=10)
+        edge.stack.postgres.stop()                   # mid-call
+        try:
+            th.join(timeout=30)
+            assert final_code(out["r"]) == 200
+            # the call ended while PostgreSQL was down: its CDR waits in the spool
+            wait_for(lambda: edgecdr.backlog(edge.cfg.cdr_spool) == 1, timeout=10)
+            assert edge.metric("edge_cdr_backlog") == 1
+            wait_for(lambda: edge.metric("edge_cdr_ship_failures_total") >= 1, timeout=10)
+            assert edgecdr.backlog(edge.cfg.cdr_spool) == 1
+            # routing never needed PostgreSQL: a call placed now still works
+            assert final_code(call(edge, *caller, "7002")) == 200
+        finally:
+            edge.stack.postgres.start()
+    rows = edge.cdrs(tenant=t, expect=2, timeout=20)
+    assert len(rows) == 2
+    held = next(r for r in rows if r["call_id"] == out["r"].call_ids[0])
+    assert held["final_code"] == 200 and held["duration_ms"] >= 3900
+    wait_for(lambda: edgecdr.backlog(edge.cfg.cdr_spool) == 0, timeout=10)
+
+
+def _active_dialogs(edge: Edge) -> int:
+    res = edge.rpc("stats.get_statistics", "all")
+    for line in res:
+        if line.startswith("dialog:active_dialogs"):
+            return int(line.split("=")[1])
+    return -1
+
+
+@pytest.mark.parametrize("args", [("cdr", "list", "--limit", "x"), ("status", "--top", "-1")])
+def test_bad_arguments_get_one_line(edge: Edge, args):
+    out = edge.ctl(*args)
+    assert out.returncode != 0 and out.stderr.strip().count("\n") <= 1 or "usage" in out.stderr

@@ -1,0 +1,47 @@
+"""The Grafana dashboard plots only metrics the stack exports: the workers'
+counters (edgecore.metrics), the exporter's gauges (edgectl.ops) and
+Kamailio's statistics (kamailio_<group>_<name> of the groups exported)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from edgecore import metrics
+from edgectl import ops
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "edge-dashboard.json"
+PROMQL_WORDS = {"sum", "by", "rate", "topk", "class", "result", "tenant", "rule", "kind",
+                "reason", "member", "state", "node", "m"}
+
+
+def exported_names() -> set[str]:
+    names = {f"edge_{n}_total" for n in metrics.COUNTERS}
+    names |= set(re.findall(r'"(edge_[a-z_]+)"', (ROOT / "edgectl" / "ops.py").read_text()))
+    names |= {"edge_cdr_shipped_total", "edge_cdr_ship_failures_total"}
+    return names
+
+
+def test_every_panel_plots_an_exported_metric():
+    d = json.loads(DASHBOARD.read_text())
+    assert d["panels"]
+    known = exported_names()
+    for p in d["panels"]:
+        for t in p["targets"]:
+            words = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", re.sub(r'"[^"]*"', "", t["expr"])))
+            used = words - PROMQL_WORDS
+            assert used, p["title"]
+            for name in used:
+                if name.startswith("kamailio_"):
+                    assert name.split("_")[1] in ops.KAMAILIO_GROUPS, (p["title"], name)
+                else:
+                    assert name in known, (p["title"], name)
+
+
+def test_counters_cover_what_ops_asked_for():
+    assert {"registrations", "auth_failures", "call_attempts", "call_outcomes",
+            "policy_denials", "bans"} <= set(metrics.COUNTERS)
+    for _, labels in metrics.COUNTERS.values():
+        assert not set(labels) & {"device", "number", "user", "address", "ip"}
