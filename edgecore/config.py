@@ -132,6 +132,10 @@ class Security:
 @dataclass
 class Redis:
     url: str = "redis://127.0.0.1:56379/0"
+    # High availability: Redis Sentinel addresses "host:port"; when set, the
+    # edge uses the primary they name master_name (url gives db and password)
+    sentinels: list[str] = field(default_factory=list)
+    master_name: str = "edge"
     # A worker must never stall on Redis: bounded connect/read time, then 503.
     connect_timeout: float = 0.2
     socket_timeout: float = 0.25
@@ -182,6 +186,20 @@ class Pool:
 
 
 @dataclass
+class Cluster:
+    """Several edge nodes acting as one edge (kamailio/features/cluster.cfg,
+    kemi/cluster.py). A node with peers replicates its registrations to them
+    (DMQ, dmq_usrloc), records itself as each contact's Path (RFC 3327), and
+    delivers calls to devices registered on another node through that node."""
+    # the other nodes' SIP addresses "ip:port" (UDP): DMQ peers, and the only
+    # sources trusted to hand this node a call for one of its own devices
+    peers: list[str] = field(default_factory=list)
+    # unique per node: a contact's owner (usrloc server_id); only the owner
+    # sends its NAT keepalives (nathelper filter_server_id)
+    server_id: int = 1
+
+
+@dataclass
 class Ops:
     """Metrics, CDRs and the status view (edgectl/ops.py, kemi/calls.py)."""
     # Prometheus exporter of the stack (`edgectl ops run`): /metrics
@@ -217,6 +235,7 @@ class Config:
     rtpengine: Rtpengine = field(default_factory=Rtpengine)
     pool: Pool = field(default_factory=Pool)
     ops: Ops = field(default_factory=Ops)
+    cluster: Cluster = field(default_factory=Cluster)
     paths: Paths = field(default_factory=Paths)
 
     # -- derived values ------------------------------------------------
@@ -333,7 +352,8 @@ def _toml_value(value: Any) -> str:
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
                    "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL",
-                   "TLS_CERT", "TLS_KEY", "CDR_DB_URL"}
+                   "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER",
+                   "DMQ_NOTIFY"}
 
 
 def kamailio_db_url(dsn: str) -> str:
@@ -387,6 +407,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,
         "DS_INACTIVE_THRESHOLD": cfg.pool.inactive_threshold,
         "CDR_DB_URL": "flatstore:" + str(cfg.node_spool),
+        "SERVER_ID": cfg.cluster.server_id,
+        "DMQ_SERVER": f"sip:{cfg.sip.advertised_ip or cfg.sip.listen_ip}:{cfg.sip.udp_port}",
+        "DMQ_NOTIFY": f"sip:{cfg.cluster.peers[0]}" if cfg.cluster.peers else
+                      f"sip:{cfg.sip.advertised_ip or cfg.sip.listen_ip}:{cfg.sip.udp_port}",
     }
     out: dict[str, str] = {}
     for name, value in raw.items():

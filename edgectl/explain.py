@@ -68,7 +68,10 @@ def explain(cfg: Config, caller: str, dialled: str, registered: Any = None,
     ``pool_up() -> bool | None`` tells whether a pool member is up (node RPC)."""
     import redis
 
-    r = redis.Redis.from_url(cfg.redis.url, decode_responses=True, socket_connect_timeout=2)
+    from edgecore import redisconn
+
+    r = redisconn.client(cfg.redis, decode_responses=True, socket_connect_timeout=2,
+                         socket_timeout=2)
     try:
         authuser = resolve_caller(r, caller)
         d = normalise(dialled)

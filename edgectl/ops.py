@@ -138,12 +138,13 @@ def rtpengine_sessions(cfg: Config) -> int:
 
 
 def sync_state(cfg: Config, snap: Snapshot, now: float) -> None:
-    import redis as redispy
 
     from edgecore import readmodel as rm
     from edgectl import db
 
-    r = redispy.Redis.from_url(cfg.redis.url, decode_responses=True, socket_timeout=2)
+    from edgecore import redisconn
+
+    r = redisconn.client(cfg.redis, decode_responses=True, socket_timeout=2)
     try:
         synced = r.get(rm.SYNCED_AT_KEY)
         ver = r.get(rm.VER_KEY)

@@ -352,6 +352,8 @@ class Kamailio(Service):
         d = edgeconfig.kamailio_defines(self.cfg)
         for feature in self.cfg.node.features:
             d[f"WITH_{feature.upper()}"] = ""
+        if self.cfg.cluster.peers:          # a node with peers is in a cluster
+            d["WITH_CLUSTER"] = ""
         d.update(self.extra_defines)
         return d
 
@@ -475,11 +477,10 @@ class Stack:
 
     def model_versions(self) -> tuple[int, int]:
         """(read-model version in Redis, version the node's workers trust)."""
-        import redis as redispy
 
         from edgecore import readmodel as rm
-        r = redispy.Redis.from_url(self.cfg.redis.url, decode_responses=True,
-                                   socket_timeout=2)
+        from edgecore import redisconn
+        r = redisconn.client(self.cfg.redis, decode_responses=True, socket_timeout=2)
         try:
             stored = int(r.get(rm.VER_KEY) or -1)
         finally:

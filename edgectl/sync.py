@@ -34,6 +34,7 @@ import psycopg
 import redis
 
 from edgecore import readmodel as rm
+from edgecore import redisconn
 from edgecore.config import Config
 from edgectl.db import EdgeError, connect
 
@@ -46,8 +47,8 @@ BATCH = 5_000
 
 
 def redis_client(cfg: Config) -> redis.Redis:
-    return redis.Redis.from_url(cfg.redis.url, socket_connect_timeout=2, socket_timeout=30,
-                                decode_responses=True)
+    return redisconn.client(cfg.redis, socket_connect_timeout=2, socket_timeout=30,
+                            decode_responses=True)
 
 
 # -- snapshots -------------------------------------------------------------------

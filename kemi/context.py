@@ -14,6 +14,7 @@ from typing import Any, Callable, TypeVar
 import KSR
 
 from edgecore import readmodel as rm
+from edgecore import redisconn
 from edgecore.cache import Unavailable, VersionedCache
 from edgecore.guard import Exemptions
 from edgecore.config import Config
@@ -68,7 +69,7 @@ def redis_client(cfg: Config) -> Any:
     # redis-py's default is 10 retries with exponential backoff: seconds of
     # stall per request when Redis is down. One immediate retry covers a
     # pooled connection that Redis closed; then the request gets its 503.
-    return redis.Redis.from_url(cfg.redis.url, socket_connect_timeout=cfg.redis.connect_timeout,
+    return redisconn.client(cfg.redis, socket_connect_timeout=cfg.redis.connect_timeout,
                                 socket_timeout=cfg.redis.socket_timeout,
                                 retry=Retry(NoBackoff(), 1), decode_responses=True)
 
@@ -96,6 +97,7 @@ class Request:
     tenant: rm.Tenant | None = None      # its tenant
     nat: bool = False                    # the sender is behind NAT
     from_pool: bool = False              # the sender is a media pool member (trusted)
+    from_peer: bool = False              # the sender is another edge node (trusted)
     dialled: str = ""                    # INVITE: the R-URI user, normalised
     call: rm.CallData | None = None      # INVITE: read-model data of the call
     plan: CallPlan | None = None         # INVITE: resolution + policy decision

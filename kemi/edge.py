@@ -27,11 +27,11 @@ import KSR  # noqa: E402
 
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
-    auth, calls, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
+    auth, calls, cluster, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
     pool, poller, registrar, relay, replies, sanity, security, tenant, web,
 )
 
-_STEP_MODULES = (ksrconst, calls, replies, security, sanity, nat, keepalive, indialog, methods, auth,
+_STEP_MODULES = (ksrconst, calls, replies, cluster, security, sanity, nat, keepalive, indialog, methods, auth,
                  registrar, tenant, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
@@ -42,6 +42,8 @@ STOP = ksrconst.STOP
 PROC_MAIN = 0          # Kamailio core: rank passed to child_init in the main process
 
 REQUEST_STEPS = (
+    cluster.classify_source,      # peer edge nodes trusted (by address and port)
+    cluster.dmq,                  # KDMQ: registrations replicated between nodes
     pool.classify_source,         # pool members trusted; X-Edge-* stripped from others
     security.screen,              # size, scanners, bans, floods: dropped before any work
     sanity.check,                 # Max-Forwards, malformed requests
@@ -51,6 +53,7 @@ REQUEST_STEPS = (
     indialog.within,              # in-dialog requests: by the recorded route set
     methods.refuse_unsupported,   # methods the edge does not route
     indialog.retransmission,      # retransmitted initial requests: tm absorbs them
+    cluster.deliver,              # a peer's call to a device this node holds
     auth.authenticate,            # digest against the read model (401/407/503)
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
     tenant.resolve,               # INVITE: dialled number -> tenant, target, decision

@@ -26,6 +26,7 @@ FLB_NATB = _define("FLB_NATB")            # branch/contact is behind NAT (usrloc
 FLB_NATSIPPING = _define("FLB_NATSIPPING")  # send OPTIONS keepalives to this contact
 FLB_MEDIA = _define("FLB_MEDIA")          # this branch's media is anchored in rtpengine
 FLB_WEBRTC = _define("FLB_WEBRTC")        # the contact is a browser (registered over WS)
+FLT_DELIVERED = _define("FLT_DELIVERED")  # relayed for a peer to a device this node owns
 FLT_CALL = _define("FLT_CALL")            # an INVITE kemi.calls records (CDR, counters)
 
 # RFC 3261 8.1.1.6 recommends 70; the edge refuses beyond this many hops left

@@ -13,7 +13,7 @@ from __future__ import annotations
 import KSR
 
 from edgecore import metrics, tenancy
-from kemi import context
+from kemi import cluster, context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
 from kemi.replies import send
@@ -40,6 +40,7 @@ def register(req: Request) -> int:
             KSR.setbflag(FLB_NATSIPPING)
     if KSR.is_WSX():
         KSR.setbflag(FLB_WEBRTC)        # stored with the contact: calls to it bridge media
+    cluster.add_path()
     if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
         metrics.inc("registrations", tenant.id, "refused")
         KSR.sl.sl_reply_error()

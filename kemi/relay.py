@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import KSR
 
-from kemi import calls, context, media
+from kemi import calls, cluster, context, media
 from kemi.context import Request
-from kemi.ksrconst import CONTINUE, FLB_NATB, LOCATION, STOP
+from kemi.ksrconst import CONTINUE, FLB_NATB, FLT_DELIVERED, LOCATION, STOP
 from kemi.replies import send
 
 BRANCH_ROUTE = "ksr_branch_manage"
@@ -67,5 +67,8 @@ def on_reply() -> None:
         calls.answered(code, context.pv_str("$rr"))
     if 100 < code < 300:
         media.answer_on_reply()
-        if KSR.isbflagset(FLB_NATB):
+        # the Contact of a NATed device gets its real address -- by the node
+        # that received the reply from the device, never from a peer node
+        if (KSR.isbflagset(FLB_NATB) or KSR.isflagset(FLT_DELIVERED)) and \
+                not cluster.reply_from_peer():
             KSR.nathelper.set_contact_alias()

@@ -70,7 +70,7 @@ def _ban_source(src: str, reason: str) -> None:
 
 
 def screen(req: Request) -> int:
-    if not enabled() or req.from_pool:
+    if not enabled() or req.from_pool or req.from_peer:
         return CONTINUE
     w = context.worker()
     sec = w.cfg.security

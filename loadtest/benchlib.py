@@ -11,6 +11,7 @@ Benchmarks, not tests: nothing here asserts; it reports.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import time
@@ -278,7 +279,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))
     return s[k]
 
 
@@ -454,4 +455,10 @@ def capacity(run: Callable[[int], Measured], start: int, max_runs: int = 4,
         walk(2)
         if best(steps) is steps[0]:
             walk(0.5)
-    return best(steps) or steps[-1], steps
+    top = best(steps)
+    if top is None:
+        return steps[-1], steps
+    # on a plateau (within `gain` of the top) the fewest in flight wins: more
+    # concurrency there only adds queueing
+    plateau = [m for m in steps if sustained(m) and m.rate * gain >= top.rate]
+    return min(plateau, key=lambda m: m.limit), steps

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from edgectl import rpc  # noqa: E402
 
 OUT = ROOT / "kemi" / "stubs" / "KSR.py"
-FEATURES = ["rtpengine", "pool", "websocket", "antiflood"]  # every optional feature
+FEATURES = ["rtpengine", "pool", "websocket", "antiflood", "cdr"]  # every optional feature
 
 _RET = {"none": "None", "int": "int", "bool": "bool", "xval": "XVal"}
 _PARAM = {"str": "str", "int": "int"}
@@ -113,6 +113,8 @@ def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
     with tempfile.TemporaryDirectory(prefix="ksrstub") as d:
         cfg = stack.ephemeral_config(Path(d))     # nothing on its Redis port: fine
         cfg.node.features = list(FEATURES)
+        # a peer (nobody there) loads the cluster feature's modules too
+        cfg.cluster.peers = [f"127.0.0.1:{stack.free_port()}"]
         cfg.sip.children = 1
         cfg.sip.shm_mb = 32
         cfg_path = Path(d) / "edge.toml"

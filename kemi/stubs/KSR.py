@@ -390,6 +390,20 @@ def warn(p0: str) -> None:
     return _dispatch('warn', p0)
 
 
+class _Module_acc:
+    def acc_db_request(self, p0: str, p1: str) -> int:
+        return _dispatch('acc.acc_db_request', p0, p1)
+
+    def acc_log_request(self, p0: str) -> int:
+        return _dispatch('acc.acc_log_request', p0)
+
+    def acc_request(self, p0: str, p1: str) -> int:
+        return _dispatch('acc.acc_request', p0, p1)
+
+
+acc = _Module_acc()
+
+
 class _Module_app_python3:
     def exec(self, p0: str) -> int:
         return _dispatch('app_python3.exec', p0)
@@ -656,6 +670,38 @@ class _Module_dispatcher:
 
 
 dispatcher = _Module_dispatcher()
+
+
+class _Module_dmq:
+    def bcast_message(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('dmq.bcast_message', p0, p1, p2)
+
+    def handle_message(self) -> int:
+        return _dispatch('dmq.handle_message')
+
+    def handle_message_rc(self, p0: int) -> int:
+        return _dispatch('dmq.handle_message_rc', p0)
+
+    def is_from_node(self) -> int:
+        return _dispatch('dmq.is_from_node')
+
+    def process_message(self) -> int:
+        return _dispatch('dmq.process_message')
+
+    def process_message_rc(self, p0: int) -> int:
+        return _dispatch('dmq.process_message_rc', p0)
+
+    def send_message(self, p0: str, p1: str, p2: str, p3: str) -> int:
+        return _dispatch('dmq.send_message', p0, p1, p2, p3)
+
+    def t_replicate(self) -> int:
+        return _dispatch('dmq.t_replicate')
+
+    def t_replicate_mode(self, p0: int) -> int:
+        return _dispatch('dmq.t_replicate_mode', p0)
+
+
+dmq = _Module_dmq()
 
 
 class _Module_hdr:
@@ -1096,6 +1142,29 @@ class _Module_nathelper:
 
 
 nathelper = _Module_nathelper()
+
+
+class _Module_path:
+    def add_path(self) -> int:
+        return _dispatch('path.add_path')
+
+    def add_path_received(self) -> int:
+        return _dispatch('path.add_path_received')
+
+    def add_path_received_user(self, p0: str) -> int:
+        return _dispatch('path.add_path_received_user', p0)
+
+    def add_path_received_user_params(self, p0: str, p1: str) -> int:
+        return _dispatch('path.add_path_received_user_params', p0, p1)
+
+    def add_path_user(self, p0: str) -> int:
+        return _dispatch('path.add_path_user', p0)
+
+    def add_path_user_params(self, p0: str, p1: str) -> int:
+        return _dispatch('path.add_path_user_params', p0, p1)
+
+
+path = _Module_path()
 
 
 class _Module_pike:
@@ -1866,6 +1935,113 @@ class _Module_textops:
 
 
 textops = _Module_textops()
+
+
+class _Module_textopsx:
+    def append_hf_value(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.append_hf_value', p0, p1)
+
+    def assign_hf_value(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.assign_hf_value', p0, p1)
+
+    def assign_hf_value2(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.assign_hf_value2', p0, p1)
+
+    def bl_iterator_append(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.bl_iterator_append', p0, p1)
+
+    def bl_iterator_end(self, p0: str) -> int:
+        return _dispatch('textopsx.bl_iterator_end', p0)
+
+    def bl_iterator_insert(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.bl_iterator_insert', p0, p1)
+
+    def bl_iterator_next(self, p0: str) -> int:
+        return _dispatch('textopsx.bl_iterator_next', p0)
+
+    def bl_iterator_rm(self, p0: str) -> int:
+        return _dispatch('textopsx.bl_iterator_rm', p0)
+
+    def bl_iterator_start(self, p0: str) -> int:
+        return _dispatch('textopsx.bl_iterator_start', p0)
+
+    def bl_iterator_value(self, p0: str) -> XVal:
+        return _dispatch('textopsx.bl_iterator_value', p0)
+
+    def change_reply_status(self, p0: int, p1: str) -> int:
+        return _dispatch('textopsx.change_reply_status', p0, p1)
+
+    def change_reply_status_code(self, p0: int) -> int:
+        return _dispatch('textopsx.change_reply_status_code', p0)
+
+    def exclude_hf_value(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.exclude_hf_value', p0, p1)
+
+    def fnmatch(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.fnmatch', p0, p1)
+
+    def fnmatch_ex(self, p0: str, p1: str, p2: str) -> int:
+        return _dispatch('textopsx.fnmatch_ex', p0, p1, p2)
+
+    def hf_iterator_append(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.hf_iterator_append', p0, p1)
+
+    def hf_iterator_end(self, p0: str) -> int:
+        return _dispatch('textopsx.hf_iterator_end', p0)
+
+    def hf_iterator_hbody(self, p0: str) -> XVal:
+        return _dispatch('textopsx.hf_iterator_hbody', p0)
+
+    def hf_iterator_hname(self, p0: str) -> XVal:
+        return _dispatch('textopsx.hf_iterator_hname', p0)
+
+    def hf_iterator_insert(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.hf_iterator_insert', p0, p1)
+
+    def hf_iterator_next(self, p0: str) -> int:
+        return _dispatch('textopsx.hf_iterator_next', p0)
+
+    def hf_iterator_prev(self, p0: str) -> int:
+        return _dispatch('textopsx.hf_iterator_prev', p0)
+
+    def hf_iterator_rm(self, p0: str) -> int:
+        return _dispatch('textopsx.hf_iterator_rm', p0)
+
+    def hf_iterator_start(self, p0: str) -> int:
+        return _dispatch('textopsx.hf_iterator_start', p0)
+
+    def hf_value_exists(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.hf_value_exists', p0, p1)
+
+    def include_hf_value(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.include_hf_value', p0, p1)
+
+    def insert_hf_value(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.insert_hf_value', p0, p1)
+
+    def keep_hf(self) -> int:
+        return _dispatch('textopsx.keep_hf')
+
+    def keep_hf_re(self, p0: str) -> int:
+        return _dispatch('textopsx.keep_hf_re', p0)
+
+    def msg_apply_changes(self) -> int:
+        return _dispatch('textopsx.msg_apply_changes')
+
+    def msg_set_buffer(self, p0: str) -> int:
+        return _dispatch('textopsx.msg_set_buffer', p0)
+
+    def remove_body(self) -> int:
+        return _dispatch('textopsx.remove_body')
+
+    def remove_hf_value(self, p0: str) -> int:
+        return _dispatch('textopsx.remove_hf_value', p0)
+
+    def remove_hf_value2(self, p0: str, p1: str) -> int:
+        return _dispatch('textopsx.remove_hf_value2', p0, p1)
+
+
+textopsx = _Module_textopsx()
 
 
 class _Module_tls:

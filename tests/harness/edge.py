@@ -48,27 +48,36 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
 
 
 class Edge:
-    def __init__(self, run_dir: Path, **sections: dict[str, Any]):
+    def __init__(self, run_dir: Path, listen_ip: str = "127.0.0.1",
+                 **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = test_config(run_dir, **sections)
+        self.cfg = test_config(run_dir, listen_ip=listen_ip, **sections)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
         self.stack = Stack(self.cfg, self.cfg_path)
         self.nodes: list[Kamailio] = []
 
-    def add_node(self, name: str = "edge2") -> "Kamailio":
-        """Another Kamailio edge node on its own ports, sharing this stack's
-        Redis, PostgreSQL and rtpengine (stopped with the stack)."""
+    def add_node(self, name: str = "edge2", listen_ip: str | None = None,
+                 udp_port: int | None = None, start: bool = True,
+                 **sections: dict[str, Any]) -> "Kamailio":
+        """Another Kamailio edge node on its own address/ports, sharing this
+        stack's Redis, PostgreSQL and rtpengine (stopped with the stack)."""
         cfg = copy.deepcopy(self.cfg)
         cfg.node.name = name
-        cfg.sip.udp_port = cfg.sip.tcp_port = free_port(cfg.sip.listen_ip)
+        if listen_ip:
+            cfg.sip.listen_ip = cfg.sip.advertised_ip = listen_ip
+        cfg.sip.udp_port = cfg.sip.tcp_port = udp_port or free_port(cfg.sip.listen_ip)
         cfg.sip.tls_port = free_port(cfg.sip.listen_ip)
         cfg.sip.wss_port = free_port(cfg.sip.listen_ip)
+        for section, values in sections.items():
+            for k, v in values.items():
+                setattr(getattr(cfg, section), k, v)
         path = self.cfg.run_dir / f"{name}.toml"
         path.write_text(edgeconfig.dumps(cfg))
         node = Kamailio(cfg, path)
         self.nodes.append(node)
-        node.start()
+        if start:
+            node.start()
         return node
 
     # -- lifecycle ---------------------------------------------------------------
@@ -194,7 +203,8 @@ class Edge:
 
     def redis(self) -> Any:
         import redis
-        return redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
+        from edgecore import redisconn
+        return redisconn.client(self.cfg.redis, decode_responses=True)
 
     def db(self) -> Any:
         import psycopg

@@ -128,6 +128,19 @@ class SipClient:
         else:
             self.sock.sendto(data, self.edge)
 
+    def take_message(self) -> str | None:
+        """TCP: one whole message from what was read so far (Content-Length
+        framing, RFC 3261 18.3), or None."""
+        if b"\r\n\r\n" not in self._buf:
+            return None
+        head, rest = self._buf.split(b"\r\n\r\n", 1)
+        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        n = int(m.group(1)) if m else 0
+        if len(rest) < n:
+            return None
+        self._buf = rest[n:]
+        return (head + b"\r\n\r\n" + rest[:n]).decode(errors="replace")
+
     def recv(self, timeout: float | None = None) -> Reply | None:
         """Next final-or-provisional reply (None on timeout)."""
         if timeout is not None:
@@ -137,13 +150,9 @@ class SipClient:
                 data, _ = self.sock.recvfrom(65535)
                 return parse_reply(data.decode(errors="replace"))
             while True:
-                if b"\r\n\r\n" in self._buf:
-                    head, rest = self._buf.split(b"\r\n\r\n", 1)
-                    m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                    n = int(m.group(1)) if m else 0
-                    if len(rest) >= n:
-                        self._buf = rest[n:]
-                        return parse_reply((head + b"\r\n\r\n" + rest[:n]).decode(errors="replace"))
+                msg = self.take_message()
+                if msg is not None:
+                    return parse_reply(msg)
                 chunk = self.sock.recv(65535)
                 if not chunk:
                     return None

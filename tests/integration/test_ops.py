@@ -113,10 +113,17 @@ def test_counters_of_every_worker_add_up(edge: Edge):
     t = edge.new_tenant("ops workers")
     devices = [edge.new_device(t, f"70{i:02d}") for i in range(30)]
     edge.wait_synced()
-    for au, pw in devices:                    # a new source port each: any worker takes it
-        register(edge, au, pw)
-    for au, pw in devices[:10]:
-        register(edge, au, pw)
+    # concurrently, half over TCP: both UDP workers and both TCP workers of
+    # the node get some (an idle UDP worker would otherwise take them all)
+    from concurrent.futures import ThreadPoolExecutor
+
+    def reg(i: int) -> None:
+        au, pw = devices[i % 30]
+        with SipClient(edge.sip, tcp=bool(i % 2)) as c:
+            _, r = c.register(au, pw)
+            assert r is not None and r.code == 200
+    with ThreadPoolExecutor(max_workers=12) as ex:
+        list(ex.map(reg, range(40)))
     assert edge.metric("edge_registrations_total", tenant=t, result="ok") == 40
     # the 40 were counted by several processes, each in its own file
     from prometheus_client.multiprocess import MultiProcessCollector

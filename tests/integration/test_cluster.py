@@ -1,0 +1,176 @@
+"""Several edge nodes acting as one edge: registrations replicated between
+the nodes (DMQ, dmq_usrloc), calls delivered through the node that holds the
+callee's connection (Path), NAT keepalives from the owning node only, and a
+node's loss survived -- two real Kamailio nodes on their own loopback
+addresses sharing Redis, PostgreSQL and rtpengine.
+
+The devices register over TCP and never accept a connection: a call can
+reach one only over the connection it opened, i.e. through its node."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from edgectl.stack import free_port
+from harness import sipp
+from harness.edge import Edge, wait_for
+from harness.sipmsg import SipClient
+from harness.ua import TcpDevice
+
+SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
+N1, N2 = "127.0.0.41", "127.0.0.42"
+
+
+class Cluster:
+    def __init__(self, edge: Edge, node2):
+        self.edge, self.node2 = edge, node2
+        self.n1 = (N1, edge.cfg.sip.udp_port)
+        self.n2 = (N2, node2.cfg.sip.udp_port)
+
+    def contacts_on(self, node_rpc, aor: str) -> list[dict]:
+        from edgectl import rpc
+        try:
+            res = rpc.call(node_rpc, "ul.lookup", "location", aor)
+        except rpc.RpcError:
+            return []
+        return [c.get("Contact", c) for c in res.get("Contacts", [])]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    p2 = free_port(N2)
+    e = Edge(tmp_path_factory.mktemp("cluster"), listen_ip=N1,
+             cluster={"peers": [f"{N2}:{p2}"], "server_id": 1},
+             sip={"natping_interval": 1})
+    e.start()
+    try:
+        n2 = e.add_node("edge2", listen_ip=N2, udp_port=p2,
+                        cluster={"peers": [f"{N1}:{e.cfg.sip.udp_port}"], "server_id": 2})
+        yield Cluster(e, n2)
+    finally:
+        e.stop()
+
+
+def call(node: tuple[str, int], au: str, pw: str, dialled: str,
+         hold_ms: int = 300) -> sipp.SippResult:
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    return sipp.run(f"{node[0]}:{node[1]}", SCEN / "call_any.xml", [row], timeout=20,
+                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"])
+
+
+def final(res: sipp.SippResult) -> int:
+    return [c for c in res.received_codes if c >= 200 and c != 407][0]
+
+
+def vias(msg: str) -> list[str]:
+    return re.findall(r"(?mi)^(?:via|v)\s*:\s*SIP/2\.0/\w+\s+([^;\s]+)", msg)
+
+
+def test_calls_between_devices_on_different_nodes_go_through_the_owner(cluster: Cluster):
+    e = cluster.edge
+    t = e.new_tenant("cluster")
+    (au_a, pw_a), (au_b, pw_b) = e.new_device(t, "7001"), e.new_device(t, "7002")
+    e.wait_synced()
+    a = TcpDevice(cluster.n1, au_a, pw_a)
+    b = TcpDevice(cluster.n2, au_b, pw_b)
+    try:
+        assert a.register() == 200 and b.register() == 200
+        a.start(), b.start()
+        # each node knows both devices (replicated), with the owner as Path
+        for sock in (e.cfg.rpc_socket, cluster.node2.cfg.rpc_socket):
+            for ext, owner in (("7001", N1), ("7002", N2)):
+                got = wait_for(lambda: cluster.contacts_on(sock, f"{ext}@{t}"), timeout=10)
+                assert owner in got[0]["Path"], got
+        # B calls A through node 2: delivered over node 1's connection
+        res = call(cluster.n2, au_b, pw_b, "7001")
+        assert final(res) == 200, res.describe()
+        inv = a.wait_request("INVITE")
+        hops = vias(inv)
+        assert any(h.startswith(N2) for h in hops) and any(h.startswith(N1) for h in hops), hops
+        a.wait_request("BYE")                      # the dialog's BYE too
+        # A calls B the same way, through node 1
+        res = call(cluster.n1, au_a, pw_a, "7002")
+        assert final(res) == 200, res.describe()
+        hops = vias(b.wait_request("INVITE"))
+        assert any(h.startswith(N1) for h in hops) and any(h.startswith(N2) for h in hops), hops
+        b.wait_request("BYE")
+        # one CDR per call, written by the node the caller used
+        rows = e.cdrs(tenant=t, expect=2)
+        assert sorted((r["caller"], r["node"], r["final_code"]) for r in rows) == \
+            [("7001", "edge1", 200), ("7002", "edge2", 200)]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_nat_keepalives_come_from_the_owning_node_only(cluster: Cluster):
+    e = cluster.edge
+    t = e.new_tenant("cluster ka")
+    au, pw = e.new_device(t, "7001")
+    e.wait_synced()
+    with SipClient(cluster.n1) as c:
+        # a private Contact address: the edge sees the device behind NAT
+        _, r = c.register(au, pw, contact_host="192.168.77.5")
+        assert r is not None and r.code == 200
+        wait_for(lambda: cluster.contacts_on(cluster.node2.cfg.rpc_socket, f"7001@{t}"),
+                 timeout=10)
+        senders: list[tuple[str, int]] = []
+        deadline = time.monotonic() + 4.5
+        c.sock.settimeout(0.3)
+        while time.monotonic() < deadline:
+            try:
+                data, src = c.sock.recvfrom(65535)
+            except (socket.timeout, TimeoutError):
+                continue
+            if data.startswith(b"OPTIONS "):
+                senders.append(src)
+    assert senders, "no keepalive at all"
+    assert {s[0] for s in senders} == {N1}, senders        # never from node 2
+
+
+def test_losing_a_node_leaves_a_working_edge(cluster: Cluster):
+    e = cluster.edge
+    t = e.new_tenant("cluster loss")
+    (au_a, pw_a), (au_b, pw_b), (au_c, pw_c) = (e.new_device(t, x)
+                                                 for x in ("7001", "7002", "7003"))
+    e.wait_synced()
+    a = TcpDevice(cluster.n1, au_a, pw_a)
+    b = TcpDevice(cluster.n2, au_b, pw_b)
+    a2 = None
+    try:
+        assert a.register() == 200 and b.register() == 200
+        a.start(), b.start()
+        # a call on node 2 in progress while node 1 dies
+        held: dict[str, sipp.SippResult] = {}
+        th = threading.Thread(target=lambda: held.setdefault(
+            "r", call(cluster.n2, au_c, pw_c, "7002", hold_ms=3000)))
+        th.start()
+        b.wait_request("INVITE")
+        e.stack.kamailio.stop()                        # node 1 is gone
+        th.join(timeout=30)
+        assert final(held["r"]) == 200 and held["r"].rc == 0, held["r"].describe()
+        assert b.wait_request("BYE")                   # ended normally on node 2
+        # A's next registration lands on node 2; calls both ways work again
+        a.close()
+        a2 = TcpDevice(cluster.n2, au_a, pw_a)
+        assert a2.register() == 200
+        a2.start()
+        res = call(cluster.n2, au_b, pw_b, "7001")
+        assert final(res) == 200, res.describe()
+        a2.wait_request("INVITE")
+        res = call(cluster.n2, au_a, pw_a, "7002")
+        assert final(res) == 200, res.describe()
+        assert len(b.requests("INVITE")) == 2
+    finally:
+        a.close()
+        b.close()
+        if a2 is not None:
+            a2.close()
