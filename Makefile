@@ -11,8 +11,9 @@ deps:
 	@scripts/bootstrap.sh
 
 ## make up: start the edge locally (PostgreSQL, Redis, rtpengine, sync, Kamailio) with a demo dataset
+## NODES=3: three edge nodes acting as one (ports 5060, 5070, 5080)
 up: deps
-	@$(EDGECTL) stack up
+	@$(EDGECTL) stack up $(if $(NODES),--nodes $(NODES))
 
 ## make down: stop every process `make up` started (by PID)
 down:

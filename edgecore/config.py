@@ -191,12 +191,18 @@ class Cluster:
     kemi/cluster.py). A node with peers replicates its registrations to them
     (DMQ, dmq_usrloc), records itself as each contact's Path (RFC 3327), and
     delivers calls to devices registered on another node through that node."""
-    # the other nodes' SIP addresses "ip:port" (UDP): DMQ peers, and the only
-    # sources trusted to hand this node a call for one of its own devices
+    # the other nodes' SIP addresses "host:port" (UDP): DMQ peers, and the only
+    # sources trusted to hand this node a call for one of its own devices. A
+    # host name may stand for several nodes (a scaled compose service): all
+    # its addresses are peers, re-resolved every minute
     peers: list[str] = field(default_factory=list)
     # unique per node: a contact's owner (usrloc server_id); only the owner
-    # sends its NAT keepalives (nathelper filter_server_id)
+    # sends its NAT keepalives (nathelper filter_server_id). 0: derived from
+    # this node's cluster address (its last two octets)
     server_id: int = 1
+    # this node's address as its peers reach it ("": sip.advertised_ip, else
+    # sip.listen_ip, else -- listening on 0.0.0.0 -- the host name's address)
+    address: str = ""
 
 
 @dataclass
@@ -306,6 +312,10 @@ def _merge(obj: Any, data: dict[str, Any], where: str) -> None:
 def from_dict(data: dict[str, Any]) -> Config:
     cfg = Config()
     _merge(cfg, data, "")
+    if not cfg.node.name:
+        # a replica of a scaled service: its host name (the container's) is unique
+        import socket
+        cfg.node.name = socket.gethostname()
     return cfg
 
 
@@ -366,6 +376,29 @@ def kamailio_db_url(dsn: str) -> str:
     return "postgres://" + u.netloc + u.path
 
 
+def cluster_address(cfg: Config) -> str:
+    """The address this node's peers reach it at (DMQ, Path)."""
+    if cfg.cluster.address:
+        return cfg.cluster.address
+    ip = cfg.sip.advertised_ip or cfg.sip.listen_ip
+    if ip in ("0.0.0.0", ""):
+        import socket
+        ip = socket.gethostbyname(socket.gethostname())
+    return ip
+
+
+def _dmq_address(cfg: Config) -> str:
+    return cluster_address(cfg) if cfg.cluster.peers else (cfg.sip.advertised_ip or
+                                                           cfg.sip.listen_ip)
+
+
+def server_id(cfg: Config) -> int:
+    if cfg.cluster.server_id:
+        return cfg.cluster.server_id
+    a, b = cluster_address(cfg).split(".")[-2:]
+    return int(a) * 256 + int(b) or 1
+
+
 def kamailio_defines(cfg: Config) -> dict[str, str]:
     """The values ``kamailio/defaults.cfg`` declares with ``#!trydef``, rendered
     as Kamailio preprocessor values (strings quoted), for ``-A NAME=value``."""
@@ -407,10 +440,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,
         "DS_INACTIVE_THRESHOLD": cfg.pool.inactive_threshold,
         "CDR_DB_URL": "flatstore:" + str(cfg.node_spool),
-        "SERVER_ID": cfg.cluster.server_id,
-        "DMQ_SERVER": f"sip:{cfg.sip.advertised_ip or cfg.sip.listen_ip}:{cfg.sip.udp_port}",
+        "SERVER_ID": server_id(cfg) if cfg.cluster.peers else cfg.cluster.server_id,
+        "DMQ_SERVER": f"sip:{_dmq_address(cfg)}:{cfg.sip.udp_port}",
         "DMQ_NOTIFY": f"sip:{cfg.cluster.peers[0]}" if cfg.cluster.peers else
-                      f"sip:{cfg.sip.advertised_ip or cfg.sip.listen_ip}:{cfg.sip.udp_port}",
+                      f"sip:{_dmq_address(cfg)}:{cfg.sip.udp_port}",
     }
     out: dict[str, str] = {}
     for name, value in raw.items():

@@ -427,7 +427,7 @@ def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
     from edgectl import demo
     from edgectl.stack import Stack
 
-    stack = Stack(cfg, cfg_path=_cfg_path(a))
+    stack = Stack(cfg, cfg_path=_cfg_path(a), nodes=a.nodes)
     if a.demo:
         stack.on_migrated.append(lambda: print("demo dataset provisioned")
                                  if demo.apply(cfg) else None)
@@ -436,6 +436,9 @@ def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
     s = cfg.sip
     print(f"\nSIP edge ready. Point a phone at {s.listen_ip}:{s.udp_port} (UDP/TCP),"
           f" realm {cfg.auth.realm}.")
+    if a.nodes > 1:
+        print("Nodes (one edge; a phone may use any, or several): " + ", ".join(
+            f"{c.node.name} {c.sip.listen_ip}:{c.sip.udp_port}" for c in stack.node_cfgs))
     if a.demo:
         print("Demo devices (auth username / password):")
         for tid, ext in demo.DEVICES:
@@ -841,6 +844,8 @@ def build_parser() -> Parser:
     sp = g.add_parser("up", help="start PostgreSQL, Redis, rtpengine, sync and Kamailio")
     sp.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True,
                     help="provision the demo dataset into an empty database")
+    sp.add_argument("--nodes", type=int, default=1, metavar="N",
+                    help="N Kamailio edge nodes acting as one edge (ports +10 per node)")
     sp.set_defaults(fn=cmd_stack_up)
     g.add_parser("down", help="stop every process the stack started").set_defaults(
         fn=cmd_stack_down)

@@ -39,12 +39,7 @@ KAMAILIO_GROUPS = ("core", "tmx", "sl", "dialog", "usrloc", "registrar", "shmem"
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
 
 
-def node_sockets(cfg: Config) -> dict[str, Path]:
-    """The nodes of this stack: every ``<name>.rpc.sock`` in the run dir
-    (a local multi-node stack shares one run dir), else the configured one."""
-    found = {Path(p).name[:-len(".rpc.sock")]: Path(p)
-             for p in glob.glob(str(cfg.run_dir / "*.rpc.sock"))}
-    return found or {cfg.node.name: cfg.rpc_socket}
+node_sockets = rpc.node_sockets
 
 
 def _rpc(sock: Path, method: str, *params: Any, timeout: float = 2.0) -> Any:

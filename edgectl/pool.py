@@ -134,12 +134,15 @@ def listing(cfg: Config, conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def reload_node(cfg: Config) -> bool:
-    """dispatcher.reload on the local node; False when it is not running."""
-    try:
-        rpc.call(cfg.rpc_socket, "dispatcher.reload", timeout=5)
-        return True
-    except (rpc.RpcError, OSError):
-        return False
+    """dispatcher.reload on every local node; False when none is running."""
+    ok = False
+    for sock in rpc.node_sockets(cfg).values():
+        try:
+            rpc.call(sock, "dispatcher.reload", timeout=5)
+            ok = True
+        except (rpc.RpcError, OSError):
+            continue
+    return ok
 
 
 def wait_applied(cfg: Config, uri: str, present: bool, disabled: bool | None = None,

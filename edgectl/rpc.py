@@ -64,3 +64,13 @@ def wait_ready(sock_path: str | os.PathLike[str], timeout: float = 20.0,
             last = exc
             time.sleep(0.05)
     raise RpcError(f"kamailio not ready after {timeout}s: {last}")
+
+
+def node_sockets(cfg: Any) -> dict[str, Path]:
+    """The edge nodes of a stack: every ``<name>.rpc.sock`` in its run dir
+    (a local multi-node stack shares one), else the configured node's."""
+    import glob
+
+    found = {Path(p).name[:-len(".rpc.sock")]: Path(p)
+             for p in glob.glob(str(cfg.run_dir / "*.rpc.sock"))}
+    return found or {cfg.node.name: cfg.rpc_socket}

@@ -409,27 +409,67 @@ def _shv_int(res: object) -> int:
 
 # -- the whole stack ---------------------------------------------------------------
 
+NODE_PORT_STEP = 10      # node k listens on the configured ports + 10 * (k - 1)
+
+
+def cluster_configs(cfg: Config, nodes: int) -> list[Config]:
+    """Configs of ``nodes`` local edge nodes acting as one edge: edge1 keeps
+    the configured ports, node k listens 10*(k-1) ports higher, each has the
+    others as cluster peers and its own server_id."""
+    import copy
+
+    if nodes < 1:
+        raise EdgeError("--nodes must be at least 1")
+    out = []
+    for k in range(1, nodes + 1):
+        c = copy.deepcopy(cfg)
+        step = NODE_PORT_STEP * (k - 1)
+        if k > 1:
+            c.node.name = f"edge{k}"
+        c.sip.udp_port, c.sip.tcp_port = cfg.sip.udp_port + step, cfg.sip.tcp_port + step
+        c.sip.tls_port, c.sip.wss_port = cfg.sip.tls_port + step, cfg.sip.wss_port + step
+        c.cluster.server_id = k
+        out.append(c)
+    if nodes > 1:
+        addrs = [f"{c.sip.advertised_ip or c.sip.listen_ip}:{c.sip.udp_port}" for c in out]
+        for i, c in enumerate(out):
+            c.cluster.peers = addrs[:i] + addrs[i + 1:]
+    return out
+
+
 class Stack:
-    """A node's processes, started in dependency order, stopped in reverse."""
+    """The stack's processes, started in dependency order, stopped in reverse:
+    PostgreSQL, Redis, rtpengine, the sync follower, ``nodes`` Kamailio edge
+    nodes (a cluster when more than one), the ops service."""
 
     def __init__(self, cfg: Config, cfg_path: Path | None = None,
-                 services: list[str] | None = None):
+                 services: list[str] | None = None, nodes: int = 1):
         self.cfg = cfg
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg_path = cfg_path or (cfg.run_dir / "edge.toml")
         if cfg_path is None:
             self.cfg_path.write_text(edgeconfig.dumps(cfg))
+        node_cfgs = cluster_configs(cfg, nodes)
+        self.node_cfgs = node_cfgs
         self.state_file = cfg.run_dir / "stack.json"
         self.postgres = Postgres(cfg)
         self.redis = Redis(cfg)
         self.rtpengine = Rtpengine(cfg)
         self.sync = SyncFollower(cfg, self.cfg_path)
-        self.kamailio = Kamailio(cfg, self.cfg_path)
+        self.kamailios: list[Kamailio] = []
+        for c in node_cfgs:
+            path = self.cfg_path
+            if nodes > 1:                   # each node its own file: its peers, its id
+                path = cfg.run_dir / f"{c.node.name}.toml"
+                path.write_text(edgeconfig.dumps(c))
+            self.kamailios.append(Kamailio(c, path))
+        self.kamailio = self.kamailios[0]
         self.ops = Ops(cfg, self.cfg_path)
         wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio", "ops"]
         self.services: list[Service] = [s for s in
                                         (self.postgres, self.redis, self.rtpengine, self.sync,
-                                         self.kamailio, self.ops) if s.name.split("-")[0] in wanted]
+                                         *self.kamailios, self.ops)
+                                        if s.name.split("-")[0] in wanted]
         self.on_migrated: list[Callable[[], None]] = []
 
     # state file: what runs, by PID
@@ -510,6 +550,12 @@ class Stack:
             if s.pid is not None:
                 s.stop()
                 stopped.append(s.name)
+        # started by an `up` with more nodes than this Stack knows of
+        programs = {n: str(st.get("program")) for n, st in self._load().items()}
+        for name, pid in live.items():
+            if name not in stopped:
+                stop_pid(pid, programs.get(name))
+                stopped.append(name)
         self.state_file.unlink(missing_ok=True)
         return stopped
 

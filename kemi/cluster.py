@@ -19,24 +19,40 @@
 
 from __future__ import annotations
 
+import time
+
 import KSR
 
+from edgecore.config import cluster_address
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLT_DELIVERED, STOP
 
-_peers: frozenset[tuple[str, int]] | None = None
+RESOLVE_EVERY = 60.0            # s: a scaled service's new nodes become peers
+_peers: tuple[float, frozenset[tuple[str, int]]] | None = None
+
+
+def resolve_peers(entries: list[str]) -> frozenset[tuple[str, int]]:
+    """(address, port) of every peer; a name stands for all its addresses."""
+    import socket
+
+    out = set()
+    for p in entries:
+        host, _, port = p.rpartition(":")
+        try:
+            infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)
+        except OSError:
+            continue                      # not resolvable now: retried later
+        out |= {(str(i[4][0]), int(port)) for i in infos}
+    return frozenset(out)
 
 
 def peers() -> frozenset[tuple[str, int]]:
     global _peers
-    if _peers is None:
-        out = set()
-        for p in context.worker().cfg.cluster.peers:
-            host, _, port = p.rpartition(":")
-            out.add((host, int(port)))
-        _peers = frozenset(out)
-    return _peers
+    now = time.monotonic()
+    if _peers is None or now - _peers[0] > RESOLVE_EVERY:
+        _peers = (now, resolve_peers(context.worker().cfg.cluster.peers))
+    return _peers[1]
 
 
 def _source() -> tuple[str, int]:
@@ -57,9 +73,16 @@ def classify_source(req: Request) -> int:
     return CONTINUE
 
 
+_own: tuple[str, int] | None = None
+
+
 def own_address() -> tuple[str, int]:
-    cfg = context.worker().cfg
-    return cfg.sip.advertised_ip or cfg.sip.listen_ip, cfg.sip.udp_port
+    """This node's address as its peers reach it (the Path it records)."""
+    global _own
+    if _own is None:
+        cfg = context.worker().cfg
+        _own = (cluster_address(cfg), cfg.sip.udp_port)
+    return _own
 
 
 def dmq(req: Request) -> int:

@@ -63,13 +63,16 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=100,
                     help="registrations in flight at first (doubled while it helps)")
     ap.add_argument("--procs", type=int, default=2, help="SIPp processes")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="with --start-stack: edge nodes in a cluster (the load goes to "
+                         "the first; every registration is replicated to the others)")
     a = ap.parse_args()
     if shutil.which("sipp") is None:
         ap.error("sipp not found (Debian package sip-tester)")
     with tempfile.TemporaryDirectory(prefix="bench") as d:
         work = Path(d)
         if a.start_stack:
-            with bl.LocalEdge(work / "edge") as edge:
+            with bl.LocalEdge(work / "edge", nodes=a.nodes) as edge:
                 shape = loadkit.Shape(a.tenants, max(1, a.devices // a.tenants))
                 n = loadkit.provision(edge.cfg, shape)
                 rows = loadkit.device_rows(edge.cfg, shape.tenant_ids())

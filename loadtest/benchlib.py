@@ -32,7 +32,7 @@ GENERATOR_SATURATED = 0.90
 class LocalEdge:
     """The project's launcher on free loopback ports in run_dir, stopped by PID."""
 
-    def __init__(self, run_dir: Path, **sections: dict[str, Any]):
+    def __init__(self, run_dir: Path, nodes: int = 1, **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
         # media ports outside the kernel's ephemeral range and the suite's ranges
         self.cfg = ephemeral_config(run_dir, rtp_ports=(20000, 29999))
@@ -48,7 +48,7 @@ class LocalEdge:
                 setattr(getattr(self.cfg, section), k, v)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
-        self.stack = Stack(self.cfg, self.cfg_path)
+        self.stack = Stack(self.cfg, self.cfg_path, nodes=nodes)
 
     @property
     def target(self) -> str:

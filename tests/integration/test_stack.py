@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from harness.edge import Edge
+from harness.edge import Edge, wait_for
 
 
 def _alive(pid: int) -> bool:
@@ -63,5 +63,42 @@ def test_up_provisions_demo_data_once(tmp_path):
         out = e.ctl_ok("stack", "up")                 # data survives; not provisioned twice
         assert "demo dataset provisioned" not in out
         assert len(json.loads(e.ctl_ok("tenant", "list", "--json"))) == len(tenants)
+    finally:
+        e.ctl("stack", "down")
+
+
+def test_up_with_several_nodes_makes_one_edge(tmp_path):
+    """`make up NODES=2`: two nodes, registrations shared, `down` stops both."""
+    from harness.sipmsg import SipClient
+
+    e = Edge(tmp_path / "two")
+    try:
+        bad = e.ctl("stack", "up", "--nodes", "0")
+        assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0, bad.stderr
+        out = e.ctl_ok("stack", "up", "--no-demo", "--nodes", "2")
+        assert "edge2" in out
+        state = json.loads((e.cfg.run_dir / "stack.json").read_text())
+        assert {"kamailio-edge1", "kamailio-edge2"} <= set(state)
+        t = e.new_tenant("two nodes")
+        au, pw = e.new_device(t, "7001")
+        e.wait_synced()
+        with SipClient(e.sip) as c:
+            _, r = c.register(au, pw)
+            assert r is not None and r.code == 200
+        from edgectl import rpc
+        sock2 = e.cfg.run_dir / "edge2.rpc.sock"
+        def on_node2():
+            try:
+                return rpc.call(sock2, "ul.lookup", "location", f"7001@{t}")
+            except rpc.RpcError:
+                return None
+        wait_for(on_node2, timeout=10, what="registration replicated to edge2")
+        st = json.loads(e.ctl_ok("status", "--json"))
+        assert st["nodes"] == {"edge1": {"up": True, "model_behind": 0},
+                               "edge2": {"up": True, "model_behind": 0}}
+        pids = {n: s["pid"] for n, s in state.items()}
+        out = e.ctl_ok("stack", "down")
+        for name, pid in pids.items():
+            assert not _alive(pid), f"{name} ({pid}) still running"
     finally:
         e.ctl("stack", "down")

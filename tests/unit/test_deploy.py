@@ -43,9 +43,18 @@ def test_mounted_edge_config_loads_and_matches_the_topology():
     assert "pool" in cfg.node.features
     assert cfg.redis.url.startswith("redis://redis:")
     assert "@postgres:" in cfg.postgres.dsn
-    edge_ip = c["services"]["edge"]["networks"]["edge"]["ipv4_address"]
+    edge = c["services"]["edge"]
+    # the edge is a scaled service: its replicas are one cluster, named by
+    # the service; pool members ring and trust them by that name
+    assert edge["deploy"]["replicas"] >= 2
+    assert cfg.cluster.peers == ["edge:5060"] and cfg.cluster.server_id == 0
+    assert cfg.node.name                                 # "" -> the container's host name
     env = c["services"]["asterisk"]["environment"]
-    assert env["EDGE_HOST"] == edge_ip and edge_ip in env["EDGE_ADDRESSES"].split(",")
+    assert env["EDGE_HOST"] == "edge" and "edge" in env["EDGE_ADDRESSES"].split(",")
+    # Redis through Sentinel, and the sentinels exist
+    assert cfg.redis.sentinels == ["sentinel:26379"]
+    assert c["services"]["sentinel"]["deploy"]["replicas"] >= 3
+    assert "redis-replica" in c["services"]
 
 
 def test_pool_members_get_every_variable_their_entrypoint_requires():

@@ -1,0 +1,164 @@
+"""Redis high availability: the edge against a Redis primary, a replica and
+three Sentinels (quorum 2). Killing the primary makes the Sentinels promote
+the replica; registrations and calls work again within a stated bound, no
+wrong password is ever accepted meanwhile, and no Kamailio process dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+from edgectl.stack import free_port, stop_pid
+from harness import sipp
+from harness.edge import Edge, wait_for
+from harness.sipmsg import SipClient
+
+SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
+FAILOVER_BOUND = 20.0      # seconds from the primary's death to a working edge
+MASTER = "edge"
+
+
+class RedisHA:
+    """The replica and the Sentinels (the primary is the stack's own Redis)."""
+
+    def __init__(self, run_dir: Path, primary_port: int):
+        self.dir = run_dir
+        self.primary_port = primary_port
+        self.replica_port = free_port()
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, args: list[str], name: str) -> None:
+        log = open(self.dir / f"{name}.log", "ab")
+        self.procs.append(subprocess.Popen(["redis-server", *args], stdout=log,
+                                           stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True))
+        log.close()
+
+    def start(self) -> None:
+        rdir = self.dir / "replica"
+        rdir.mkdir(parents=True, exist_ok=True)
+        self._spawn(["--bind", "127.0.0.1", "--port", str(self.replica_port), "--dir", str(rdir),
+                     "--replicaof", "127.0.0.1", str(self.primary_port), "--save", "",
+                     "--appendonly", "no"], "replica")
+        for i, port in enumerate(self.sentinel_ports):
+            conf = self.dir / f"sentinel{i}.conf"
+            conf.write_text(f"bind 127.0.0.1\nport {port}\ndir {self.dir}\n"
+                            f"sentinel monitor {MASTER} 127.0.0.1 {self.primary_port} 2\n"
+                            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                            f"sentinel failover-timeout {MASTER} 5000\n"
+                            f"sentinel parallel-syncs {MASTER} 1\n")
+            self._spawn([str(conf), "--sentinel"], f"sentinel{i}")
+        r = redis.Redis(port=self.replica_port, socket_timeout=1)
+        wait_for(lambda: _quiet(lambda: r.info("replication").get("master_link_status") == "up"),
+                 timeout=15, what="replica in sync")
+        for port in self.sentinel_ports:
+            s = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+            wait_for(lambda s=s: _quiet(lambda: int(s.sentinel_master(MASTER)["num-other-sentinels"])
+                                        == 2 and int(s.sentinel_master(MASTER)["num-slaves"]) == 1),
+                     timeout=20, what="sentinels know each other and the replica")
+
+    def primary(self) -> int:
+        s = redis.Redis(port=self.sentinel_ports[0], socket_timeout=1, decode_responses=True)
+        return int(s.sentinel_get_master_addr_by_name(MASTER)[1])
+
+    def stop(self) -> None:
+        for p in self.procs:
+            stop_pid(p.pid, "redis-server", timeout=5)
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _quiet(fn):  # type: ignore[no-untyped-def]
+    try:
+        return fn()
+    except (redis.RedisError, OSError, KeyError, ValueError):
+        return None
+
+
+@pytest.fixture
+def ha_edge(tmp_path: Path) -> Iterator[tuple[Edge, RedisHA]]:
+    sentinels_ports = [free_port() for _ in range(3)]
+    e = Edge(tmp_path / "edge",
+             redis={"sentinels": [f"127.0.0.1:{p}" for p in sentinels_ports],
+                    "master_name": MASTER})
+    primary = int(e.cfg.redis.url.rsplit(":", 1)[1].split("/")[0])
+    ha = RedisHA(tmp_path, primary)
+    ha.sentinel_ports = sentinels_ports
+    try:
+        e.stack.redis.start()
+        e.stack._save()
+        ha.start()
+        e.start()
+        yield e, ha
+    finally:
+        e.stop()
+        ha.stop()
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.add(int(d))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _register(edge: Edge, au: str, pw: str) -> int | None:
+    with SipClient(edge.sip, timeout=1.0) as c:
+        _, r = c.register(au, pw)
+        return None if r is None else r.code
+
+
+def _call(edge: Edge, au: str, pw: str, dialled: str) -> int:
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    res = sipp.run(edge.target, SCEN / "call_any.xml", [row], timeout=15,
+                   extra=["-d", "200", "-default_behaviors", "all,-abortunexp"])
+    return [c for c in res.received_codes if c >= 200 and c != 407][0]
+
+
+def test_primary_killed_edge_recovers_within_bound(ha_edge: tuple[Edge, RedisHA]):
+    e, ha = ha_edge
+    t = e.new_tenant("ha", "--no-recording")
+    (au_a, pw_a), (au_b, pw_b) = e.new_device(t, "7001"), e.new_device(t, "7002")
+    e.wait_synced()
+    with sipp.SippServer(SCEN / "uas_answer.xml") as uas:
+        with SipClient(e.sip) as c:
+            _, r = c.register(au_b, pw_b, contact_port=uas.port)
+            assert r is not None and r.code == 200
+        assert _call(e, au_a, pw_a, "7002") == 200
+        kam = e.stack.kamailio.pid
+        assert kam is not None
+        workers = _children(kam)
+        old = ha.primary()
+        os.kill(e.stack.redis.pid, signal.SIGKILL)               # the primary dies
+        t0 = time.monotonic()
+        recovered = None
+        while time.monotonic() - t0 < FAILOVER_BOUND:
+            # a wrong password never passes, whatever Redis is doing
+            assert _register(e, au_a, "wrong") != 200
+            if _register(e, au_a, pw_a) == 200:
+                recovered = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        assert recovered is not None, f"no registration within {FAILOVER_BOUND}s"
+        assert ha.primary() == ha.replica_port != old          # the replica was promoted
+        assert _call(e, au_a, pw_a, "7002") == 200
+    # every Kamailio process survived the failover
+    assert _children(kam) == workers
+    print(f"registrations back {recovered:.1f}s after the primary died")
