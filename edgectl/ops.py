@@ -177,10 +177,7 @@ def snapshot(cfg: Config, now: float | None = None) -> Snapshot:
         def one(name: str = name, sock: Path = sock) -> None:
             snap.kamailio[name] = kamailio_stats(sock)
             snap.nodes[name] = True
-            ver = _rpc(sock, "pv.shvGet", "edge_ver")
-            if isinstance(ver, list) and ver:
-                ver = ver[0]
-            snap.node_versions[name] = int(ver.get("value", -1)) if isinstance(ver, dict) else -1
+            snap.node_versions[name] = rpc.read_model_version(sock, timeout=2.0)
             contacts, aors = registrations(sock)
             for t, n in contacts.items():
                 snap.registrations[t] = snap.registrations.get(t, 0) + n

@@ -49,6 +49,20 @@ def call(sock_path: str | os.PathLike[str], method: str, *params: Any,
     return reply.get("result")
 
 
+def read_model_version(sock_path: str | os.PathLike[str], timeout: float = 5.0) -> int:
+    """The read-model version a node's workers trust: its ``$shv(edge_ver)``
+    (kemi/poller.py), -1 while the node cannot reach the read model."""
+    res = call(sock_path, "pv.shvGet", "edge_ver", timeout=timeout)
+    if isinstance(res, list) and res:       # [{"name": .., "type": "int", "value": N}]
+        res = res[0]
+    if isinstance(res, dict):
+        try:
+            return int(res.get("value", -1))
+        except (TypeError, ValueError):
+            return -1
+    return -1
+
+
 def wait_ready(sock_path: str | os.PathLike[str], timeout: float = 20.0,
                alive: Any = None) -> None:
     """Block until the node answers ``core.uptime`` (or raise)."""

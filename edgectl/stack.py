@@ -386,25 +386,12 @@ class Kamailio(Service):
     def ready(self) -> bool:
         """Answers RPC, and its timer has seen the read model (edge_ver >= 0)."""
         try:
-            res = rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver", timeout=2.0)
+            return rpc.read_model_version(self.cfg.rpc_socket, timeout=2.0) >= 0
         except (rpc.RpcError, OSError, ValueError):
             return False
-        return _shv_int(res) >= 0
 
     def rpc(self, method: str, *params: object) -> object:
         return rpc.call(self.cfg.rpc_socket, method, *params)
-
-
-def _shv_int(res: object) -> int:
-    """Value of a pv.shvGet reply ([{"name":..,"type":"int","value":N}])."""
-    if isinstance(res, list) and res:
-        res = res[0]
-    if isinstance(res, dict):
-        try:
-            return int(res.get("value", -1))
-        except (TypeError, ValueError):
-            return -1
-    return -1
 
 
 # -- the whole stack ---------------------------------------------------------------
@@ -525,7 +512,7 @@ class Stack:
             stored = int(r.get(rm.VER_KEY) or -1)
         finally:
             r.close()
-        return stored, _shv_int(rpc.call(self.cfg.rpc_socket, "pv.shvGet", "edge_ver"))
+        return stored, rpc.read_model_version(self.cfg.rpc_socket)
 
     def wait_synced(self, timeout: float = 10.0) -> None:
         """Until provisioning changes made so far are visible to the node: the

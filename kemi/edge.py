@@ -84,9 +84,16 @@ class EdgeRouter:
             for step in REQUEST_STEPS:
                 if step(req) == STOP:
                     return 1
+        except UnicodeDecodeError:
+            # SIP text is UTF-8 (RFC 3261 section 7.3.1, 25); app_python3 cannot
+            # hand a step a field that is not: a malformed request, not a fault
+            KSR.info("edge: request with non-UTF-8 text from %s:%s refused\n"
+                     % (KSR.kx.get_srcip(), KSR.kx.get_srcport()))
+            if not KSR.is_ACK():
+                KSR.sl.send_reply(400, "Bad Request - Not UTF-8")
         except Exception:
-            KSR.err("edge: unexpected error routing %s: %s\n"
-                    % (KSR.pv.get("$rm"), traceback.format_exc().replace("\n", " | ")))
+            KSR.err("edge: unexpected error routing a request: %s\n"
+                    % traceback.format_exc().replace("\n", " | "))
             if not KSR.is_ACK():
                 KSR.sl.send_reply(500, "Server Internal Error")
         return 1
@@ -125,6 +132,8 @@ class EdgeRouter:
 def _guarded(fn: Callable[[], None]) -> int:
     try:
         fn()
+    except UnicodeDecodeError:          # a reply or event carrying non-UTF-8 text
+        KSR.info("edge: %s skipped a message with non-UTF-8 text\n" % fn.__name__)
     except Exception:
         KSR.err("edge: unexpected error in %s: %s\n"
                 % (fn.__name__, traceback.format_exc().replace("\n", " | ")))

@@ -195,8 +195,9 @@ class Edge:
         return self.stack.model_versions()[0]
 
     def node_model_version(self) -> int:
-        """The read-model version the node's workers currently trust."""
-        return self.stack.model_versions()[1]
+        """The read-model version the node's workers currently trust (-1:
+        the node cannot reach the read model)."""
+        return rpc.read_model_version(self.cfg.rpc_socket)
 
     def wait_synced(self, timeout: float = 5.0) -> None:
         self.stack.wait_synced(timeout)
