@@ -32,23 +32,44 @@ def call_keys(auth_username: str, tenant: str) -> tuple[str, str]:
     return f"edge:calls:d:{auth_username.lower()}", f"edge:calls:t:{tenant}"
 
 
-def is_scanner(user_agent: str, tokens: Iterable[str]) -> bool:
-    ua = user_agent.lower()
-    return any(t.lower() in ua for t in tokens if t)
+class Scanners:
+    """Known scanner User-Agents (configured tokens, matched case-insensitively
+    anywhere in the header). Tokens are lowered once, not per request."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.tokens = tuple(t.lower() for t in tokens if t)
+
+    def __contains__(self, user_agent: str) -> bool:
+        ua = user_agent.lower()
+        return any(t in ua for t in self.tokens)
 
 
 class Exemptions:
-    """Sources never banned nor flood-limited (configured CIDRs)."""
+    """Sources never banned nor flood-limited (configured CIDRs).
 
-    def __init__(self, cidrs: Iterable[str]):
+    Checked on every request: an address's answer is remembered (parsing an
+    address costs more than the rest of the screening), in a table bounded by
+    ``memo_max`` so a spoofed-address flood cannot grow it without limit."""
+
+    def __init__(self, cidrs: Iterable[str], memo_max: int = 65536):
         self.nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        self._memo: dict[str, bool] = {}
+        self._memo_max = memo_max
 
     def __contains__(self, addr: str) -> bool:
         try:
+            return self._memo[addr]
+        except KeyError:
+            pass
+        try:
             ip = ipaddress.ip_address(addr)
+            found = any(ip in n for n in self.nets)
         except ValueError:
-            return False
-        return any(ip in n for n in self.nets)
+            found = False
+        if len(self._memo) >= self._memo_max:
+            self._memo.clear()
+        self._memo[addr] = found
+        return found
 
 
 @dataclass(frozen=True)

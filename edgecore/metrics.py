@@ -57,5 +57,15 @@ def counter(name: str) -> Any:
     return Counter(name, help_text, labels, namespace=NAMESPACE)
 
 
+_children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
 def inc(name: str, *labels: str) -> None:
-    counter(name).labels(*labels).inc()
+    """Add one to a counter's labelled child. The child is looked up once per
+    process and label set (``labels()`` takes a lock and builds a key on each
+    call); label sets are bounded, so is this table."""
+    key = (name, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = counter(name).labels(*labels)
+    child.inc()

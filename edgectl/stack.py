@@ -359,7 +359,7 @@ class Kamailio(Service):
 
     def command(self) -> list[str]:
         cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.cfg.sip.shm_mb),
-               "-M", str(self.cfg.sip.pkg_mb)]
+               "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
         for name, value in self.defines().items():
             cmd += ["-A", f"{name}={value}" if value != "" else name]
         return cmd

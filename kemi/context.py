@@ -16,7 +16,7 @@ import KSR
 from edgecore import readmodel as rm
 from edgecore import redisconn
 from edgecore.cache import Unavailable, VersionedCache
-from edgecore.guard import Exemptions
+from edgecore.guard import Exemptions, Scanners
 from edgecore.config import Config
 from edgecore.policy import CallPlan
 
@@ -41,6 +41,10 @@ class Worker:
         self.redis = client
         self.cache = VersionedCache(version, cfg.cache.max_entries)
         self.exemptions = Exemptions(cfg.security.exempt_sources)
+        self.scanners = Scanners(cfg.security.scanner_user_agents)
+        # the names a REGISTER may address besides its tenant's own domain
+        self.edge_domains = frozenset([cfg.node.domain.lower(),
+                                       *(a.lower() for a in cfg.node.aliases)])
 
     def _fetch(self, fn: Callable[..., T], *args: str) -> T:
         import redis

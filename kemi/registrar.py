@@ -25,12 +25,10 @@ def register(req: Request) -> int:
     device, tenant = req.device, req.tenant
     if device is None or tenant is None:       # auth step guarantees this
         return send(500, "Server Internal Error")
-    cfg = context.worker().cfg
     if not tenancy.identity_matches(context.pv_str("$tU"), device):
         metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Not Your Identity")
-    edge_domains = frozenset([cfg.node.domain.lower(), *(a.lower() for a in cfg.node.aliases)])
-    if not tenancy.domain_acceptable(context.pv_str("$td"), tenant, edge_domains,
+    if not tenancy.domain_acceptable(context.pv_str("$td"), tenant, context.worker().edge_domains,
                                      KSR.is_myself_turi()):
         metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Domain Not Served")

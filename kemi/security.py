@@ -79,7 +79,7 @@ def screen(req: Request) -> int:
         return STOP if KSR.is_ACK() else send(513, "Message Too Large")
     if src in w.exemptions:
         return CONTINUE
-    if guard.is_scanner(context.pv_str("$ua"), sec.scanner_user_agents):
+    if context.pv_str("$ua") in w.scanners:
         if not banned("src", src):
             _ban_source(src, "scanner user agent")
         return STOP

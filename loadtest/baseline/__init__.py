@@ -80,7 +80,7 @@ class Baseline(Service):
             "REALM": f'"{self.cfg.auth.realm}"',
         }
         cmd = ["kamailio", "-f", str(CFG), "-DD", "-E", "-m", str(self.shm_mb),
-               "-M", str(self.cfg.sip.pkg_mb)]
+               "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
         for k, v in defines.items():
             cmd += ["-A", f"{k}={v}"]
         return cmd

@@ -34,6 +34,7 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
     ("[sip]\nudp_port = true\n", "sip.udp_port must be int"),
     ("sip = 3\n", "sip must be a table"),
     ("[sip\n", "config file"),
+    ("[sip]\nmemory_manager = \"dl\"\n", "sip.memory_manager must be one of tlsf, qm, fm"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, text, err):
     p = tmp_path / "bad.toml"
