@@ -856,6 +856,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    cfg: Config | None = None
     try:
         cfg = edgeconfig.load(args.config)
         args.fn(cfg, args)
@@ -864,4 +865,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # a store that cannot be reached is a refused command, not a crash:
+        # one line, non-zero exit (db.transaction already rolled back)
+        line = store_error(exc, cfg)
+        if line is None:
+            raise
+        sys.stderr.write(f"{PROG}: error: {line}\n")
+        return 1
     return 0
+
+
+def store_error(exc: Exception, cfg: Config | None) -> str | None:
+    """One line for a Redis or PostgreSQL failure a command did not handle
+    itself (None: not such a failure)."""
+    import psycopg
+    import redis
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        where = (", ".join(cfg.redis.sentinels) or db.safe_url(cfg.redis.url)) if cfg else "Redis"
+        return f"cannot reach Redis at {where}: {first}"
+    if isinstance(exc, redis.RedisError):
+        return f"Redis refused the command: {first}"
+    if isinstance(exc, psycopg.OperationalError):
+        return f"cannot reach PostgreSQL: {first}"
+    if isinstance(exc, psycopg.Error):
+        return f"PostgreSQL: {db.explain_error(exc)}"
+    return None

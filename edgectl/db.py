@@ -64,11 +64,12 @@ def connect(cfg: Config, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect(cfg.postgres.dsn, autocommit=autocommit, connect_timeout=5)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
-        raise EdgeError(f"cannot reach PostgreSQL at {_safe_dsn(cfg.postgres.dsn)}: {first}") from None
+        raise EdgeError(f"cannot reach PostgreSQL at {safe_url(cfg.postgres.dsn)}: {first}") from None
 
 
-def _safe_dsn(dsn: str) -> str:
-    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", dsn)
+def safe_url(url: str) -> str:
+    """A DSN or URL with its password masked, for messages."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)
 
 
 @contextlib.contextmanager

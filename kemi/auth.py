@@ -65,10 +65,14 @@ def authenticate(req: Request) -> int:
     except Unavailable:
         return unavailable(w.cfg.redis.retry_after)
     if device is None or tenant is None:
-        KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
-        _failed(metrics.UNKNOWN_TENANT)
-        security.auth_failed(authuser)
-        return challenge(realm)
+        # the same check a known identity gets, and the same answer to it: an
+        # expired nonce is re-challenged stale=true for anyone, so replaying an
+        # old nonce tells no one which identities exist
+        rc = KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
+        if rc != AUTH_NONCE_EXPIRED:
+            _failed(metrics.UNKNOWN_TENANT)
+            security.auth_failed(authuser)
+        return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
     if security.identity_locked(authuser):
         # locked by repeated failures: not even checked, so no guess can
         # succeed; it still counts against the source

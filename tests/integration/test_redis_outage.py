@@ -39,6 +39,10 @@ def test_redis_down_then_back(fresh_edge: Edge):
         assert _register(e, f"{t}7999", "whatever-pw") == 503
         assert _register(e, au, "wrong-password") == 503
     assert e.kamailio_pids() == pids
+    # the operator's rebuild is refused with one line, not a traceback
+    out = e.ctl("sync")
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "cannot reach Redis at redis://" in out.stderr, out.stderr
 
     e.stack.redis.start()                          # same port, data saved on shutdown
     wait_for(lambda: _register(e, au, pw) == 200, timeout=5, what="service back")

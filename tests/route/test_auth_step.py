@@ -69,6 +69,14 @@ def test_stale_nonce_is_rechallenged_with_stale_flag(ksr, worker):
     assert calls[-1] == ("auth.auth_challenge", ("sipedge", 1 | 16))
 
 
+def test_stale_nonce_of_an_unknown_user_gets_the_same_stale_challenge(ksr, worker):
+    """Replaying an expired nonce must not tell known from unknown identities."""
+    known = _challenge_calls(ksr, "000037001", -4)
+    unknown = _challenge_calls(ksr, "nosuchuser", -4)
+    assert [n for n, _ in known] == [n for n, _ in unknown]
+    assert known[-1] == unknown[-1] == ("auth.auth_challenge", ("sipedge", 1 | 16))
+
+
 def test_read_model_down_is_503_with_retry_after_never_a_pass(ksr, worker):
     worker.down = True
     ksr.message("REGISTER", au="000037001")
