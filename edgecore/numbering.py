@@ -17,10 +17,8 @@ cannot be a number of this edge.
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass
-from typing import Iterable
 
 from edgecore.readmodel import CallData, Target, Tenant
 
@@ -74,34 +72,3 @@ def resolve(data: CallData) -> Resolution:
         # the range is owned, but nothing is provisioned on that number
         return Resolution(False, None, data.global_tenant, VIA_GLOBAL, detail)
     return Resolution(False)
-
-
-# -- the same range lookup, in memory (tests, tooling) -------------------------
-
-class RangeIndex:
-    """Sorted, non-overlapping ranges of one length; lookup by bisection.
-
-    Mirrors the Redis ZSET ``e<g>:r:<ndigits>`` (score = last number): find the
-    first range whose last number is >= n, then check its first number.
-    """
-
-    def __init__(self, ranges: Iterable[tuple[str, str, str]]):
-        self._by_len: dict[int, list[tuple[int, int, str]]] = {}
-        for first, last, tenant in ranges:
-            self._by_len.setdefault(len(first), []).append((int(last), int(first), tenant))
-        for lst in self._by_len.values():
-            lst.sort()
-
-    def find(self, number: str) -> tuple[str, str, str] | None:
-        lst = self._by_len.get(len(number))
-        if not lst or not number.isdigit():
-            return None
-        n = int(number)
-        i = bisect.bisect_left(lst, (n, -1, ""))
-        if i == len(lst):
-            return None
-        last, first, tenant = lst[i]
-        if first > n:
-            return None
-        width = len(number)
-        return (str(first).zfill(width), str(last).zfill(width), tenant)

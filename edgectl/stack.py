@@ -15,6 +15,7 @@ ephemeral ports, so what `make up` runs is what the suite tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -26,7 +27,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -262,6 +263,28 @@ class Redis(Service):
             return bool(self.client.ping())
         except Exception:
             return False
+
+
+@contextlib.contextmanager
+def scratch_redis(run_dir: Path) -> Iterator[Any]:
+    """A private Redis on a free loopback port (state in run_dir) holding the
+    read model's function library, for measurements and tests of the Redis
+    side alone; stopped by PID on exit."""
+    import redis as redispy
+
+    from edgecore import readmodel as rm
+
+    server = Redis(ephemeral_config(run_dir))
+    server.start()
+    try:
+        client = redispy.Redis.from_url(server.cfg.redis.url, decode_responses=True)
+        rm.load_library(client)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        server.stop()
 
 
 # -- rtpengine --------------------------------------------------------------------

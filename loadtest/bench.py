@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgectl import loadkit  # noqa: E402
+from loadtest import bench_ranges  # noqa: E402
 from loadtest import benchlib as bl  # noqa: E402
 from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402
 
@@ -326,19 +327,25 @@ def report(res: dict[str, Any]) -> list[str]:
         rows.append((f"{label} ratio drop, 1k -> 100k devices", f"{first:.2f} -> {last:.2f}",
                      "", f"{drop:+.0%}", f"<= {TARGETS['max_ratio_drop']:.0%}",
                      verdict(drop <= TARGETS["max_ratio_drop"])))
+    if "ranges" in res:
+        rg = res["ranges"]
+        lo, hi = rg[str(bench_ranges.SIZES[0])], rg[str(bench_ranges.SIZES[-1])]
+        rows.append((f"number lookup p50, {_k(bench_ranges.SIZES[0])} -> "
+                     f"{_k(bench_ranges.SIZES[-1])} ranges", f"{lo['p50_us']:,.0f} -> "
+                     f"{hi['p50_us']:,.0f} us", "", f"x{rg['growth']:.2f}", "flat (info)", ""))
     lines += _table(cols, rows)
     lines.append("")
-    lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips "
-                 "per request):")
-    scols = ("shape", "REGISTER", "cpu", "redis/req", "calls", "cpu", "redis/req",
+    lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips per "
+                 "registration (2 SIP requests) and per call (5)):")
+    scols = ("shape", "REGISTER", "cpu", "redis/reg", "calls", "cpu", "redis/call",
              "bytes/device")
     srows = []
     for key, s in shapes.items():
         r, c = s["register"], s["calls"]
         srows.append((key + f" ({_k(s['tenants'])} tenants)", f"{r['ratio']:.2f}",
                       f"{r['cpu_ratio']:.2f}",
-                      f"{r['edge']['best']['redis_per_request']:.2f}", f"{c['ratio']:.2f}",
-                      f"{c['cpu_ratio']:.2f}", f"{c['edge']['best']['redis_per_request']:.2f}",
+                      f"{r['edge']['best']['redis_per_exchange']:.2f}", f"{c['ratio']:.2f}",
+                      f"{c['cpu_ratio']:.2f}", f"{c['edge']['best']['redis_per_exchange']:.2f}",
                       f"{s['memory']['bytes_per_device']:,.0f}"))
     lines += _table(scols, srows)
     lines.append("")
@@ -426,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for spec in specs:
                 res["shapes"][spec.key] = bench.shape(spec, previous)
                 previous = loadkit.Shape(spec.tenants, spec.per_tenant)
+        log("global number lookup (edge_call) with 1k ... 1M ranges of 10,000 tenants")
+        res["ranges"] = bench_ranges.measure(work, lookups=2000 if a.smoke else 20000)
     res["host"]["load_after"] = _load()
     res["seconds"] = round(time.monotonic() - t_start)
     res["generator"] = generator_summary(res["shapes"])

@@ -1,10 +1,11 @@
-"""edgecore.numbering: precedence of the number spaces and range edges."""
+"""edgecore.numbering: precedence of the number spaces (the range lookup
+itself is Redis's: tests/integration/test_range_lookup.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgecore.numbering import RangeIndex, is_dialable, normalise, resolve, VIA_GLOBAL, \
+from edgecore.numbering import is_dialable, normalise, resolve, VIA_GLOBAL, \
     VIA_LOCAL, VIA_QUALIFIED
 from edgecore.readmodel import CallData, Device, Target, Tenant
 
@@ -24,43 +25,6 @@ def data(**kw) -> CallData:
 
 def dev(t: Tenant, n: str) -> Target:
     return Target("device", t.id, n, auth_username=t.id + n)
-
-
-INDEX = RangeIndex([("5511400000", "5511409999", "00010"), ("5511410000", "5511410099", "00011"),
-                    ("0100", "0199", "00001"), ("300", "399", "00002")])
-
-
-@pytest.mark.parametrize("number,owner", [
-    ("5511400000", "00010"),   # first
-    ("5511409999", "00010"),   # last
-    ("5511410000", "00011"),   # first of the adjacent range
-    ("5511410099", "00011"),   # last of it
-    ("5511410100", None),      # one past the last
-    ("5511399999", None),      # one before the first
-    ("0100", "00001"),         # leading zeros keep their length
-    ("0099", None),
-    ("0200", None),
-    ("100", None),             # same value, other length: another number
-    ("300", "00002"),
-    ("55114", None),           # no range of that length
-    ("", None),
-    ("12a4", None),
-])
-def test_range_lookup_edges(number, owner):
-    hit = INDEX.find(number)
-    assert (hit[2] if hit else None) == owner
-    if hit:
-        assert hit[0] <= number <= hit[1] and len(hit[0]) == len(number)
-
-
-def test_range_lookup_scales_logarithmically_shaped():
-    # a million ranges of 8-digit numbers, every 10th block owned
-    ranges = [(f"{i * 100:08d}", f"{i * 100 + 49:08d}", f"{i % 99999:05d}")
-              for i in range(0, 1_000_000, 1)]
-    idx = RangeIndex(ranges)
-    assert idx.find("00000049")[2] == "00000"
-    assert idx.find("00000050") is None
-    assert idx.find("99999949")[2] == f"{999999 % 99999:05d}"
 
 
 def test_local_number_wins_over_global():
