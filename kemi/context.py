@@ -40,11 +40,38 @@ class Worker:
         self.cfg = cfg
         self.redis = client
         self.cache = VersionedCache(version, cfg.cache.max_entries)
+        self.deferred: list[Callable[[Any], object]] = []
         self.exemptions = Exemptions(cfg.security.exempt_sources)
         self.scanners = Scanners(cfg.security.scanner_user_agents)
         # the names a REGISTER may address besides its tenant's own domain
         self.edge_domains = frozenset([cfg.node.domain.lower(),
                                        *(a.lower() for a in cfg.node.aliases)])
+
+    # -- Redis round trips ------------------------------------------------------
+    # A request's lookup (one FCALL, none on a cache hit) is the only round trip
+    # made before it is answered or relayed. Bookkeeping that must reach Redis
+    # but need not delay anyone -- that an identity authenticated from an
+    # address (kemi/security.py, at most once per identity, address and
+    # TRUST_REFRESH in a worker) -- is deferred until the request has been
+    # answered or relayed, then sent in one pipelined round trip. Counting a
+    # failed authentication is not deferred: bans depend on it at once.
+
+    def defer(self, fn: Callable[[Any], object]) -> None:
+        """Run ``fn(client)`` against Redis once this request is answered."""
+        self.deferred.append(fn)
+
+    def flush_deferred(self) -> None:
+        """The deferred writes, pipelined into one round trip (none if none)."""
+        if not self.deferred:
+            return
+        todo, self.deferred = self.deferred, []
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for fn in todo:
+                fn(pipe)
+            pipe.execute()
+        except Exception as exc:          # Redis down: best effort, nothing waits on it
+            KSR.warn(f"edge: {len(todo)} deferred Redis writes dropped: {exc}\n")
 
     def _fetch(self, fn: Callable[..., T], *args: str) -> T:
         import redis

@@ -83,7 +83,7 @@ class EdgeRouter:
         try:
             for step in REQUEST_STEPS:
                 if step(req) == STOP:
-                    return 1
+                    break
         except UnicodeDecodeError:
             # SIP text is UTF-8 (RFC 3261 section 7.3.1, 25); app_python3 cannot
             # hand a step a field that is not: a malformed request, not a fault
@@ -96,6 +96,8 @@ class EdgeRouter:
                     % traceback.format_exc().replace("\n", " | "))
             if not KSR.is_ACK():
                 KSR.sl.send_reply(500, "Server Internal Error")
+        if context.WORKER is not None:
+            context.WORKER.flush_deferred()     # answered or relayed by now
         return 1
 
     # transaction routes armed by kemi.relay.forward()

@@ -150,7 +150,8 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
 
 def auth_succeeded(authuser: str) -> None:
     """Remember that this identity authenticates from this source (at most
-    once per TRUST_REFRESH per worker: no round trip on the hot path)."""
+    once per TRUST_REFRESH per worker, written after the request is answered:
+    see Worker.defer)."""
     if not enabled():
         return
     src = str(KSR.kx.get_srcip())
@@ -159,10 +160,9 @@ def auth_succeeded(authuser: str) -> None:
     if now - _recorded.get(key, 0.0) < TRUST_REFRESH:
         return
     w = context.worker()
-    try:
-        guard.auth_succeeded(w.redis, authuser, src, now, w.cfg.security.trusted_for)
-        if len(_recorded) > w.cfg.cache.max_entries:
-            _recorded.clear()
-        _recorded[key] = now
-    except Exception as exc:
-        KSR.warn(f"security: trust not recorded: {exc}\n")
+    trusted_for = w.cfg.security.trusted_for
+    if len(_recorded) > w.cfg.cache.max_entries:
+        _recorded.clear()
+    _recorded[key] = now
+    # written once the request is answered: never a second trip before it
+    w.defer(lambda client: guard.auth_succeeded(client, authuser, src, now, trusted_for))

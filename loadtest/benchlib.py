@@ -358,7 +358,7 @@ class Measured:
     generator_cpu: list[float]  # each SIPp process, share of one CPU
     udp_in_errors: int
     udp_rcvbuf_errors: int
-    redis_per_request: float | None
+    redis_per_exchange: float | None  # FCALLs per completed registration (2 SIP requests) or call (5)
     rtt_ms: list[float] = field(default_factory=list, repr=False)
     errors: list[str] = field(default_factory=list)
 
@@ -401,7 +401,7 @@ def measure(system: System, scenario: Path, files: Sequence[Path], calls: int, w
         generator_cpu=[round(c, 2) for c in run.cpu_share],
         udp_in_errors=udp1["InErrors"] - udp0["InErrors"],
         udp_rcvbuf_errors=udp1["RcvbufErrors"] - udp0["RcvbufErrors"],
-        redis_per_request=((redis_calls(system.redis) - r0) / done
+        redis_per_exchange=((redis_calls(system.redis) - r0) / done
                            if system.redis is not None else None),
         rtt_ms=run.rtt_ms, errors=run.errors)
 

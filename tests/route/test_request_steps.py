@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import fakes
+import KSR
 
 from kemi import edge, fallback, keepalive, methods, nat, sanity, security
 from kemi.context import Request
@@ -115,3 +116,27 @@ def test_non_utf8_text_is_a_400_not_a_fault(ksr):
     assert edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None) == 1
     assert ksr.replies() == [(400, "Bad Request - Not UTF-8")]
     assert not ksr.called("err")
+
+
+def test_deferred_redis_writes_go_out_after_the_reply(ksr, monkeypatch):
+    """Bookkeeping deferred by a step (Worker.defer) leaves in one pipelined
+    round trip once the request has been answered, never before."""
+    class Pipe:
+        def __init__(self): self.ran = []
+        def execute(self): sent.append(("execute", len(ksr.replies())))
+
+    sent: list = []
+    w = fakes.use(fakes.FakeWorker())
+    w.redis = type("R", (), {"pipeline": lambda self, transaction=True: Pipe()})()
+
+    def answering_step(req: Request) -> int:
+        w.defer(lambda pipe: sent.append(("queued", len(ksr.replies()))))
+        ksr.results["sl.send_reply"] = 1
+        KSR.sl.send_reply(200, "OK")
+        return STOP
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (answering_step,))
+    ksr.message("REGISTER")
+    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
+    assert sent == [("queued", 1), ("execute", 1)]
+    assert w.deferred == []

@@ -21,6 +21,23 @@ class Redis:
         self.calls.append((fn, args))
         return self.answers.get(fn, 1)
 
+    def pipeline(self, transaction=True):
+        return Pipeline(self)
+
+
+class Pipeline:
+    """Queues the guard's calls; execute() is the one round trip."""
+
+    def __init__(self, redis):
+        self.redis, self.queued = redis, []
+
+    def fcall(self, fn, nkeys, *args):
+        self.queued.append((fn, nkeys, args))
+
+    def execute(self):
+        self.redis.round_trips = getattr(self.redis, "round_trips", 0) + 1
+        return [self.redis.fcall(fn, n, *a) for fn, n, a in self.queued]
+
 
 @pytest.fixture
 def worker() -> FakeWorker:
@@ -104,9 +121,16 @@ def test_locked_identity_only_from_its_trusted_sources(ksr, worker):
     assert security.identity_locked("000037002") is False      # not locked at all
 
 
-def test_success_recorded_once_per_refresh(ksr, worker):
+def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
+    """The trust write waits until the request is answered (one pipelined
+    round trip), and is made at most once per TRUST_REFRESH."""
     security._recorded.clear()
     request(ksr)
     security.auth_succeeded("000037001")
     security.auth_succeeded("000037001")
+    assert worker.redis.calls == []                 # nothing before the reply
+    worker.flush_deferred()
     assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
+    assert worker.redis.round_trips == 1
+    worker.flush_deferred()
+    assert worker.redis.round_trips == 1
