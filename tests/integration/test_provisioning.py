@@ -182,3 +182,40 @@ def test_database_down_is_one_clear_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr.startswith("edgectl: error: cannot reach PostgreSQL at")
     assert out.stderr.count("\n") == 1
+
+
+SCHEMA_CASES = [
+    # the same auth identity as another device, differing only in case
+    ("INSERT INTO devices (tenant_id, extension, auth_username, ha1) "
+     "VALUES (%(t)s, '7002', upper(%(au)s), repeat('a', 32))", "devices_auth_username_uq"),
+    ("INSERT INTO devices (tenant_id, extension, auth_username, ha1) "
+     "VALUES (%(t)s, '7001', %(t)s || 'other', repeat('a', 32))", "device_extension_uq"),
+    ("INSERT INTO devices (tenant_id, extension, auth_username, ha1) "
+     "VALUES (%(t)s, '8001', %(t)s || 'out', repeat('a', 32))", "outside the ranges"),
+    ("INSERT INTO devices (tenant_id, extension, auth_username, ha1) "
+     "VALUES (%(t)s, '7003', %(t)s || 'plain', 'secret-password')", "devices_ha1_check"),
+    ("INSERT INTO number_ranges (tenant_id, first_number, last_number, scope) "
+     "VALUES (%(t)s, '7050', '7150', 'local')", "range_no_overlap_in_tenant"),
+    ("INSERT INTO number_ranges (tenant_id, first_number, last_number, scope) "
+     "VALUES (%(t)s, %(g)s, %(g)s, 'global')", "overlaps"),
+]
+
+
+def test_schema_refuses_what_must_never_exist(edge: Edge):
+    """The database itself refuses it -- not only edgectl's own checks --
+    whoever writes (psql, another tool): the SQL runs directly, and each
+    refusal leaves every table as it was."""
+    import psycopg
+
+    t = edge.new_tenant("Schema")
+    other = edge.new_tenant("Other", ranges=(("55119980000", "55119980099"),))
+    au = f"{t}x7001"
+    edge.ctl_ok("device", "add", t, "7001", "--password", "a-long-password", "--auth-user", au)
+    before = snapshot(edge)
+    for sql, expected in SCHEMA_CASES:
+        with pytest.raises(psycopg.Error) as err:
+            with edge.db() as c:
+                c.execute(sql, {"t": t, "au": au, "g": "55119980042"})
+        said = f"{err.value.diag.constraint_name} {err.value}"
+        assert expected in said, (sql, said, other)
+        assert snapshot(edge) == before
