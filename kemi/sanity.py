@@ -20,6 +20,7 @@ def check(req: Request) -> int:
             return STOP
         return send(483, "Too Many Hops")
     if KSR.sanity.sanity_check(SANITY_MSG_CHECKS, SANITY_URI_CHECKS) < 0:
-        KSR.err("malformed request from %s:%s\n" % (KSR.kx.get_srcip(), KSR.kx.get_srcport()))
+        # the internet sends these all day: worth a line, not an error
+        KSR.info("malformed request from %s:%s\n" % (KSR.kx.get_srcip(), KSR.kx.get_srcport()))
         return STOP       # the sanity module has replied
     return CONTINUE
