@@ -198,19 +198,33 @@ class Cluster:
     """Several edge nodes acting as one edge (kamailio/features/cluster.cfg,
     kemi/cluster.py). A node with peers replicates its registrations to them
     (DMQ, dmq_usrloc), records itself as each contact's Path (RFC 3327), and
-    delivers calls to devices registered on another node through that node."""
+    delivers calls to devices registered on another node through that node.
+
+    A node has two faces: the public one phones use (``sip.advertised_ip``
+    and the node's advertised ports) and its cluster identity -- the address
+    its peers reach it at, its DMQ node URI, the Path it records, the
+    server_id that says which contacts' keepalives are its own. The cluster
+    identity is never the public address, which several nodes may share."""
     # the other nodes' SIP addresses "host:port" (UDP): DMQ peers, and the only
     # sources trusted to hand this node a call for one of its own devices. A
-    # host name may stand for several nodes (a scaled compose service): all
-    # its addresses are peers, re-resolved every minute
+    # host name may stand for several nodes (a network alias of every node):
+    # all its addresses are peers, re-resolved every minute
     peers: list[str] = field(default_factory=list)
     # unique per node: a contact's owner (usrloc server_id); only the owner
-    # sends its NAT keepalives (nathelper filter_server_id). 0: derived from
-    # this node's cluster address (its last two octets)
+    # sends its NAT keepalives (nathelper filter_server_id). 0: derived -- the
+    # node's position in `nodes`, else the last two octets of its cluster
+    # address
     server_id: int = 1
-    # this node's address as its peers reach it ("": sip.advertised_ip, else
-    # sip.listen_ip, else -- listening on 0.0.0.0 -- the host name's address)
+    # this node's address as its peers reach it ("": sip.listen_ip, or --
+    # listening on 0.0.0.0 -- the address its host name resolves to, e.g. the
+    # container's). Never sip.advertised_ip: that is the phones' view
     address: str = ""
+    # host names of nodes published through one public address by port
+    # mappings (docker-compose.yml: edge1, edge2, ...): node k (its position,
+    # from 1) listens on the configured sip ports and advertises the ports
+    # NODE_PORT_STEP * (k - 1) higher -- where its host ports are mapped --
+    # and is server_id k (unless server_id is set)
+    nodes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -386,25 +400,54 @@ def kamailio_db_url(dsn: str) -> str:
     return "postgres://" + u.netloc + u.path
 
 
+# node k of a cluster sharing one public address is published k-1 steps higher
+# (`cluster.nodes`, and `edgectl stack up --nodes`, which also listens there)
+NODE_PORT_STEP = 10
+
+
+def node_index(cfg: Config) -> int:
+    """This node's position (from 1) in ``cluster.nodes``; 0 when not listed."""
+    try:
+        return cfg.cluster.nodes.index(cfg.node.name) + 1
+    except ValueError:
+        return 0
+
+
+def advertised_ports(cfg: Config) -> tuple[int, int, int, int]:
+    """(udp, tcp, tls, wss) ports phones reach this node at: the listening
+    ports, shifted by the node's place in ``cluster.nodes`` (its host ports)."""
+    k = node_index(cfg)
+    step = NODE_PORT_STEP * (k - 1) if k else 0
+    s = cfg.sip
+    return s.udp_port + step, s.tcp_port + step, s.tls_port + step, s.wss_port + step
+
+
 def cluster_address(cfg: Config) -> str:
-    """The address this node's peers reach it at (DMQ, Path)."""
+    """The address this node's peers reach it at (DMQ, Path): its own, never
+    the public address several nodes may share."""
     if cfg.cluster.address:
         return cfg.cluster.address
-    ip = cfg.sip.advertised_ip or cfg.sip.listen_ip
+    ip = cfg.sip.listen_ip
     if ip in ("0.0.0.0", ""):
         import socket
         ip = socket.gethostbyname(socket.gethostname())
+        if ip.startswith("127.") and cfg.cluster.peers:
+            raise ConfigError(f"cluster.address: the host name resolves to {ip}; set the "
+                              "address this node's peers reach it at")
     return ip
 
 
 def _dmq_address(cfg: Config) -> str:
-    return cluster_address(cfg) if cfg.cluster.peers else (cfg.sip.advertised_ip or
-                                                           cfg.sip.listen_ip)
+    return cluster_address(cfg) if cfg.cluster.peers else cfg.sip.listen_ip
 
 
 def server_id(cfg: Config) -> int:
+    """Unique per node: the owner recorded in each contact it saves."""
     if cfg.cluster.server_id:
         return cfg.cluster.server_id
+    k = node_index(cfg)
+    if k:
+        return k
     a, b = cluster_address(cfg).split(".")[-2:]
     return int(a) * 256 + int(b) or 1
 
@@ -417,6 +460,10 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "EDGE_DOMAIN": cfg.node.domain,
         "LISTEN_IP": cfg.sip.listen_ip,
         "ADVERTISED_IP": cfg.sip.advertised_ip or cfg.sip.listen_ip,
+        "ADVERTISED_UDP_PORT": advertised_ports(cfg)[0],
+        "ADVERTISED_TCP_PORT": advertised_ports(cfg)[1],
+        "ADVERTISED_TLS_PORT": advertised_ports(cfg)[2],
+        "ADVERTISED_WSS_PORT": advertised_ports(cfg)[3],
         "UDP_PORT": cfg.sip.udp_port,
         "TCP_PORT": cfg.sip.tcp_port,
         "TLS_PORT": cfg.sip.tls_port,

@@ -419,7 +419,7 @@ class Kamailio(Service):
 
 # -- the whole stack ---------------------------------------------------------------
 
-NODE_PORT_STEP = 10      # node k listens on the configured ports + 10 * (k - 1)
+NODE_PORT_STEP = edgeconfig.NODE_PORT_STEP  # node k listens on the ports + 10 * (k - 1)
 
 
 def cluster_configs(cfg: Config, nodes: int) -> list[Config]:
@@ -441,7 +441,8 @@ def cluster_configs(cfg: Config, nodes: int) -> list[Config]:
         c.cluster.server_id = k
         out.append(c)
     if nodes > 1:
-        addrs = [f"{c.sip.advertised_ip or c.sip.listen_ip}:{c.sip.udp_port}" for c in out]
+        # peers meet at their own addresses, never the public one they may share
+        addrs = [f"{edgeconfig.cluster_address(c)}:{c.sip.udp_port}" for c in out]
         for i, c in enumerate(out):
             c.cluster.peers = addrs[:i] + addrs[i + 1:]
     return out
