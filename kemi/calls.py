@@ -30,6 +30,8 @@ from kemi.ksrconst import CONTINUE, FLT_CALL
 V_TENANT, V_CALLER, V_CALLEE, V_CTENANT = "tenant", "caller", "callee", "ctenant"
 V_SETUP, V_ANSWER, V_END, V_CODE, V_REASON = "setup", "answer", "end", "code", "reason"
 V_MEMBER, V_MEDIA, V_REC, V_NODE, V_KIND = "member", "media", "rec", "node", "kind"
+# a dialog with this variable set gets no CDR (acc cdr_skip, features/cdr.cfg)
+V_NO_CDR = "nocdr"
 
 KIND_CALL, KIND_POOL_LEG = "call", "pool_leg"
 
@@ -67,6 +69,15 @@ def open(req: Request) -> int:  # noqa: A001 - the step's name in REQUEST_STEPS
     if kind == KIND_CALL:
         metrics.inc("call_attempts", tenant)
     return CONTINUE
+
+
+def delivered() -> None:
+    """An initial INVITE a peer node hands this node for one of its devices:
+    the call is recorded by the node the caller used (its CDR, its counters).
+    Here the dialog only validates the call's in-dialog requests
+    (indialog.within) and carries no CDR: acc skips it."""
+    KSR.dialog.dlg_manage()
+    KSR.dialog.var_sets(V_NO_CDR, "1")
 
 
 def in_call() -> bool:

@@ -12,7 +12,8 @@
   socket, the one the device's NAT pinhole or TCP/TLS/WS connection belongs
   to. The peer already authenticated the caller, applied the policy, opened
   the CDR and anchored the media; this node only record-routes (so the
-  dialog's later requests reach the device the same way) and relays.
+  dialog's later requests reach the device the same way), tracks the dialog
+  without a CDR of its own (calls.delivered) and relays.
 * ``add_path``: REGISTER: record this node as the contact's Path before the
   registrar saves it (applied to the message so ``save`` sees it).
 """
@@ -105,8 +106,10 @@ def deliver(req: Request) -> int:
     if not KSR.isdsturiset():
         from kemi.replies import send
         return send(404, "Not Found - No Path Here")
-    from kemi import relay
+    from kemi import calls, relay
     KSR.setflag(FLT_DELIVERED)          # its replies get the device's real address
+    if KSR.is_INVITE():
+        calls.delivered()               # the caller's node writes the call's CDR
     KSR.rr.record_route()
     return relay.forward()
 
