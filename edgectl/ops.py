@@ -25,7 +25,7 @@ import time
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from edgecore import metrics as em
 from edgecore.config import Config
@@ -66,22 +66,36 @@ class Snapshot:
     errors: list[str] = field(default_factory=list)
 
 
-def registrations(sock: Path) -> tuple[Tally[str], Tally[str]]:
-    """(contacts, registered AORs) per tenant from usrloc (AOR ext@tenant)."""
-    res = _rpc(sock, "ul.dump", timeout=10.0)
-    contacts: Tally[str] = Tally()
-    aors: Tally[str] = Tally()
-    domains = (res or {}).get("Domains", []) if isinstance(res, dict) else []
-    for d in domains:
+def contacts_of(dump: Any) -> Iterator[tuple[str, str]]:
+    """(AOR, contact id) of every contact in one node's ``ul.dump``. The id
+    is usrloc's ruid, made by the node that saved the contact (its
+    server_id, start time, pid, counter) and kept by the DMQ replication."""
+    domains = dump.get("Domains", []) if isinstance(dump, dict) else []
+    for d in domains or []:
         for rec in (d.get("Domain", {}) or {}).get("AoRs", []) or []:
             info = rec.get("Info", rec)
             aor = str(info.get("AoR", ""))
-            tenant = aor.rpartition("@")[2] or em.UNKNOWN_TENANT
-            n = len(info.get("Contacts", []) or [])
-            if n:
-                contacts[tenant] += n
-                aors[tenant] += 1
-    return contacts, aors
+            for c in info.get("Contacts", []) or []:
+                c = c.get("Contact", c)
+                yield aor, str(c.get("Ruid") or c.get("Address", ""))
+
+
+def count_registrations(dumps: Iterable[Any]) -> tuple[Tally[str], Tally[str]]:
+    """(contacts, registered AORs) per tenant (AOR ext@tenant) over the
+    nodes' ``ul.dump``s. On a cluster every node holds every contact (DMQ
+    replicates them all): a contact counts once, whichever nodes show it."""
+    seen = {key for dump in dumps for key in contacts_of(dump)}
+    contacts: Tally[str] = Tally()
+    aors: dict[str, set[str]] = {}
+    for aor, _ in seen:
+        tenant = aor.rpartition("@")[2] or em.UNKNOWN_TENANT
+        contacts[tenant] += 1
+        aors.setdefault(tenant, set()).add(aor)
+    return contacts, Tally({t: len(a) for t, a in aors.items()})
+
+
+def ul_dump(sock: Path) -> Any:
+    return _rpc(sock, "ul.dump", timeout=10.0)
 
 
 def kamailio_stats(sock: Path) -> dict[str, float]:
@@ -166,6 +180,7 @@ def snapshot(cfg: Config, now: float | None = None) -> Snapshot:
     never a crash of the whole view."""
     now = time.time() if now is None else now
     snap = Snapshot()
+    dumps: list[Any] = []
 
     def attempt(what: str, fn: Callable[[], None]) -> None:
         try:
@@ -178,16 +193,14 @@ def snapshot(cfg: Config, now: float | None = None) -> Snapshot:
             snap.kamailio[name] = kamailio_stats(sock)
             snap.nodes[name] = True
             snap.node_versions[name] = rpc.read_model_version(sock, timeout=2.0)
-            contacts, aors = registrations(sock)
-            for t, n in contacts.items():
-                snap.registrations[t] = snap.registrations.get(t, 0) + n
-            for t, n in aors.items():
-                snap.devices_registered[t] = snap.devices_registered.get(t, 0) + n
+            dumps.append(ul_dump(sock))
             for uri, v in pool_view(cfg, sock).items():
                 cur = snap.pool.setdefault(uri, {**v, "calls": 0})
                 cur["calls"] += v["calls"]
         snap.nodes[name] = False
         attempt(f"node {name}", one)
+    contacts, aors = count_registrations(dumps)
+    snap.registrations, snap.devices_registered = dict(contacts), dict(aors)
     attempt("rtpengine", lambda: setattr(snap, "rtpengine_sessions", rtpengine_sessions(cfg)))
     attempt("read model", lambda: sync_state(cfg, snap, now))
     attempt("cdr spool", lambda: setattr(snap, "cdr_backlog", cdr.backlog(cfg.cdr_spool)))

@@ -9,6 +9,7 @@ reach one only over the connection it opened, i.e. through its node."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -18,6 +19,7 @@ from typing import Iterator
 
 import pytest
 
+from edgectl import cdr as edgecdr
 from edgectl.stack import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
@@ -26,6 +28,7 @@ from harness.ua import TcpDevice
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 N1, N2 = "127.0.0.41", "127.0.0.42"
+NATPING_INTERVAL = 1            # s: nathelper's keepalive period on both nodes
 
 
 class Cluster:
@@ -48,7 +51,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     p2 = free_port(N2)
     e = Edge(tmp_path_factory.mktemp("cluster"), listen_ip=N1,
              cluster={"peers": [f"{N2}:{p2}"], "server_id": 1},
-             sip={"natping_interval": 1})
+             sip={"natping_interval": NATPING_INTERVAL},
+             ops={"registrations_every": 0.0})      # gauges read on every scrape
     e.start()
     try:
         n2 = e.add_node("edge2", listen_ip=N2, udp_port=p2,
@@ -102,38 +106,88 @@ def test_calls_between_devices_on_different_nodes_go_through_the_owner(cluster: 
         hops = vias(b.wait_request("INVITE"))
         assert any(h.startswith(N1) for h in hops) and any(h.startswith(N2) for h in hops), hops
         b.wait_request("BYE")
-        # one CDR per call, written by the node the caller used
+        # one CDR per call, written by the node the caller used; the node
+        # that delivered it (the callee's owner) writes none -- not even an
+        # empty one the shipper would have to set aside as unparsable
         rows = e.cdrs(tenant=t, expect=2)
+        wait_for(lambda: edgecdr.backlog(e.cfg.cdr_spool) == 0, timeout=15,
+                 what="every node's spool shipped")
+        rows = e.cdrs(tenant=t)
         assert sorted((r["caller"], r["node"], r["final_code"]) for r in rows) == \
             [("7001", "edge1", 200), ("7002", "edge2", 200)]
+        assert len({r["call_id"] for r in rows}) == 2
+        assert not list(e.cfg.cdr_spool.glob("*/*.bad"))
+        assert "unparsable" not in e.stack.ops.log_path.read_text(errors="replace")
     finally:
         a.close()
         b.close()
 
 
 def test_nat_keepalives_come_from_the_owning_node_only(cluster: Cluster):
+    """Both nodes hold the NATed contact (replicated), only its owner pings
+    it. A ping node 2 sent would follow the contact's Path through node 1
+    and arrive from node 1's address too: what tells them apart is the
+    ping's own Via (the node that made it) and how many pings arrive."""
     e = cluster.edge
     t = e.new_tenant("cluster ka")
     au, pw = e.new_device(t, "7001")
     e.wait_synced()
+    window = 4.0
+    pings: dict[str, float] = {}            # the pinging node's Via branch -> first seen
     with SipClient(cluster.n1) as c:
         # a private Contact address: the edge sees the device behind NAT
         _, r = c.register(au, pw, contact_host="192.168.77.5")
         assert r is not None and r.code == 200
         wait_for(lambda: cluster.contacts_on(cluster.node2.cfg.rpc_socket, f"7001@{t}"),
                  timeout=10)
-        senders: list[tuple[str, int]] = []
-        deadline = time.monotonic() + 4.5
-        c.sock.settimeout(0.3)
+        deadline = time.monotonic() + window
+        c.sock.settimeout(0.2)
         while time.monotonic() < deadline:
             try:
                 data, src = c.sock.recvfrom(65535)
             except (socket.timeout, TimeoutError):
                 continue
-            if data.startswith(b"OPTIONS "):
-                senders.append(src)
-    assert senders, "no keepalive at all"
-    assert {s[0] for s in senders} == {N1}, senders        # never from node 2
+            msg = data.decode(errors="replace")
+            if not msg.startswith("OPTIONS "):
+                continue
+            # answered, as a phone does: no retransmission inflates the count
+            c.sock.sendto(TcpDevice._reply(msg, 200, "OK").encode(), src)
+            assert src[0] == N1, src
+            hops = vias(msg)
+            # made by node 1 (bottom Via) and relayed by node 1 alone
+            assert hops and all(h.startswith(N1 + ":") for h in hops), hops
+            origin = re.findall(r"branch=([^;\s]+)", msg.split("\r\n\r\n")[0])[-1]
+            pings.setdefault(origin, time.monotonic())
+    # one sender pings once per interval; two would send about twice that
+    assert 2 <= len(pings) <= window / NATPING_INTERVAL + 1, sorted(pings.values())
+
+
+def test_registrations_are_counted_once_on_a_cluster(cluster: Cluster):
+    """Every node holds every contact (DMQ): the gauges and `edgectl status`
+    count each contact once, not once per node."""
+    e = cluster.edge
+    t = e.new_tenant("cluster counts")
+    (au_a, pw_a), (au_b, pw_b) = e.new_device(t, "7001"), e.new_device(t, "7002")
+    e.wait_synced()
+    for node, au, pw in ((cluster.n1, au_a, pw_a), (cluster.n1, au_a, pw_a),
+                         (cluster.n2, au_b, pw_b)):
+        with SipClient(node) as c:                 # 7001: two contacts on node 1
+            _, r = c.register(au, pw)
+            assert r is not None and r.code == 200
+    for sock in (e.cfg.rpc_socket, cluster.node2.cfg.rpc_socket):     # replicated
+        wait_for(lambda sock=sock: len(cluster.contacts_on(sock, f"7001@{t}")) == 2 and
+                 len(cluster.contacts_on(sock, f"7002@{t}")) == 1, timeout=10,
+                 what="both nodes holding all three contacts")
+    m = e.metrics()
+    assert m[("edge_registered_devices", frozenset({("tenant", t)}))] == 2
+    assert m[("edge_registered_contacts", frozenset({("tenant", t)}))] == 3
+    assert m[("edge_node_up", frozenset({("node", "edge2")}))] == 1
+    st = json.loads(e.ctl_ok("status", "--json", "--top", "1000"))
+    assert set(st["nodes"]) == {"edge1", "edge2"}
+    assert next(x for x in st["top_tenants"] if x["tenant"] == t) == \
+        {"tenant": t, "devices": 2, "contacts": 3}
+    text = e.ctl_ok("status", "--top", "1000")
+    assert re.search(rf"(?m)^\s+{t}\s+2\s+3$", text), text
 
 
 def test_losing_a_node_leaves_a_working_edge(cluster: Cluster):
