@@ -301,6 +301,12 @@ class Config:
         return self.cdr_spool / self.node.name
 
     @property
+    def dispatcher_list(self) -> Path:
+        """The media pool as the nodes' dispatcher loads it (rendered from
+        PostgreSQL by edgectl: edgecore.dispatcher_list)."""
+        return self.run_dir / "dispatcher.list"
+
+    @property
     def metrics_dir(self) -> Path:
         """prometheus-client multiprocess files of this node's Kamailio workers
         (PROMETHEUS_MULTIPROC_DIR, emptied before the node starts)."""
@@ -386,7 +392,7 @@ def _toml_value(value: Any) -> str:
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
                    "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL",
-                   "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER",
+                   "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
 
@@ -493,6 +499,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
         "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
         "DB_URL": kamailio_db_url(cfg.postgres.dsn),
+        "DS_LIST_FILE": str(cfg.dispatcher_list),
         "DS_PING_INTERVAL": cfg.pool.ping_interval,
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,
         "DS_INACTIVE_THRESHOLD": cfg.pool.inactive_threshold,

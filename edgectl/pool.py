@@ -1,7 +1,9 @@
 """The media pool as ops manage it: members in PostgreSQL (``pool_members``),
+rendered into the nodes' dispatcher list file (edgecore.dispatcher_list) and
 applied to running edge nodes by ``dispatcher.reload`` -- run by each node's
 sync follower on the ``pool`` notification, and by this module on the local
-node so a command returns once the change is in effect.
+node so a command returns once the change is in effect. A node loads the
+file, never PostgreSQL, so it starts and routes during a PostgreSQL outage.
 
 States: ``active`` (selected by weight), ``draining`` (never selected for a
 new call; calls in progress continue and their in-dialog requests still reach
@@ -134,7 +136,10 @@ def listing(cfg: Config, conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 
 def reload_node(cfg: Config) -> bool:
-    """dispatcher.reload on every local node; False when none is running."""
+    """The list file from PostgreSQL, then dispatcher.reload on every local
+    node; False when none is running."""
+    from edgectl import poollist
+    poollist.write(cfg)
     ok = False
     for sock in rpc.node_sockets(cfg).values():
         try:

@@ -402,6 +402,9 @@ class Kamailio(Service):
         self.cfg.metrics_dir.mkdir(parents=True, exist_ok=True)
         # never wiped: unshipped CDRs survive restarts
         self.cfg.node_spool.mkdir(parents=True, exist_ok=True)
+        if "pool" in self.cfg.node.features:
+            from edgectl import poollist
+            poollist.ensure(self.cfg)       # PostgreSQL down: the last pool written
         if "websocket" in self.cfg.node.features:
             from edgectl import certs
             certs.ensure(self.cfg)

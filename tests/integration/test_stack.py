@@ -102,3 +102,53 @@ def test_up_with_several_nodes_makes_one_edge(tmp_path):
             assert not _alive(pid), f"{name} ({pid}) still running"
     finally:
         e.ctl("stack", "down")
+
+
+def test_a_node_registers_restarts_and_routes_while_postgresql_is_down(tmp_path):
+    """PostgreSQL is where operators provision; routing never needs it. With
+    it down, REGISTER works, and a node that (re)starts meanwhile starts --
+    its pool comes from the list file written from PostgreSQL before the
+    outage, not from the database -- and routes calls: to a device, and to
+    a pool member."""
+    from edgectl import rpc
+    from harness import sipp
+    from harness.sipmsg import SipClient
+    from test_ops import SCEN, call, final_code, register
+
+    e = Edge(tmp_path / "pgdown")
+    member = sipp.SippServer(SCEN / "member.xml", local_ip="127.0.0.57", port=5060)
+    callee = sipp.SippServer(SCEN / "uas_answer.xml")
+    try:
+        e.start()
+        rec = e.new_tenant("pg outage recorded")           # recorded: through the pool
+        plain = e.new_tenant("pg outage direct", "--no-recording")
+        rec_a, rec_b = e.new_device(rec, "7001"), e.new_device(rec, "7002")
+        plain_a, plain_b = e.new_device(plain, "7001"), e.new_device(plain, "7002")
+        e.ctl_ok("pool", "add", f"sip:{member.local_ip}:5060")
+        e.wait_synced()
+
+        e.stack.postgres.stop()
+        register(e, *plain_b, port=callee.port)             # REGISTER: no PostgreSQL
+        with SipClient(e.sip) as c:                         # and no unauthenticated pass
+            _, r = c.register(plain_a[0], "wrong-password")
+            assert r is not None and r.code == 401
+        assert final_code(call(e, *plain_a, "7002")) == 200
+
+        node = e.stack.kamailio
+        node.stop()
+        node.start()                                       # ready: RPC + read model
+        pool = rpc.call(e.cfg.rpc_socket, "dispatcher.list")
+        uris = [t["DEST"]["URI"] for s in pool["RECORDS"] for t in s["SET"]["TARGETS"]]
+        assert uris == [f"sip:{member.local_ip}:5060"]
+        # the restarted node lost its in-memory registrations: devices
+        # register again, calls are routed
+        register(e, *plain_b, port=callee.port)
+        register(e, *rec_b)
+        assert final_code(call(e, *plain_a, "7002")) == 200
+        before = len(member.received_requests("INVITE"))
+        assert final_code(call(e, *rec_a, "7002")) == 200
+        assert len(member.received_requests("INVITE")) == before + 1
+    finally:
+        member.stop()
+        callee.stop()
+        e.stop()

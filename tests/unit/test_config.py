@@ -76,7 +76,7 @@ def test_kamailio_trydef_defaults_match_python_defaults():
             trydefs[m.group(1)] = m.group(2).strip()
     rendered = config.kamailio_defines(config.Config())
     paths = {"RPC_SOCKET", "CTL_SOCKET", "KEMI_SCRIPT", "TLS_CERT", "TLS_KEY",  # per deployment
-             "CDR_DB_URL"}
+             "CDR_DB_URL", "DS_LIST_FILE"}
     assert set(trydefs) == set(rendered)
     for name, value in rendered.items():
         if name not in paths:
