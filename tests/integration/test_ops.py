@@ -13,6 +13,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -236,3 +237,85 @@ def _active_dialogs(edge: Edge) -> int:
 def test_bad_arguments_get_one_line(edge: Edge, args):
     out = edge.ctl(*args)
     assert out.returncode != 0 and out.stderr.strip().count("\n") <= 1 or "usage" in out.stderr
+
+
+# -- gauges with real values: bans, pool calls, rtpengine, sync lag ---------------------
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    """A private edge whose gauges are read on every scrape (no cache), so a
+    call in progress shows in them; it gets a pool member, which the shared
+    edge's other tests must not."""
+    e = Edge(tmp_path_factory.mktemp("live"), ops={"registrations_every": 0.0},
+             pool={"ping_interval": 1})
+    e.start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+def test_a_ban_shows_in_the_ban_counter_and_the_bans_in_force(live: Edge):
+    scanner = "127.0.0.66"
+    total = ("edge_bans_total", frozenset({("kind", "source"), ("reason", "scanner_user_agent")}))
+    active = ("edge_bans_active", frozenset({("kind", "src")}))
+    before = live.metrics()
+    with SipClient(live.sip, local_ip=scanner, timeout=1) as c:
+        # a scanner's first packet: dropped unanswered, its source banned
+        assert c.request(c.build("OPTIONS", f"sip:{live.target}", "sip:100@x", "sip:100@x",
+                                 ["User-Agent: friendly-scanner"]), timeout=1) is None
+    try:
+        m = wait_for(lambda: (lambda m: m if m.get(active, 0) == before.get(active, 0) + 1
+                              else None)(live.metrics()), timeout=10, what="the ban in force")
+        assert m.get(total, 0) == before.get(total, 0) + 1
+    finally:
+        live.ctl_ok("ban", "remove", scanner)
+    assert live.metric("edge_bans_active", kind="src") == before.get(active, 0)
+
+
+def test_a_pool_call_in_progress_shows_as_member_calls_and_rtpengine_session(live: Edge):
+    t = live.new_tenant("ops live pool")                  # recorded: through the pool
+    caller, callee = live.new_device(t, "7001"), live.new_device(t, "7002")
+    member = sipp.SippServer(SCEN / "member.xml", local_ip="127.0.0.58", port=5060)
+    uri = f"sip:{member.local_ip}:5060"
+    try:
+        live.ctl_ok("pool", "add", uri)
+        live.wait_synced()
+        register(live, *callee)
+        calls, sessions = ("edge_pool_member_calls", frozenset({("member", uri)})), \
+            ("edge_rtpengine_sessions", frozenset())
+        assert live.metrics().get(calls) == 0
+        # a NATed caller (private Contact and SDP address): media anchored
+        row = [caller[0], f"[authentication username={caller[0]} password={caller[1]}]",
+               "7002", caller[0], "192.168.60.7", "192.168.60.7"]
+        out: dict[str, sipp.SippResult] = {}
+        th = threading.Thread(target=lambda: out.setdefault("r", sipp.run(
+            live.target, SCEN / "call_any.xml", [row], timeout=30,
+            extra=["-d", "4000", "-default_behaviors", "all,-abortunexp"])))
+        th.start()
+        try:
+            m = wait_for(lambda: (lambda m: m if m.get(calls) == 1 else None)(live.metrics()),
+                         timeout=4, what="the call on the member")
+            assert m[sessions] >= 1
+        finally:
+            th.join(timeout=30)
+        assert final_code(out["r"]) == 200 and member.received_requests("INVITE")
+        m = wait_for(lambda: (lambda m: m if m.get(calls) == 0 else None)(live.metrics()),
+                     timeout=5, what="the call ended on the member")
+        assert m[sessions] == 0
+    finally:
+        live.ctl("pool", "remove", uri, "--force")
+        member.stop()
+
+
+def test_sync_lag_grows_while_the_follower_is_stopped_and_returns_to_zero(live: Edge):
+    lag = "edge_sync_lag_seconds"
+    wait_for(lambda: live.metric(lag) == 0, timeout=10, what="the read model in sync")
+    live.stack.sync.stop()
+    try:
+        live.new_tenant("ops lag")                      # in PostgreSQL, not in Redis
+        wait_for(lambda: live.metric(lag) >= 1.0, timeout=5, what="the lag growing")
+        assert "behind" in live.ctl_ok("status")
+    finally:
+        live.stack.sync.start()
+    wait_for(lambda: live.metric(lag) == 0, timeout=10, what="the read model in sync")
