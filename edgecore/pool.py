@@ -8,10 +8,16 @@ where the caller's or the callee's tenant records (on by default, as on the
 legacy servers). The member rings the targets back through the edge by their
 tenant-qualified numbers (``<tenant>*<number>``), which resolve without a
 caller; the edge trusts those legs by the member's source address.
+
+Also decided here, for kemi/pool.py: how long the member may ring in all
+(:func:`ring_total`, bounded by the edge's own INVITE timer), and whether a
+failed pool call is the member's own failure -- fail over to the next member
+-- or the callee's answer relayed by a healthy member (:func:`member_failed`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,15 +33,31 @@ H_CALLER = "X-Edge-Caller"              # caller's extension
 H_DEST = "X-Edge-Dest"                  # dialled number as resolved in its tenant
 H_TARGETS = "X-Edge-Targets"            # comma-separated tenant-qualified numbers
 H_STRATEGY = "X-Edge-Strategy"          # ringall | sequential
-H_TIMEOUT = "X-Edge-Ring-Timeout"       # seconds
+H_TIMEOUT = "X-Edge-Ring-Timeout"       # seconds each target rings
+H_RING_TOTAL = "X-Edge-Ring-Total"      # seconds the member may ring in all
 H_RECORD = "X-Edge-Record"              # file path prefix, or "no"
 ALL_HEADERS = (H_TENANT, H_CALLER_TENANT, H_KIND, H_CALLER, H_DEST, H_TARGETS, H_STRATEGY,
-               H_TIMEOUT, H_RECORD)
+               H_TIMEOUT, H_RING_TOTAL, H_RECORD)
 PREFIX = "X-Edge-"                      # stripped from everything not from a member
 
 KIND_INTERNAL = "internal"
 KIND_RING_GROUP = "rg"
 DEFAULT_RING_TIMEOUT = 30
+STRATEGY_RINGALL, STRATEGY_SEQUENTIAL = "ringall", "sequential"
+
+# The member's ring plan ends this many seconds before the edge's INVITE
+# timer (tm fr_inv_timer = sip.ring_timeout) would cancel it, so the member's
+# own final reply (480 after NOANSWER) reaches the edge first.
+RING_MARGIN = 2
+
+# A member "failed" with these final replies (RFC 3261 21.5.1 500 Server
+# Internal Error, 21.5.4 503 Service Unavailable) -- unless they carry a
+# callee's cause, see member_failed.
+MEMBER_DOWN_CODES = (500, 503)
+
+# RFC 3326 Reason header: protocol "Q.850" with a cause parameter (ITU-T
+# Q.850 cause value 1-127).
+_Q850 = re.compile(r"^\s*Q\.850\s*;(?:.*;)?\s*cause\s*=\s*(\d{1,3})\b", re.I)
 
 
 def qualified(tenant: str, number: str) -> str:
@@ -57,6 +79,41 @@ def record_prefix(record_dir: str, kind: str, caller: str, dest: str, now: datet
             f"{int(t.timestamp())}")
 
 
+def ring_total(strategy: str, targets: int, per_target: int, ring_timeout: int) -> int:
+    """Seconds a member may ring a call's targets in all: one round for
+    ringall, one turn each for sequential -- never longer than the edge's
+    INVITE timer (``ring_timeout``) less RING_MARGIN, and at least 1 s. The
+    dialplan stops ringing at this bound (a sequential group whose turns add
+    up to more rings fewer targets) and answers the caller 480."""
+    plan = per_target * (max(targets, 1) if strategy == STRATEGY_SEQUENTIAL else 1)
+    return max(1, min(plan, ring_timeout - RING_MARGIN))
+
+
+def q850_cause(reason: str | None) -> int | None:
+    """The Q.850 cause of a Reason header's value (RFC 3326 section 2; several
+    comma-separated reasons allowed), e.g. 'Q.850;cause=17;text="busy"' -> 17;
+    None without one."""
+    for value in (reason or "").split(","):
+        m = _Q850.match(value)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def member_failed(code: int, silent: bool, reason: str | None) -> bool:
+    """A pool call's failure is the member's own -- mark it down, try the
+    next member -- when the member sent nothing in time, or refused the call
+    500/503 *itself*: Asterisk (res_pjsip_rfc3326) puts a ``Reason: Q.850``
+    on every final reply of a call that reached its dialplan, so a 500/503
+    with a Q.850 cause is a healthy member relaying how ringing the callee
+    ended (another member would ring the same callee through the same edge).
+    A member overloaded or shutting down refuses before any channel exists:
+    no Reason."""
+    if silent:
+        return True
+    return code in MEMBER_DOWN_CODES and q850_cause(reason) is None
+
+
 @dataclass(frozen=True)
 class PoolCall:
     kind: str
@@ -73,18 +130,20 @@ class PoolCall:
 
 
 def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datetime,
-              record_dir: str) -> PoolCall:
+              record_dir: str, ring_timeout: int) -> PoolCall:
+    """The headers of a call sent to a member; ``ring_timeout`` is the edge's
+    INVITE timer (sip.ring_timeout), which bounds the member's ringing."""
     target, tenant = res.target, res.tenant
     assert target is not None and tenant is not None
     if res.is_ring_group:
         kind = KIND_RING_GROUP
         targets = [qualified(tenant.id, m) for m in target.members]
-        strategy = target.strategy or "ringall"
+        strategy = target.strategy or STRATEGY_RINGALL
         timeout = target.ring_timeout or DEFAULT_RING_TIMEOUT
     else:
         kind = KIND_INTERNAL
         targets = [qualified(tenant.id, target.number)]
-        strategy = "ringall"
+        strategy = STRATEGY_RINGALL
         timeout = DEFAULT_RING_TIMEOUT
     record = caller_tenant.recording or tenant.recording
     rec = record_prefix(record_dir, kind, caller.extension, target.number, now) \
@@ -98,5 +157,6 @@ def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datet
         (H_TARGETS, ",".join(targets)),
         (H_STRATEGY, strategy),
         (H_TIMEOUT, str(timeout)),
+        (H_RING_TOTAL, str(ring_total(strategy, len(targets), timeout, ring_timeout))),
         (H_RECORD, rec),
     ))

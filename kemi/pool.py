@@ -7,9 +7,11 @@ edge ever speaks to members in that vocabulary.
 
 ``route``: ring-group calls, and calls whose caller or callee tenant records,
 go to a member chosen by weight, with the headers of edgecore.pool. A member
-that sends nothing within ``pool.branch_timeout`` or answers 500/503 is marked
-down and the call is retried on the next member (``failover``, from the
-failure route) before the caller hears anything.
+that sends nothing within ``pool.branch_timeout``, or refuses the call 500/503
+itself (no Q.850 Reason: edgecore.pool.member_failed), is marked down and the
+call is retried on the next member (``failover``, from the failure route)
+before the caller hears anything; the callee's outcome relayed by a healthy
+member goes back to the caller as it is.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from kemi.replies import send
 
 # transaction AVP: this INVITE was sent to the pool (its failures fail over)
 SENT_TO_POOL = "$avp(edge_pool)"
-MEMBER_DOWN_CODES = (500, 503)
+# failure route: the Reason header of the winning reply (tm $T_rpl, RFC 3326)
+REPLY_REASON = "$T_rpl($hdr(Reason))"
 
 
 def classify_source(req: Request) -> int:
@@ -61,7 +64,7 @@ def route(req: Request) -> int:
                  f"{req.dialled} connected directly, unrecorded\n")
         return CONTINUE
     call = edge_pool.pool_call(res, caller, tenant, datetime.now(timezone.utc),
-                               cfg.pool.record_dir)
+                               cfg.pool.record_dir, cfg.sip.ring_timeout)
     for line in call.lines():
         KSR.hdr.append(line + "\r\n")
     calls.member(context.pv_str("$du"))
@@ -76,13 +79,15 @@ def route(req: Request) -> int:
 
 def failover() -> bool:
     """Failure route: retry a pool call on the next member when the member
-    itself failed (silent, or 500/503) -- not when the callee's own answer
-    (busy, no answer) came back. True when the call was re-sent."""
+    itself failed (silent, or its own 500/503) -- not when the callee's
+    outcome (busy, no answer, a 5xx with the callee's Q.850 cause) came
+    back. True when the call was re-sent."""
     if KSR.pv.is_null(SENT_TO_POOL) or KSR.tm.t_is_canceled() > 0:
         return False
     code = int(KSR.pv.get("$T_reply_code") or 0)
     silent = KSR.tm.t_branch_timeout() > 0 and KSR.tm.t_branch_replied() < 0
-    if not (silent or code in MEMBER_DOWN_CODES):
+    reason = None if silent else context.pv_str(REPLY_REASON)
+    if not edge_pool.member_failed(code, silent, reason):
         return False
     KSR.warn(f"pool: member {KSR.pv.get('$du') or KSR.pv.get('$ru')} failed "
              f"({'no reply' if silent else code}); trying the next member\n")

@@ -52,6 +52,8 @@ def test_ring_group_goes_to_a_member_with_headers_and_timers(ksr):
     assert ksr.called("dispatcher.ds_select_dst") == [(1, 11)]
     appended = [a[0] for a in ksr.called("hdr.append")]
     assert "X-Edge-Kind: rg\r\n" in appended and "X-Edge-Targets: 00003*7002\r\n" in appended
+    # the member rings no longer than the edge's INVITE timer (sip.ring_timeout 120 s)
+    assert "X-Edge-Ring-Total: 30\r\n" in appended
     assert ksr.called("tm.t_set_fr") == [(120_000, 2_000)]
     assert ksr.called("rr.record_route") and ksr.called("tm.t_relay")
     assert ksr.pv["$avp(edge_pool)"] == 1
@@ -95,17 +97,19 @@ def test_legs_from_members_never_loop_back_to_the_pool(ksr):
     assert pool.route(req) == CONTINUE
 
 
-@pytest.mark.parametrize("code,silent,expected", [
-    (0, True, True),          # member sent nothing: dead
-    (503, False, True),       # member refuses
-    (500, False, True),
-    (486, False, False),      # the callee is busy: its answer goes back
-    (480, False, False),
-    (408, False, False),      # rang, nobody answered
+@pytest.mark.parametrize("code,silent,reason,expected", [
+    (0, True, None, True),                  # member sent nothing: dead
+    (503, False, None, True),               # member refuses
+    (500, False, None, True),
+    (503, False, "Q.850;cause=34", False),  # its dialplan relays the callee's outcome
+    (486, False, "Q.850;cause=17", False),  # the callee is busy: its answer goes back
+    (480, False, None, False),
+    (408, False, None, False),              # rang, nobody answered
 ])
-def test_failover_only_when_the_member_failed(ksr, code, silent, expected):
+def test_failover_only_when_the_member_failed(ksr, code, silent, reason, expected):
     ksr.pv["$avp(edge_pool)"] = 1
     ksr.pv["$T_reply_code"] = code
+    ksr.pv["$T_rpl($hdr(Reason))"] = reason
     ksr.results["tm.t_is_canceled"] = -1
     ksr.results["tm.t_branch_timeout"] = 1 if silent else -1
     ksr.results["tm.t_branch_replied"] = -1 if silent else 1
@@ -114,6 +118,8 @@ def test_failover_only_when_the_member_failed(ksr, code, silent, expected):
     assert bool(ksr.called("tm.t_relay")) is expected
     if expected:
         assert ksr.called("dispatcher.ds_mark_dst_state") == [("ip",)]
+    else:
+        assert not ksr.called("dispatcher.ds_mark_dst_state")    # a healthy member stays up
 
 
 def test_no_failover_after_cancel_or_without_pool(ksr):

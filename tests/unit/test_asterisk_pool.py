@@ -1,7 +1,9 @@
 """asterisk-pool/: what can be checked without an Asterisk (not packaged for
 Debian 12): the configuration parses as Asterisk config files, the dialplan
-reads exactly the headers the edge sends, the recording follows the legacy
-layout, the CDR columns exist, the entrypoint is valid shell."""
+reads exactly the headers the edge sends, never ends a ring with a cause the
+edge would take for a dead member, bounds its ringing by the edge's timer and
+runs no shell, the recording follows the legacy layout, the CDR columns
+exist, the edge is trusted by network, the entrypoint is valid shell."""
 
 from __future__ import annotations
 
@@ -97,6 +99,92 @@ def test_recording_uses_the_legacy_layout():
                         name)
 
 
+def hangup_sip_code(cause: int) -> int:
+    """The final response chan_pjsip answers an unanswered caller with when
+    its channel hangs up with this cause: chan_pjsip.c hangup_cause2sip
+    (Asterisk 20/22), a cause it does not map being 603
+    (res_pjsip_session.c ast_sip_session_terminate)."""
+    return {1: 404, 2: 404, 3: 404, 34: 503, 42: 503, 18: 408, 19: 480, 20: 480, 21: 403,
+            22: 410, 31: 480, 28: 484, 17: 486, 38: 500, 29: 501, 66: 503, 27: 502, 58: 488,
+            127: 500}.get(cause, 603)
+
+
+# every DIALSTATUS app_dial sets (Asterisk 20/22 documentation of Dial)
+DIALSTATUSES = ("CHANUNAVAIL", "CONGESTION", "NOANSWER", "BUSY", "ANSWER", "CANCEL",
+                "DONTCALL", "TORTURE", "INVALIDARGS")
+
+
+def dial_causes() -> dict[str, int]:
+    return {k.removeprefix("DIALCAUSE_"): int(v.split()[0])
+            for k, v in dialplan()["globals"] if k.startswith("DIALCAUSE_")}
+
+
+def test_a_ring_never_ends_with_a_cause_the_edge_takes_for_a_dead_member():
+    causes = dial_causes()
+    assert set(DIALSTATUSES) | {"DEFAULT"} <= set(causes)
+    sip = {status: hangup_sip_code(cause) for status, cause in causes.items()}
+    assert not {s: c for s, c in sip.items() if c in pool.MEMBER_DOWN_CODES}, sip
+    assert sip["BUSY"] == 486 and sip["NOANSWER"] == 480
+    assert sip["CHANUNAVAIL"] == 480 and sip["CONGESTION"] == 480
+    assert sip["DEFAULT"] == 480
+    # every hangup says its cause: a literal one, or the DIALSTATUS table's
+    text = (ETC / "extensions.conf").read_text()
+    for arg in re.findall(r"Hangup\((.*)\)\s*$", text, re.M):
+        if arg.isdigit():
+            assert hangup_sip_code(int(arg)) not in pool.MEMBER_DOWN_CODES, arg
+        else:
+            assert arg == '${IF($["${CAUSE}" = ""]?${DIALCAUSE_DEFAULT}:${CAUSE})}', arg
+    assert re.findall(r"Set\(CAUSE=(.*)\)\s*$", text, re.M) == [
+        "${GLOBAL(DIALCAUSE_${DIALSTATUS})}"]
+    # every ring ends there
+    exts = extensions("from-edge")
+    for name in ("ringall", "sequential"):
+        assert any("Dial(" in line for line in exts[name]) and exts[name][-1] == "Goto(done,1)"
+    assert exts["done"][-1].startswith("Hangup(")
+
+
+def extensions(context: str) -> dict[str, list[str]]:
+    """extension -> its priorities' applications, in order ('same' lines
+    belong to the extension above)."""
+    out: dict[str, list[str]] = {}
+    name = ""
+    for key, value in dialplan()[context]:
+        if key == "exten":
+            name, _, value = value.partition(",")
+        out.setdefault(name, []).append(value.split(",", 1)[1])
+    return out
+
+
+def test_ringing_is_bounded_by_the_total_the_edge_sends():
+    text = (ETC / "extensions.conf").read_text()
+    assert "Set(DEADLINE=$[${EPOCH} + ${RING_TOTAL}])" in text
+    assert "Set(LEFT=$[${DEADLINE} - ${EPOCH}])" in text
+    for dial in re.findall(r"Dial\((.*)\)\s*$", text, re.M):
+        timeout = dial.split(",", 1)[1]
+        # the smaller of the per-target timeout and what is left of the total
+        assert timeout in ("${IF($[${RING_TOTAL} < ${RING_TIMEOUT}]?${RING_TOTAL}:"
+                           "${RING_TIMEOUT})}",
+                           "${IF($[${LEFT} < ${RING_TIMEOUT}]?${LEFT}:${RING_TIMEOUT})}"), dial
+    # the sequential loop stops at the deadline, on an answer, or out of targets
+    (cond,) = [v for v in re.findall(r"While\((.*)\)\s*$", text, re.M) if "DEADLINE" in v]
+    assert '"${DIALSTATUS}" != "ANSWER"' in cond and "${EPOCH} < ${DEADLINE}" in cond
+
+
+def test_loops_are_left_only_through_their_condition_and_no_shell_runs():
+    text = (ETC / "extensions.conf").read_text()
+    for loop in re.findall(r"While\(.*?EndWhile\(\)", text, re.S):
+        assert not re.search(r"\bGoto(If)?\(|ExecIf\(", loop), loop
+    # header values never reach a shell; MixMonitor makes its own directories
+    assert not re.search(r"\b(Try)?System\(|SHELL\(", text)
+
+
+def test_codecs_are_the_legacy_servers():
+    endpoint = next(dict(b) for n, b in parse(ETC / "pjsip.conf")
+                    if n == "edge" and dict(b)["type"] == "endpoint")
+    assert endpoint["disallow"] == "all"
+    assert endpoint["allow"].split(",") == ["ulaw", "alaw", "gsm", "g726", "g729", "h264"]
+
+
 def test_pjsip_trusts_only_the_edge():
     sections = parse(ETC / "pjsip.conf")
     types = {(name, dict(body).get("type")) for name, body in sections}
@@ -109,7 +197,27 @@ def test_pjsip_trusts_only_the_edge():
     assert not any(name == "anonymous" for name, _ in sections)
     identify = next(dict(b) for n, b in sections if n == "edge" and dict(b)["type"] ==
                     "identify")
-    assert identify["match"] == "@EDGE_ADDRESSES@"
+    assert identify["match"] == "@EDGE_NETWORKS@"
+    # anything else is refused before identification: deny all, then permit
+    (acl,) = [b for _, b in sections if dict(b)["type"] == "acl"]
+    assert [(k, v) for k, v in acl if k in ("deny", "permit")] == [
+        ("deny", "0.0.0.0/0.0.0.0"), ("permit", "@EDGE_NETWORKS@")]
+
+
+@pytest.mark.parametrize("value,ok", [
+    ("172.30.0.0/24", True),
+    ("10.0.0.5,10.0.1.0/24", True),
+    ("fd00:30::/64", True),
+    ("edge", False),                 # resolved once at load: later nodes refused
+    ("172.30.0.0/24,edge", False),
+    ("", False),
+])
+def test_entrypoint_trusts_networks_never_names(value, ok):
+    script = ROOT / "asterisk-pool" / "entrypoint.sh"
+    out = subprocess.run(["bash", "-c", 'source "$0"; check_networks "$1"', str(script), value],
+                         capture_output=True, text=True, timeout=10)
+    assert (out.returncode == 0) is ok, out.stderr
+    assert len(out.stderr.splitlines()) == (0 if ok else 1)
 
 
 def test_cdr_columns_exist():

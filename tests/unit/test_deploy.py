@@ -62,7 +62,9 @@ def test_mounted_edge_config_loads_and_matches_the_topology():
         assert "edge" in svc["networks"]["edge"]["aliases"]
     assert cfg.cluster.peers == ["edge:5060"] and cfg.cluster.server_id == 0
     env = c["services"]["asterisk"]["environment"]
-    assert env["EDGE_HOST"] == "edge" and "edge" in env["EDGE_ADDRESSES"].split(",")
+    # members trust the compose network's subnet, not names resolved once
+    subnets = [p["subnet"] for p in c["networks"]["edge"]["ipam"]["config"]]
+    assert env["EDGE_HOST"] == "edge" and env["EDGE_NETWORKS"].split(",") == subnets
     # Redis through Sentinel, and the sentinels exist
     assert cfg.redis.sentinels == ["sentinel:26379"]
     assert c["services"]["sentinel"]["deploy"]["replicas"] >= 3

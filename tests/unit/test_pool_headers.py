@@ -1,4 +1,5 @@
-"""edgecore.pool: which calls go to the media pool, and what members are told."""
+"""edgecore.pool: which calls go to the media pool, what members are told,
+how long they may ring, and which failures are a member's own."""
 
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ def test_record_prefix_is_the_legacy_layout():
 
 
 def test_ring_group_headers():
-    call = pool.pool_call(rg(REC), CALLER, REC, NOW, "/monitor")
+    call = pool.pool_call(rg(REC), CALLER, REC, NOW, "/monitor", 120)
     h = dict(call.headers)
     assert call.kind == "rg"
     assert h[pool.H_TARGETS] == "00003*7002,00003*7003"
     assert h[pool.H_STRATEGY] == "sequential" and h[pool.H_TIMEOUT] == "20"
+    assert h[pool.H_RING_TOTAL] == "40"              # two turns of 20 s
     assert h[pool.H_TENANT] == "00003" and h[pool.H_CALLER] == "7001"
     assert h[pool.H_DEST] == "7050"
     assert h[pool.H_RECORD].startswith("/monitor/2026/03/09/rg-7001-7050-")
@@ -60,7 +62,7 @@ def test_ring_group_headers():
 
 
 def test_internal_call_to_unrecorded_tenant_from_recorded_one():
-    call = pool.pool_call(dev(NOREC, "7009"), CALLER, REC, NOW, "/monitor")
+    call = pool.pool_call(dev(NOREC, "7009"), CALLER, REC, NOW, "/monitor", 120)
     h = dict(call.headers)
     assert h[pool.H_KIND] == "internal" and h[pool.H_TARGETS] == "00004*7009"
     assert h[pool.H_TENANT] == "00004" and h[pool.H_CALLER_TENANT] == "00003"
@@ -70,5 +72,58 @@ def test_internal_call_to_unrecorded_tenant_from_recorded_one():
 def test_no_recording_says_no():
     t = Tenant("00005", "C", recording=False)
     c = Device("000057001", "00005", "7001", "a" * 32)
-    h = dict(pool.pool_call(rg(t), c, t, NOW, "/monitor").headers)
+    h = dict(pool.pool_call(rg(t), c, t, NOW, "/monitor", 120).headers)
     assert h[pool.H_RECORD] == "no"
+
+
+@pytest.mark.parametrize("strategy,targets,each,ring_timeout,total", [
+    ("ringall", 5, 30, 120, 30),           # one round, whatever the targets
+    ("sequential", 3, 20, 120, 60),        # one turn each
+    ("sequential", 7, 20, 120, 118),       # 140 s of turns: cut short of the edge's timer
+    ("ringall", 2, 30, 20, 18),            # the edge's timer is shorter than a round
+    ("sequential", 2, 15, 3, 1),           # never 0 (Dial would ring forever)
+    ("sequential", 0, 15, 120, 15),
+])
+def test_ring_total_ends_before_the_edges_invite_timer(strategy, targets, each, ring_timeout,
+                                                       total):
+    got = pool.ring_total(strategy, targets, each, ring_timeout)
+    assert got == total
+    assert got <= max(1, ring_timeout - pool.RING_MARGIN)
+
+
+def test_long_sequential_group_is_bounded_in_its_headers():
+    many = rg(REC, members=tuple(str(7002 + i) for i in range(10)), timeout=30)
+    h = dict(pool.pool_call(many, CALLER, REC, NOW, "/monitor", 120).headers)
+    assert h[pool.H_TIMEOUT] == "30" and h[pool.H_RING_TOTAL] == "118"
+    h = dict(pool.pool_call(dev(REC, "7002"), CALLER, REC, NOW, "/monitor", 120).headers)
+    assert h[pool.H_RING_TOTAL] == str(pool.DEFAULT_RING_TIMEOUT)
+
+
+@pytest.mark.parametrize("reason,cause", [
+    ("Q.850;cause=17", 17),
+    ('Q.850;cause=34;text="Circuit/channel congestion"', 34),
+    ('q.850 ; text="x" ; cause = 19', 19),
+    ('SIP;cause=200;text="Call completed elsewhere", Q.850;cause=16', 16),
+    ("SIP;cause=503", None),
+    ("Q.850;text=nocause", None),
+    ("", None),
+    (None, None),
+])
+def test_q850_cause_of_a_reason_header(reason, cause):
+    assert pool.q850_cause(reason) == cause
+
+
+@pytest.mark.parametrize("code,silent,reason,failed", [
+    (0, True, None, True),                     # sent nothing: dead or partitioned
+    (503, False, None, True),                  # refused before its dialplan: overloaded,
+    (500, False, "", True),                    # shutting down, broken
+    (503, False, "SIP;cause=503", True),       # not a callee's Q.850 cause
+    (503, False, "Q.850;cause=34", False),     # its dialplan relays the callee's congestion
+    (500, False, "Q.850;cause=38", False),
+    (486, False, "Q.850;cause=17", False),     # the callee is busy
+    (480, False, None, False),
+    (408, False, None, False),                 # rang, nobody answered
+    (403, False, None, False),
+])
+def test_member_failed_only_on_its_own_failure(code, silent, reason, failed):
+    assert pool.member_failed(code, silent, reason) is failed
