@@ -245,7 +245,7 @@ def cmd_pool_remove(cfg: Config, a: argparse.Namespace) -> None:
     from edgectl import pool
 
     with db.transaction(cfg) as c:
-        uri = pool.remove(c, a.uri, a.force)
+        uri = pool.remove(c, a.uri, a.force, lambda u: pool.calls_in_progress(cfg, u))
     _pool_change(cfg, a, "removed", uri, False)
 
 
@@ -719,9 +719,10 @@ def build_parser() -> Parser:
     sp.add_argument("uri")
     sp.add_argument("weight", type=int)
     sp.set_defaults(fn=cmd_pool_weight)
-    sp = g.add_parser("remove", help="remove a (drained) member")
+    sp = g.add_parser("remove", help="remove a drained member with no call in progress")
     sp.add_argument("uri")
-    sp.add_argument("--force", action="store_true", help="remove even if not drained")
+    sp.add_argument("--force", action="store_true",
+                    help="remove even if not drained or calls are in progress")
     sp.set_defaults(fn=cmd_pool_remove)
     sp = g.add_parser("list", help="members and their state as the edge sees it")
     json_flag(sp)

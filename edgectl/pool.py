@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
@@ -74,14 +74,54 @@ def set_weight(conn: psycopg.Connection, uri: str, weight: int) -> str:
     return uri
 
 
-def remove(conn: psycopg.Connection, uri: str, force: bool = False) -> str:
+def remove(conn: psycopg.Connection, uri: str, force: bool = False,
+           in_progress: Callable[[str], int | None] | None = None) -> str:
+    """Remove a drained member once the edge has no call in progress on it
+    (``in_progress``: :func:`calls_in_progress`); removed earlier, its calls'
+    in-dialog requests would no longer be the pool's. ``force`` skips both
+    checks."""
     uri = normalise_uri(uri)
     _, state, _ = _member(conn, uri)
-    if state != "draining" and not force:
-        raise EdgeError(f"pool member {uri} is {state}: drain it first (edgectl pool drain), "
-                        "or use --force")
+    if not force:
+        if state != "draining":
+            raise EdgeError(f"pool member {uri} is {state}: drain it first (edgectl pool drain), "
+                            "or use --force")
+        calls = in_progress(uri) if in_progress is not None else None
+        if calls is None:
+            raise EdgeError(f"cannot tell whether pool member {uri} has calls in progress "
+                            "(no edge node answers): use --force to remove it anyway")
+        if calls:
+            raise EdgeError(f"pool member {uri} still has {calls} call(s) in progress: "
+                            "remove it when they have ended (edgectl pool list), or use --force")
     conn.execute("DELETE FROM pool_members WHERE uri = %s", (uri,))
     return uri
+
+
+# dialog profile with value (kamailio/features/pool.cfg; kemi/calls.py sets
+# it on every pool call): calls in progress per member URI
+PROFILE = "pool"
+
+
+def _profile_size(res: Any) -> int:
+    """dlg.profile_get_size's answer: an integer (dialog module 5.6), or a
+    struct with a count in other releases."""
+    if isinstance(res, dict):
+        res = res.get("count", res.get("value", 0))
+    return int(res)
+
+
+def calls_in_progress(cfg: Config, uri: str) -> int | None:
+    """Calls the local edge nodes have in progress on a member (its dialogs
+    in profile ``pool``), summed over the nodes; None when no node answers."""
+    total, answered = 0, False
+    for sock in rpc.node_sockets(cfg).values():
+        try:
+            total += _profile_size(rpc.call(sock, "dlg.profile_get_size", PROFILE, uri,
+                                            timeout=2))
+            answered = True
+        except (rpc.RpcError, OSError, TypeError, ValueError):
+            continue
+    return total if answered else None
 
 
 def rows(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -1,10 +1,14 @@
 """The Asterisk media pool on the live edge, with SIPp UASs standing in for
 Asterisk members on their own loopback addresses (127.0.0.2x): what reaches a
-member, weights, health and failover, drain, live growth, trusted legs back,
-and a pool changed under steady load without a failed call."""
+member, the CDRs of pool calls, weights, health (probing) and failover -- a
+member's own refusal failed over, a callee's outcome relayed by a member
+passed back --, drain, removal only once the calls have ended, live growth,
+trusted legs back (from draining members too), and a pool changed under
+steady load without a failed call."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -23,11 +27,12 @@ TOLERATE_REORDER = ["-default_behaviors", "all,-abortunexp"]
 
 
 class Member(sipp.SippServer):
-    """A pool member stand-in: answers every call, replies to OPTIONS probes."""
+    """A pool member stand-in: answers every call (or as ``scenario`` says),
+    replies to OPTIONS probes."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, scenario: Path = SCEN / "member.xml"):
         self.ip = f"127.0.0.{20 + n}"
-        super().__init__(SCEN / "member.xml", local_ip=self.ip, port=5060)
+        super().__init__(scenario, local_ip=self.ip, port=5060)
 
     @property
     def uri(self) -> str:
@@ -35,6 +40,16 @@ class Member(sipp.SippServer):
 
     def invites(self) -> list[str]:
         return self.received_requests("INVITE")
+
+
+def call_any(edge: Edge, t: dict[str, str], dialled: str,
+             scenario: Path = SCEN / "call_any.xml") -> sipp.SippResult:
+    """One call that may end any way (call_any.xml): its final reply is in
+    the trace (final_invite_reply)."""
+    au, pw = t["au"], t["pw"]
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    return sipp.run(edge.target, scenario, [row], extra=TOLERATE_REORDER)
 
 
 def header(msg: str, name: str) -> list[str]:
@@ -78,10 +93,32 @@ def members(pool_edge: Edge) -> Iterator[list[Member]]:
         pool_edge.ctl("pool", "remove", m.uri, "--force")
 
 
-def start(members: list[Member], n: int) -> Member:
-    m = Member(n)
+def start(members: list[Member], n: int, scenario: Path = SCEN / "member.xml") -> Member:
+    m = Member(n, scenario)
     members.append(m)
     return m
+
+
+@contextlib.contextmanager
+def call_in_progress(e: Edge, t: dict[str, str], member: Member, hold_ms: int
+                     ) -> Iterator[None]:
+    """A ring-group call held ``hold_ms`` in the background: the block runs
+    once it reached ``member``; on leaving, the call has ended, answered."""
+    out: list[sipp.SippResult] = []
+    th = threading.Thread(target=lambda: out.append(
+        calls(e, t, "7050", 1, hold_ms=hold_ms)))
+    th.start()
+    try:
+        wait_for(lambda: member.invites(), what=f"call on member {member.uri}")
+        yield
+    finally:
+        th.join()
+    assert out and out[0].rc == 0, out[0].describe() if out else "no result"
+
+
+def seen(e: Edge, uri: str) -> str:
+    """The member's state as the edge sees it (edgectl pool list)."""
+    return next((r["edge_sees"] for r in json_list(e) if r["uri"] == uri), "not listed")
 
 
 def calls(edge: Edge, t: dict[str, str], dialled: str, n: int, rate: float = 20,
@@ -131,7 +168,6 @@ def test_recorded_internal_call_goes_to_the_pool_unrecorded_tenant_does_not(
     # recording off: a device-to-device call goes straight to the device
     e.ctl_ok("tenant", "set", t, "--no-recording")
     e.wait_synced()
-    _, _, = None, None
     au2, pw2 = f"{t}7002", f"pw-{t}-7002"
     with sipp.SippServer(SCEN / "uas_answer.xml") as device:
         register_contact(e, au2, pw2, device.port)
@@ -146,19 +182,34 @@ def test_recorded_internal_call_goes_to_the_pool_unrecorded_tenant_does_not(
     e.wait_synced()
 
 
+def test_pool_calls_cdrs_name_the_member_and_the_recording(pool_edge, tenant, members):
+    e = pool_edge
+    m = start(members, 2)
+    e.ctl_ok("pool", "add", m.uri)
+    for dialled, kind in (("7002", "internal"), ("7050", "rg")):
+        res = calls(e, tenant, dialled, 1, hold_ms=200)
+        assert res.rc == 0, res.describe()
+        inv = m.invites()[-1]
+        assert header(inv, edge_pool.H_KIND) == [kind]
+        (rec,) = header(inv, edge_pool.H_RECORD)
+        (row,) = e.cdrs(call_id=res.call_ids[0], expect=1)
+        assert row["pool_member"] == m.uri, row
+        assert row["recording"] == rec and rec.startswith("/monitor/") and \
+            f"/{kind}-7001-{dialled}-" in rec, row
+        assert row["final_code"] == 200 and row["callee"] == dialled
+        assert row["tenant"] == tenant["tenant"] and row["caller"] == "7001"
+
+
 def test_callers_cannot_inject_edge_headers(pool_edge, tenant, members):
     e, t = pool_edge, tenant["tenant"]
     m = start(members, 1)
     e.ctl_ok("pool", "add", m.uri)
-    au, pw = tenant["au"], tenant["pw"]
-    row = [au, f"[authentication username={au} password={pw}]", "7050", au, "127.0.0.1",
-           "127.0.0.1"]
     scen = (SCEN / "call_any.xml").read_text().replace(
         "Max-Forwards: 70\n      Content-Type", "Max-Forwards: 70\n      X-Edge-Record: no\n"
         "      X-Edge-Targets: 99999*1\n      Content-Type")
     forged = Path(m.dir.name) / "forged.xml"
     forged.write_text(scen)
-    res = sipp.run(e.target, forged, [row], extra=TOLERATE_REORDER)
+    res = call_any(e, tenant, "7050", forged)
     assert final_invite_reply(res)[0] == 200, res.describe()
     inv = m.invites()[-1]
     assert header(inv, edge_pool.H_TARGETS) == [f"{t}*7002,{t}*7003"]
@@ -203,6 +254,69 @@ def test_killed_member_fails_over_and_comes_back(pool_edge, tenant, members):
     assert res.rc == 0 and back.invites(), res.describe()
 
 
+def test_member_refusing_every_call_is_failed_over_without_a_failed_call(pool_edge, tenant,
+                                                                         members):
+    e = pool_edge
+    good = start(members, 1)
+    refusing = start(members, 2, SCEN / "member_refuses.xml")     # 503, no Reason
+    e.ctl_ok("pool", "add", good.uri)
+    e.ctl_ok("pool", "add", refusing.uri)
+    n = 60
+    res = calls(e, tenant, "7050", n, rate=20)
+    assert res.rc == 0, "a call failed on a refusing member: " + res.describe()
+    # it was tried (probes keep bringing it back) and every call it refused
+    # was answered by the other member before the caller heard anything
+    assert refusing.invites(), "the refusing member was never tried"
+    assert len(good.invites()) == n
+
+
+def test_callee_outcome_relayed_by_a_member_is_passed_back_not_failed_over(
+        pool_edge, tenant, members, tmp_path):
+    """A 503 carrying the callee's Q.850 cause (what Asterisk's dialplan
+    relays when ringing the targets failed) is the callee's answer: the
+    caller gets it, the member stays up, no other member rings again."""
+    e = pool_edge
+    scen = tmp_path / "member_relays_503.xml"
+    scen.write_text((SCEN / "member_refuses.xml").read_text().replace(
+        "[last_CSeq:]\n      Content-Length: 0",
+        "[last_CSeq:]\n      Reason: Q.850;cause=34\n      Content-Length: 0", 1))
+    relaying, other = start(members, 1, scen), start(members, 2)
+    e.ctl_ok("pool", "add", relaying.uri)
+    e.ctl_ok("pool", "add", other.uri)
+    relayed = 0
+    for _ in range(40):
+        before = len(relaying.invites()), len(other.invites())
+        res = call_any(e, tenant, "7050")
+        if len(relaying.invites()) == before[0]:
+            assert final_invite_reply(res)[0] == 200, res.describe()   # the other member's
+            continue
+        # the member's 503, relayed as 500: a proxy never forwards a 503
+        # (RFC 3261 16.7 step 6; tm converts it)
+        assert final_invite_reply(res)[0] == 500, res.describe()
+        assert len(other.invites()) == before[1], "rung again on another member"
+        assert seen(e, relaying.uri).startswith("up")
+        relayed += 1
+        if relayed == 3:
+            break
+    assert relayed == 3, "the relaying member was not chosen in 40 calls"
+
+
+def test_idle_member_is_taken_out_and_back_by_probing_alone(pool_edge, members):
+    e = pool_edge
+    m = start(members, 3)
+    e.ctl_ok("pool", "add", m.uri)
+    wait_for(lambda: seen(e, m.uri).startswith("up"), timeout=5, what="member up")
+    assert not m.invites()
+    m.stop()                        # no call: only the OPTIONS probes can notice
+    # a probe unanswered for tm's fr_timer (5 s), probing_threshold 1
+    t0 = time.monotonic()
+    wait_for(lambda: seen(e, m.uri).startswith("down"), timeout=10, what="member seen down")
+    print(f"idle member seen down after {time.monotonic() - t0:.1f} s")
+    back = start(members, 3)
+    wait_for(lambda: seen(e, m.uri).startswith("up"), timeout=5, what="member back up")
+    assert not back.invites()
+
+
 def json_list(e: Edge) -> list[dict]:
     import json
     return json.loads(e.ctl_ok("pool", "list", "--json"))
@@ -212,21 +326,34 @@ def test_drain_keeps_calls_in_progress_and_takes_no_new_ones(pool_edge, tenant, 
     e = pool_edge
     a = start(members, 1)
     e.ctl_ok("pool", "add", a.uri)
-    out: list[sipp.SippResult] = []
-    th = threading.Thread(target=lambda: out.append(
-        calls(e, tenant, "7050", 1, hold_ms=4000)))
-    th.start()
-    wait_for(lambda: a.invites(), what="long call on member a")
-    b = start(members, 2)
-    e.ctl_ok("pool", "add", b.uri)
-    assert "draining" in e.ctl_ok("pool", "drain", a.uri)
-    res = calls(e, tenant, "7050", 20, rate=20)
-    assert res.rc == 0, res.describe()
-    assert len(a.invites()) == 1 and len(b.invites()) == 20
-    th.join()
-    assert out[0].rc == 0, out[0].describe()
+    with call_in_progress(e, tenant, a, hold_ms=4000):
+        b = start(members, 2)
+        e.ctl_ok("pool", "add", b.uri)
+        assert "draining" in e.ctl_ok("pool", "drain", a.uri)
+        res = calls(e, tenant, "7050", 20, rate=20)
+        assert res.rc == 0, res.describe()
+        assert len(a.invites()) == 1 and len(b.invites()) == 20
     wait_for(lambda: a.received_requests("BYE"), what="BYE of the drained member's call")
     assert json_list(e)[0]["edge_sees"] == "disabled"
+
+
+def test_remove_is_refused_while_the_member_has_calls_in_progress(pool_edge, tenant,
+                                                                  members):
+    e = pool_edge
+    a = start(members, 1)
+    e.ctl_ok("pool", "add", a.uri)
+    with call_in_progress(e, tenant, a, hold_ms=3000):
+        e.ctl_ok("pool", "drain", a.uri)
+        refused = e.ctl("pool", "remove", a.uri)
+        assert refused.returncode != 0, refused.stdout
+        (line,) = refused.stderr.strip().splitlines()
+        assert "1 call(s) in progress" in line and a.uri in line
+        assert seen(e, a.uri) == "disabled"                 # still there, drained
+    wait_for(lambda: a.received_requests("BYE"), what="BYE of the call")
+    wait_for(lambda: e.rpc("dlg.profile_get_size", "pool", a.uri) == 0,
+             what="the call's dialog ended")
+    assert "removed" in e.ctl_ok("pool", "remove", a.uri)
+    assert seen(e, a.uri) == "not listed"
 
 
 def test_member_added_live_takes_calls(pool_edge, tenant, members):
@@ -255,11 +382,17 @@ def test_member_leg_reaches_device_without_credentials(pool_edge, tenant, member
                            local_ip=m.ip, extra=TOLERATE_REORDER)
             assert res.rc == 0 and final_invite_reply(res)[0] == 200, res.describe()
             assert len(device.received_requests("INVITE")) == 1
+            # a draining member still rings its calls' targets: still trusted
+            e.ctl_ok("pool", "drain", m.uri)
+            res = sipp.run(e.target, SCEN / "member_leg.xml", [[f"{t}*7003"]],
+                           local_ip=m.ip, extra=TOLERATE_REORDER)
+            assert res.rc == 0 and final_invite_reply(res)[0] == 200, res.describe()
+            assert len(device.received_requests("INVITE")) == 2
             # the same request from an address that is not a pool member
             res = sipp.run(e.target, SCEN / "member_leg.xml", [[f"{t}*7003"]],
                            local_ip="127.0.0.99")
             assert final_invite_reply(res)[0] == 407, res.describe()
-            assert len(device.received_requests("INVITE")) == 1
+            assert len(device.received_requests("INVITE")) == 2
         finally:
             unregister_all(e, au, pw)
 
