@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -265,3 +265,118 @@ def test_call_limits_hold_across_nodes(sedge):
             assert code == 200
         finally:
             unregister_all(sedge, *creds["7004"])
+
+
+def test_oversized_request_is_refused_with_513(sedge):
+    """RFC 3261 21.5.11: a request larger than the edge will process."""
+    with SipClient(sedge.sip, local_ip="127.0.0.94") as c:
+        big = [f"X-Padding: {'a' * 200}" for _ in range(sedge.cfg.security.max_message_size
+                                                          // 200 + 2)]
+        r = c.request(c.build("OPTIONS", f"sip:{sedge.target}", "sip:big@x", "sip:big@x", big))
+        assert r is not None and r.code == 513
+        # the same request of a normal size is answered
+        r = c.request(c.build("OPTIONS", f"sip:{sedge.target}", "sip:big@x", "sip:big@x"))
+        assert r is not None and r.code == 200
+
+
+def test_operator_bans_a_source_and_locks_an_identity_on_every_node(sedge, victim):
+    t = victim["tenant"]
+    au, pw = f"{t}7004", f"pw-{t}-7004"
+    node2 = sedge.nodes[0].cfg.sip.udp_port
+    src = "127.0.0.95"
+    assert answered(sedge, src)
+    sedge.ctl_ok("ban", "add", src, "--for", "120", "--reason", "test")
+    wait_for(lambda: not answered(sedge, src) and not answered(sedge, src, node2), timeout=3,
+             what="operator's source ban on both nodes")
+    assert bans(sedge)[src]["reason"] == "test"
+    # an identity lock: its right password is not even checked from an
+    # address it never authenticated from, on either node
+    sedge.ctl_ok("ban", "add", au, "--for", "120")
+    for node in (sedge.stack.kamailio, sedge.nodes[0]):
+        wait_for(lambda node=node: _mirrored(node, f"id:{au.lower()}"), timeout=3,
+                 what="identity lock mirrored by the node")
+    for port in (sedge.cfg.sip.udp_port, node2):
+        assert _register_code(sedge, port, "127.0.0.96", au, pw) == 401
+    sedge.ctl_ok("ban", "remove", src)
+    sedge.ctl_ok("ban", "remove", au)
+    wait_for(lambda: answered(sedge, src, node2), timeout=3, what="source ban lifted")
+    wait_for(lambda: _register_code(sedge, node2, "127.0.0.96", au, pw) == 200, timeout=3,
+             what="identity lock lifted")
+
+
+def _mirrored(node: Any, field: str) -> bool:
+    """The node's own copy of the bans (htable edgeban) holds this entry."""
+    try:
+        return bool(node.rpc("htable.get", "edgeban", field))
+    except Exception:
+        return False
+
+
+def _register_code(e: Edge, port: int, src: str, au: str, pw: str) -> int:
+    with SipClient((e.cfg.sip.listen_ip, port), local_ip=src, timeout=2) as c:
+        first, second = c.register(au, pw)
+        r = second or first
+        return r.code if r else 0
+
+
+def test_failures_age_out_of_the_window_and_bans_expire(tmp_path):
+    """The failure counters are a sliding window: failures older than it do
+    not add up to a ban; a ban lasts ban_time and no longer."""
+    sec = {"window": 2, "source_failures": 4, "identity_failures": 100, "ban_time": 3}
+    e = Edge(tmp_path / "window", security=sec)
+    e.start()
+    try:
+        src = "127.0.0.97"
+        # three failures, a pause longer than the window, three more: no ban
+        for burst in range(2):
+            for i in range(3):
+                assert _register_code(e, e.cfg.sip.udp_port, src, f"nobody{burst}{i}",
+                                      "x-password") == 401
+            if burst == 0:
+                time.sleep(sec["window"] + 0.5)        # the window itself is what is tested
+        assert src not in bans(e) and answered(e, src)
+        # a fourth inside the window bans the source...
+        assert _register_code(e, e.cfg.sip.udp_port, src, "nobody9", "x-password") == 401
+        wait_for(lambda: src in bans(e), timeout=2, what="ban after 4 failures in the window")
+        assert not answered(e, src)
+        # ...for ban_time only
+        wait_for(lambda: answered(e, src), timeout=sec["ban_time"] + 3, interval=0.2,
+                 what="the ban expired by itself")
+        assert src not in bans(e)
+    finally:
+        e.stop()
+
+
+def test_unauthenticated_invite_to_a_ring_group_never_reaches_the_pool(sedge):
+    """Ring groups and recorded calls go to the media pool: a caller without
+    the right credentials is challenged, and no member ever sees the call."""
+    t = sedge.new_tenant("Pool target")                # records: calls go to the pool
+    au, pw = sedge.new_device(t, "7001")
+    sedge.new_device(t, "7002")
+    sedge.ctl_ok("ringgroup", "add", t, "7050", "--name", "Island", "--member", "7002")
+    sedge.wait_synced()
+    member = sipp.SippServer(SCEN / "member.xml", local_ip="127.0.0.61", port=5060)
+    try:
+        sedge.ctl_ok("pool", "add", "sip:127.0.0.61:5060")
+        with SipClient(sedge.sip, local_ip="127.0.0.98") as c:
+            for dialled in ("7050", "7002"):
+                ruri = f"sip:{dialled}@{sedge.target}"
+                r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri))
+                assert r is not None and r.code == 407
+                wrong = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au,
+                                      "not-the-password", header="Proxy-Authorization")
+                r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri, [wrong]))
+                assert r is not None and r.code == 407
+        assert member.received_requests("INVITE") == []
+        # the same INVITE with the right password does reach the member
+        with SipClient(sedge.sip, local_ip="127.0.0.98") as c:
+            ruri = f"sip:7050@{sedge.target}"
+            r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri))
+            ok = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au, pw,
+                               header="Proxy-Authorization")
+            c.send_raw(c.build("INVITE", ruri, f"sip:{au}@x", ruri, [ok]))
+            wait_for(lambda: member.received_requests("INVITE"), timeout=5,
+                     what="the authenticated ring-group call at the member")
+    finally:
+        member.stop()
+        sedge.ctl("pool", "remove", "sip:127.0.0.61:5060", "--force")
