@@ -4,6 +4,7 @@ restart, and replies reveal nothing about which identities exist."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient, authorization, digest_params
@@ -77,6 +78,39 @@ def test_replies_do_not_name_the_software(edge: Edge):
     raw = r.raw.lower()
     assert "kamailio" not in raw and "5.6" not in raw
     assert r.header("server") is None
+    # nor over TLS, nor the HTTPS page and the WebSocket handshake of the WSS port
+    for head in (_tls_options(edge), _https(edge, "GET / HTTP/1.1"),
+                 _https(edge, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip")):
+        low = head.lower()
+        assert head.split(" ", 2)[1] in ("200", "101"), head
+        assert "kamailio" not in low and "5.6" not in low and "\nserver:" not in low, head
+
+
+def _tls_socket(edge: Edge, port: int) -> Any:
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE     # the self-signed local cert
+    return ctx.wrap_socket(socket.create_connection((edge.cfg.sip.listen_ip, port), timeout=5))
+
+
+def _tls_options(edge: Edge) -> str:
+    with _tls_socket(edge, edge.cfg.sip.tls_port) as s:
+        me = s.getsockname()
+        s.sendall((f"OPTIONS sip:{edge.cfg.sip.listen_ip}:{edge.cfg.sip.tls_port};transport=tls "
+                   f"SIP/2.0\r\nVia: SIP/2.0/TLS {me[0]}:{me[1]};branch=z9hG4bKtls1;rport\r\n"
+                   "From: <sip:p@x>;tag=1\r\nTo: <sip:p@x>\r\nCall-ID: tls-probe\r\n"
+                   "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
+        return s.recv(65535).decode(errors="replace").split("\r\n\r\n")[0]
+
+
+def _https(edge: Edge, request: str) -> str:
+    with _tls_socket(edge, edge.cfg.sip.wss_port) as s:
+        s.sendall(f"{request}\r\nHost: {edge.cfg.sip.listen_ip}\r\n\r\n".encode())
+        return s.recv(65535).decode(errors="replace").split("\r\n\r\n")[0]
 
 
 def _fcalls(edge: Edge) -> int:
