@@ -1,7 +1,7 @@
 """Calls between devices on the live edge, on a dataset shaped like the legacy
-servers: support tenants S1/S2 (global access), resellers A, B, C that all use
-the same 7xxx extensions, a one-way exception A -> B, and tenant L on 10-digit
-global numbers.
+servers: support tenants S1/S2 (global access), resellers A, B, C, D that all
+use the same 7xxx extensions, a one-way exception A -> B, a both-ways
+exception C <-> D, and tenant L on 10-digit global numbers.
 
 Each folder of tests/call_cases/ is one call: who calls, what is dialled, how
 the callee's registered contacts (SIPp UAS) behave, and the final reply the
@@ -49,7 +49,7 @@ class Legacy:
 @pytest.fixture(scope="module")
 def legacy(edge: Edge) -> Legacy:
     d = Legacy(edge)
-    for alias in ("S1", "S2", "A", "B", "C"):
+    for alias in ("S1", "S2", "A", "B", "C", "D"):
         flags = ("--global-access",) if alias.startswith("S") else ()
         d.tenants[alias] = edge.new_tenant(f"legacy {alias}", *flags)
     lid = edge.new_tenant("legacy L", ranges=())
@@ -60,7 +60,7 @@ def legacy(edge: Edge) -> Legacy:
     d.ctx.update(L1=f"55{lid}001", L2=f"55{lid}002")
     for alias in ("S1", "S2"):
         d.devices[f"{alias}:7001"] = edge.new_device(d.tenants[alias], "7001")
-    for alias in ("A", "B", "C"):
+    for alias in ("A", "B", "C", "D"):
         for ext in ("7001", "7002", "7003"):
             d.devices[f"{alias}:{ext}"] = edge.new_device(d.tenants[alias], ext)
     for n in (d.ctx["L1"], d.ctx["L2"]):
@@ -68,6 +68,7 @@ def legacy(edge: Edge) -> Legacy:
     edge.ctl_ok("ringgroup", "add", d.tenants["A"], "7050", "--name", "A attendants",
                 "--member", "7001", "--member", "7002")
     edge.ctl_ok("exception", "add", d.tenants["A"], d.tenants["B"])        # one way
+    edge.ctl_ok("exception", "add", d.tenants["C"], d.tenants["D"], "--both-ways")
     edge.wait_synced()
     return d
 

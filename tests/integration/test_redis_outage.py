@@ -8,7 +8,7 @@ import os
 import signal
 
 from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from harness.sipmsg import SipClient, authorization
 
 
 def _register(edge: Edge, au: str, pw: str) -> int:
@@ -38,6 +38,16 @@ def test_redis_down_then_back(fresh_edge: Edge):
         assert _register(e, au, pw) == 503
         assert _register(e, f"{t}7999", "whatever-pw") == 503
         assert _register(e, au, "wrong-password") == 503
+    # a call too: challenged as always, then 503 -- never relayed on a guess
+    with SipClient(e.sip, timeout=3) as c:
+        ruri = f"sip:7002@{e.target}"
+        r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri))
+        assert r is not None and r.code == 407
+        auth = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au, pw,
+                             header="Proxy-Authorization")
+        r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri, [auth]))
+        assert r is not None and r.code == 503
+        assert r.header("retry-after") == str(e.cfg.redis.retry_after)
     assert e.kamailio_pids() == pids
     # the operator's rebuild is refused with one line, not a traceback
     out = e.ctl("sync")
