@@ -16,6 +16,12 @@ PKGS=(
   openssl iproute2 procps util-linux
 )
 
+# Ubuntu names Debian's chromium "chromium-browser" (a snap wrapper there):
+# take whichever this host's archive has
+if ! apt-cache show chromium >/dev/null 2>&1 && apt-cache show chromium-browser >/dev/null 2>&1; then
+  PKGS=("${PKGS[@]/#chromium/chromium-browser}")
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -39,6 +45,10 @@ fi
 # pyenv/conda python on PATH: app_python3 embeds /usr/bin/python3.
 SYSPY=/usr/bin/python3
 VENV=.venv
+if ! $SYSPY -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: $SYSPY is $($SYSPY -V 2>&1); the edge needs Python >= 3.11 (Debian 12, Ubuntu 24.04)" >&2
+  exit 1
+fi
 stamp_dir=.stamps
 mkdir -p "$stamp_dir"
 want=$(cat pyproject.toml | sha1sum | cut -c1-12)-$($SYSPY -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
