@@ -30,6 +30,10 @@ from kemi.ksrconst import CONTINUE, FLT_CALL
 V_TENANT, V_CALLER, V_CALLEE, V_CTENANT = "tenant", "caller", "callee", "ctenant"
 V_SETUP, V_ANSWER, V_END, V_CODE, V_REASON = "setup", "answer", "end", "code", "reason"
 V_MEMBER, V_MEDIA, V_REC, V_NODE, V_KIND = "member", "media", "rec", "node", "kind"
+# the Call-ID as a dialog variable too: a dialog the edge itself ends (dialog
+# module BYE, timeout) gets its CDR written without a SIP message, when acc
+# resolves only $dlg_var fields (acc "dlg_only" fallback), not $dlg(callid)
+V_CALLID = "cid"
 # a dialog with this variable set gets no CDR (acc cdr_skip, features/cdr.cfg)
 V_NO_CDR = "nocdr"
 
@@ -61,7 +65,8 @@ def open(req: Request) -> int:  # noqa: A001 - the step's name in REQUEST_STEPS
     KSR.dialog.dlg_manage()
     KSR.setflag(FLT_CALL)
     callee_tenant = req.plan.resolution.tenant
-    for name, value in ((V_TENANT, tenant), (V_CALLER, caller), (V_CALLEE, req.dialled),
+    for name, value in ((V_CALLID, context.pv_str("$ci")),
+                        (V_TENANT, tenant), (V_CALLER, caller), (V_CALLEE, req.dialled),
                         (V_CTENANT, callee_tenant.id if callee_tenant else ""),
                         (V_SETUP, _now_ms()), (V_MEDIA, MEDIA_DIRECT),
                         (V_NODE, context.worker().cfg.node.name), (V_KIND, kind)):
