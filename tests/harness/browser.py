@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +15,32 @@ from pathlib import Path
 from typing import Any
 
 DRIVER = Path(__file__).with_name("webphone_driver.mjs")
+WEBPHONE = Path(__file__).resolve().parents[2] / "webphone"
+SETUP_HINT = ("scripts/bootstrap.sh installs chromium and node and builds the web "
+              "phone (npm ci, npm run build in webphone/)")
+
+
+def chromium_path() -> str:
+    """Debian's chromium unless $CHROMIUM names another (as the driver does)."""
+    return os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def missing_tools(chromium: str | None = None, webphone: Path = WEBPHONE) -> list[str]:
+    """What the browser tests need and this host lacks (empty: all there)."""
+    out = []
+    chromium = chromium or chromium_path()
+    if not os.access(chromium, os.X_OK):
+        out.append(f"chromium ({chromium})")
+    if shutil.which("node") is None:
+        out.append("node")
+    if not (webphone / "node_modules" / "playwright-core" / "package.json").exists():
+        out.append(f"playwright-core ({webphone}/node_modules)")
+    bundle, source = webphone / "public" / "app.js", webphone / "src" / "app.js"
+    if not bundle.exists():
+        out.append(f"the web phone bundle ({bundle})")
+    elif source.exists() and source.stat().st_mtime > bundle.stat().st_mtime:
+        out.append(f"an up-to-date web phone bundle ({bundle} is older than {source})")
+    return out
 
 
 class BrowserError(RuntimeError):

@@ -14,25 +14,36 @@ the registration ends with the WebSocket; rtpengine down gives a clear 5xx.
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from edgectl import rtpengine
 from harness import sipp
-from harness.browser import Browser
+from harness.browser import SETUP_HINT, Browser, missing_tools
 from harness.edge import Edge, wait_for
 from harness.netns import NetNs
-from harness.sipmsg import SipClient
+from harness.sipmsg import SipClient, authorization
 
 LOADTEST = Path(__file__).resolve().parents[2] / "loadtest" / "sipp"
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None or
-                                shutil.which("node") is None,
-                                reason="chromium/node are installed by scripts/bootstrap.sh")
+CASES = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+# what a desk phone behind NAT puts in its Contact and SDP (RFC 1918)
+PRIVATE = "192.168.1.10"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser_tools() -> None:
+    """The browser proof is part of every run: missing tools fail, not skip."""
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"the WebRTC browser tests need {', '.join(missing)}: {SETUP_HINT}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +67,7 @@ def wedge(net: NetNs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge
 def tenants(wedge: Edge) -> dict[str, str]:
     a = wedge.new_tenant("WebRTC A", "--no-recording")
     b = wedge.new_tenant("WebRTC B", "--no-recording")
-    for ext in ("7001", "7002", "7003"):
+    for ext in ("7001", "7002", "7003", "7004", "7005"):
         wedge.new_device(a, ext)
     wedge.new_device(b, "7001")
     wedge.wait_synced()
@@ -89,16 +100,41 @@ def calls(e: Edge) -> list[str]:
     return list(r.get("calls", []))
 
 
-def legs(e: Edge, call_id: str) -> dict[str, int]:
-    """protocol -> packets rtpengine received on that leg."""
+def monologues(e: Edge, call_id: str) -> dict[str, tuple[str, int]]:
+    """tag -> (protocol, packets rtpengine received from that side), one per
+    monologue of the call (an offered branch that never answered has none)."""
     q = rtpengine.command(e.cfg.rtpengine.ng_host, e.cfg.rtpengine.ng_port,
                           {"command": "query", "call-id": call_id})
-    out: dict[str, int] = {}
-    for tag in q["tags"].values():
-        for m in tag["medias"]:
-            out[m["protocol"]] = out.get(m["protocol"], 0) + sum(
-                s["stats"]["packets"] for s in m["streams"])
+    out: dict[str, tuple[str, int]] = {}
+    for tag, t in q["tags"].items():
+        for m in t["medias"]:
+            packets = out.get(tag, ("", 0))[1] + sum(s["stats"]["packets"]
+                                                     for s in m["streams"])
+            out[tag] = (m["protocol"], packets)
     return out
+
+
+def legs(e: Edge, call_id: str) -> dict[str, int]:
+    """protocol -> packets rtpengine received on that leg."""
+    out: dict[str, int] = {}
+    for protocol, packets in monologues(e, call_id).values():
+        out[protocol] = out.get(protocol, 0) + packets
+    return out
+
+
+def rtpengine_restarted(e: Edge) -> None:
+    """rtpengine back, and the edge using it again: the rtpengine module keeps
+    a proxy it found dead disabled for a while; the operator's RPC re-enables
+    it (after its own ping)."""
+    e.stack.rtpengine.start()
+
+    def enabled() -> bool:
+        try:
+            e.rpc("rtpengine.enable", "all", 1)
+        except Exception:          # noqa: BLE001 - "fail" while the ping fails
+            return False
+        return True
+    wait_for(enabled, timeout=15, interval=0.2, what="the edge using rtpengine again")
 
 
 def register_device(e: Edge, tenant: str, ext: str, port: int) -> None:
@@ -117,6 +153,41 @@ def call_id_of(msg: str) -> str:
     m = re.search(r"(?im)^Call-ID:\s*(\S+)", msg)
     assert m, msg
     return m.group(1)
+
+
+def from_tag_of(msg: str) -> str:
+    m = re.search(r"(?im)^From:[^\r\n]*;tag=([^;\s]+)", msg)
+    assert m, msg
+    return m.group(1)
+
+
+def sip_call(e: Edge, tenant: str, caller_ext: str, dialled: str, scenario: Path,
+             private: str = "", hold_ms: int = 6000,
+             rtp: bool = True) -> tuple[threading.Thread, list[sipp.SippResult]]:
+    """A SIPp desk phone calls `dialled` in the background (a private address:
+    it sits behind NAT; rtp: it sends audio once answered)."""
+    caller, pw = creds(tenant, caller_ext)
+    row = [caller, f"[authentication username={caller} password={pw}]", dialled, private,
+           "rtp" if rtp else "none"]
+    out: list[sipp.SippResult] = []
+    th = threading.Thread(target=lambda: out.append(sipp.run(
+        e.target, scenario, [row], local_ip=e.cfg.sip.listen_ip, timeout=40,
+        extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"])))
+    th.start()
+    return th, out
+
+
+def finished(th: threading.Thread, out: list[sipp.SippResult]) -> sipp.SippResult:
+    th.join()
+    assert out, "no SIPp result"
+    assert out[0].rc == 0, out[0].describe()
+    return out[0]
+
+
+def cdr(e: Edge, call_id: str) -> dict[str, Any]:
+    rows = e.cdrs(call_id=call_id, expect=1)
+    assert len(rows) == 1, rows
+    return rows[0]
 
 
 def test_browser_registers_over_wss(wedge, tenants, browser, net):
@@ -160,21 +231,17 @@ def test_browser_calls_a_sip_device_with_two_way_audio(wedge, tenants, browser):
             browser.wait_for("a", "call", "ended")
             wait_for(lambda: call_id not in calls(wedge), what="rtpengine session deleted")
             wait_for(lambda: device.received_requests("BYE"), what="BYE at the device")
+            row = cdr(wedge, call_id)
+            assert (row["media"], row["final_code"], row["caller"], row["callee"]) == \
+                ("webrtc", 200, "7001", "7003"), row
         finally:
             unregister_device(wedge, tenants["A"], "7003", device.port)
 
 
 def test_sip_device_calls_the_browser_which_answers(wedge, tenants, browser):
-    ip = wedge.cfg.sip.listen_ip
     phone_up(browser, wedge, "b", tenants["A"], "7001")
     before = set(calls(wedge))
-    caller, pw = creds(tenants["A"], "7002")
-    row = [caller, f"[authentication username={caller} password={pw}]", "7001"]
-    out: list[sipp.SippResult] = []
-    th = threading.Thread(target=lambda: out.append(sipp.run(
-        wedge.target, LOADTEST / "uac_call.xml", [row], local_ip=ip, timeout=40,
-        extra=["-d", "6000", "-default_behaviors", "all,-abortunexp"])))
-    th.start()
+    th, out = sip_call(wedge, tenants["A"], "7002", "7001", LOADTEST / "uac_call.xml")
     try:
         browser.wait_for("b", "call", "incoming", timeout=15)
         browser.cmd("answer", phone="b")
@@ -188,9 +255,10 @@ def test_sip_device_calls_the_browser_which_answers(wedge, tenants, browser):
         assert set(seen) == {"UDP/TLS/RTP/SAVPF", "RTP/AVP"} and all(seen.values()), seen
     finally:
         th.join()
-    assert out and out[0].rc == 0, out[0].describe() if out else "no SIPp result"
+    finished(th, out)
     browser.wait_for("b", "call", "ended")            # the device hung up
     wait_for(lambda: call_id not in calls(wedge), what="rtpengine session deleted")
+    assert cdr(wedge, call_id)["media"] == "webrtc"
 
 
 def test_cross_tenant_call_is_refused_with_the_same_403(wedge, tenants, browser):
@@ -204,8 +272,7 @@ def test_cross_tenant_call_is_refused_with_the_same_403(wedge, tenants, browser)
 
 def test_cancel_and_unanswered_leave_no_session(wedge, tenants, browser):
     ip = wedge.cfg.sip.listen_ip
-    ring = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios" / "uas_ring.xml"
-    with sipp.SippServer(ring, local_ip=ip) as device:
+    with sipp.SippServer(CASES / "uas_ring.xml", local_ip=ip) as device:
         register_device(wedge, tenants["A"], "7003", device.port)
         try:
             phone_up(browser, wedge, "d", tenants["A"], "7001")
@@ -223,12 +290,146 @@ def test_cancel_and_unanswered_leave_no_session(wedge, tenants, browser):
             unregister_device(wedge, tenants["A"], "7003", device.port)
 
 
+@pytest.mark.parametrize("scenario,code", [("uas_busy.xml", 486), ("uas_ring.xml", 408)],
+                         ids=["busy", "ring-timeout"])
+def test_busy_and_unanswered_leave_no_session(wedge, tenants, browser, scenario, code):
+    """The browser calls a device that is busy, or rings past the ring timer
+    (sip.ring_timeout, 3 s in tests): the caller gets the callee's 486 or
+    the edge's 408, and the failure route deletes the anchored session."""
+    ip = wedge.cfg.sip.listen_ip
+    with sipp.SippServer(CASES / scenario, local_ip=ip) as device:
+        register_device(wedge, tenants["A"], "7003", device.port)
+        try:
+            phone_up(browser, wedge, "g", tenants["A"], "7001")
+            browser.cmd("call", phone="g", number="7003")
+            state = browser.wait_for("g", "call", "failed",
+                                     timeout=wedge.cfg.sip.ring_timeout + 15)
+            assert state["error"].startswith(f"Call failed: {code} "), state
+            invite = device.received_requests("INVITE")[0]
+            assert f"c=IN IP4 {wedge.cfg.rtpengine.interface}" in invite   # it was anchored
+            call_id = call_id_of(invite)
+            wait_for(lambda: call_id not in calls(wedge), what="rtpengine session deleted")
+            if code == 408:
+                wait_for(lambda: device.received_requests("CANCEL"), what="CANCEL at the device")
+            row = cdr(wedge, call_id)
+            assert (row["final_code"], row["answer_at"], row["media"]) == (code, None, "webrtc")
+        finally:
+            unregister_device(wedge, tenants["A"], "7003", device.port)
+
+
 def test_registration_ends_with_the_websocket(wedge, tenants, browser):
     phone_up(browser, wedge, "e", tenants["A"], "7002")
     assert wedge.contacts(tenants["A"], "7002")
     browser.cmd("close", phone="e")                    # the tab goes away
     wait_for(lambda: not wedge.contacts(tenants["A"], "7002"), timeout=10,
              what="contact removed with its connection")
+
+
+# -- forking: one number, a browser and a desk phone --------------------------
+
+@pytest.fixture
+def desk_and_browser(wedge, tenants, browser):
+    """7004 registered twice: by the web phone and by a SIPp desk phone. The
+    test picks the desk's scenario (it starts when called with one)."""
+    servers: list[sipp.SippServer] = []
+
+    def up(scenario: Path) -> sipp.SippServer:
+        device = sipp.SippServer(scenario, local_ip=wedge.cfg.sip.listen_ip)
+        servers.append(device)
+        register_device(wedge, tenants["A"], "7004", device.port)
+        phone_up(browser, wedge, "w", tenants["A"], "7004")
+        assert len(wedge.contacts(tenants["A"], "7004")) == 2
+        return device
+    yield up
+    for device in servers:
+        unregister_device(wedge, tenants["A"], "7004", device.port)
+        device.stop()
+
+
+def test_forked_call_answered_by_the_browser(wedge, tenants, browser, desk_and_browser):
+    """The caller is behind NAT, so both branches are anchored, each with its
+    own flags (plain RTP to the desk, DTLS-SRTP to the browser): each gets its
+    own monologue in rtpengine. The browser answers, talks, and hangs up --
+    a BYE from the callee's side still deletes every branch's monologue."""
+    desk = desk_and_browser(CASES / "uas_ring.xml")
+    th, out = sip_call(wedge, tenants["A"], "7005", "7004", SCENARIOS / "uac_call_until_bye.xml",
+                       private=PRIVATE)
+    try:
+        browser.wait_for("w", "call", "incoming", timeout=15)
+        browser.cmd("answer", phone="w")
+        browser.wait_for("w", "call", "in call")
+        assert browser.wait_stats("w", minimum=50)["state"] == "connected"
+        invite = wait_for(lambda: desk.received_requests("INVITE"), what="INVITE at the desk")[0]
+        call_id, caller_tag = call_id_of(invite), from_tag_of(invite)
+        wait_for(lambda: desk.received_requests("CANCEL"), what="CANCEL at the desk")
+        # the desk was offered plain RTP on its own branch, not the browser's flags
+        assert "RTP/AVP" in invite and "SAVPF" not in invite
+        mono = wait_for(lambda: (lambda m: m if m.get(caller_tag, ("", 0))[1] > 20 and any(
+            p == "UDP/TLS/RTP/SAVPF" and n > 20 for p, n in m.values()) else None)(
+            monologues(wedge, call_id)), timeout=10, what="media both ways")
+        assert sorted(p for p, _ in mono.values()) == ["RTP/AVP", "RTP/AVP",
+                                                        "UDP/TLS/RTP/SAVPF"], mono
+        browser.cmd("hangup", phone="w")
+        browser.wait_for("w", "call", "ended")
+    finally:
+        th.join()
+    finished(th, out)
+    wait_for(lambda: call_id not in calls(wedge), what="every branch's session deleted")
+    assert cdr(wedge, call_id)["media"] == "webrtc"
+
+
+def test_forked_call_answered_by_the_desk_phone(wedge, tenants, browser, desk_and_browser):
+    """Same fork; the desk phone answers at once and the browser's branch is
+    cancelled. The desk's media flows both ways through its own monologue --
+    not through flags the browser's offer left -- and the caller's BYE
+    deletes the whole call, the browser's unanswered branch included."""
+    desk = desk_and_browser(LOADTEST / "uas.xml")
+    th, out = sip_call(wedge, tenants["A"], "7005", "7004", LOADTEST / "uac_call.xml",
+                       private=PRIVATE, hold_ms=8000)
+    try:
+        invite = wait_for(lambda: desk.received_requests("INVITE"), timeout=10,
+                          what="INVITE at the desk")[0]
+        call_id, caller_tag = call_id_of(invite), from_tag_of(invite)
+        browser.wait_for("w", "call", "failed", timeout=15)       # cancelled: answered elsewhere
+        assert not browser.cmd("state", phone="w")["error"]
+        mono = wait_for(lambda: (lambda m: m if sum(n > 20 for _, n in m.values()) == 2 else None)(
+            monologues(wedge, call_id)), timeout=10, what="media both ways at the desk")
+        assert mono[caller_tag][1] > 20
+        assert sorted(p for p, _ in mono.values()) == ["RTP/AVP", "RTP/AVP",
+                                                        "UDP/TLS/RTP/SAVPF"], mono
+        assert all(n == 0 for p, n in mono.values() if p == "UDP/TLS/RTP/SAVPF")
+    finally:
+        th.join()
+    finished(th, out)
+    wait_for(lambda: desk.received_requests("BYE"), what="BYE at the desk")
+    wait_for(lambda: call_id not in calls(wedge), what="every branch's session deleted")
+    assert cdr(wedge, call_id)["media"] == "rtpengine"
+
+
+def test_forked_call_answered_directly_by_the_desk_phone(wedge, tenants, browser,
+                                                       desk_and_browser):
+    """A caller not behind NAT: only the browser's branch is anchored, the
+    desk gets the caller's own SDP. When the desk answers, media flows
+    directly and the session the browser's branch had is deleted at once, not
+    left to the end of the call (or to rtpengine's timeout)."""
+    desk = desk_and_browser(LOADTEST / "uas.xml")
+    before = set(calls(wedge))
+    th, out = sip_call(wedge, tenants["A"], "7005", "7004", LOADTEST / "uac_call.xml",
+                       hold_ms=6000)
+    try:
+        invite = wait_for(lambda: desk.received_requests("INVITE"), timeout=10,
+                          what="INVITE at the desk")[0]
+        call_id = call_id_of(invite)
+        assert f"c=IN IP4 {wedge.cfg.sip.listen_ip}" in invite      # the caller's own SDP
+        browser.wait_for("w", "call", "failed", timeout=15)       # cancelled: answered elsewhere
+        wait_for(lambda: desk.received_requests("ACK"), what="the call up at the desk")
+        wait_for(lambda: call_id not in calls(wedge), what="the unused session deleted")
+        assert th.is_alive() and not desk.received_requests("BYE")    # still talking
+        assert set(calls(wedge)) <= before
+    finally:
+        th.join()
+    finished(th, out)
+    assert cdr(wedge, call_id)["media"] == "direct"
 
 
 def test_rtpengine_down_fails_browser_call_with_5xx(wedge, tenants, browser):
@@ -243,5 +444,116 @@ def test_rtpengine_down_fails_browser_call_with_5xx(wedge, tenants, browser):
             assert state["error"].startswith("Call failed: 503"), state
             assert not device.received_requests("INVITE")
         finally:
-            wedge.stack.rtpengine.start()
+            rtpengine_restarted(wedge)
             unregister_device(wedge, tenants["A"], "7003", device.port)
+
+
+def test_rtpengine_down_at_answer_ends_the_call_without_media(wedge, tenants):
+    """rtpengine dies between the offer and the answer. tm relays every 2xx of
+    an INVITE, so the caller gets the 200 -- with every stream rejected, not
+    the callee's SDP rtpengine could not rewrite (no one-way audio, no media
+    to an address the caller cannot reach) -- and the edge ends the call on
+    both sides with BYE once the caller's ACK confirms it. The caller is a
+    raw SIP client behind NAT (SIPp cannot take a rejected stream)."""
+    ip = wedge.cfg.sip.listen_ip
+    with sipp.SippServer(SCENARIOS / "uas_answer_late.xml", local_ip=ip) as device, \
+            SipClient(wedge.sip, local_ip=ip) as phone:
+        register_device(wedge, tenants["A"], "7003", device.port)
+        try:
+            ok = answered_invite(phone, *creds(tenants["A"], "7005"), "7003", wedge,
+                                 before_answer=lambda: (
+                                     wait_for(lambda: device.received_requests("INVITE"),
+                                              timeout=10, what="INVITE at the device"),
+                                     wedge.stack.rtpengine.stop()))
+            invite = device.received_requests("INVITE")[0]
+            assert f"c=IN IP4 {wedge.cfg.rtpengine.interface}" in invite    # it was anchored
+            answer = ok.raw.split("\r\n\r\n", 1)[1]
+            assert re.search(r"(?m)^m=audio 0 RTP/AVP ", answer), answer    # streams rejected
+            assert ip not in answer and "c=IN IP4 0.0.0.0" in answer          # no callee address
+            phone.send_raw(ack_2xx(phone, ok))
+            bye = wait_request(phone, "BYE", timeout=10)                      # ended by the edge
+            phone.send_raw(reply_to(bye, 200, "OK"))
+            callee_bye = wait_for(lambda: device.received_requests("BYE"), timeout=10,
+                                  what="the callee's leg ended by the edge")[0]
+            for msg in (bye, callee_bye):
+                assert 'Reason: SIP;cause=503;text="Media Relay Down"' in msg, msg
+        finally:
+            rtpengine_restarted(wedge)
+            unregister_device(wedge, tenants["A"], "7003", device.port)
+    row = cdr(wedge, call_id_of(invite))
+    assert (row["final_code"], row["final_reason"]) == (503, "Media Relay Down"), row
+
+
+OFFER = ("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+         "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+
+
+def answered_invite(c: SipClient, user: str, pw: str, dialled: str, e: Edge,
+                    before_answer: Any = None) -> Any:
+    """INVITE (challenged, then with credentials) from a phone behind NAT
+    (private Contact and SDP); the 200. `before_answer` runs once it rings."""
+    ruri, me = f"sip:{dialled}@{e.target}", f"sip:{user}@{e.target}"
+    contact = f"<sip:{user}@{PRIVATE}:{c.local[1]}>"
+    hdrs = ["Content-Type: application/sdp"]
+    body = OFFER.format(ip=PRIVATE)
+    first = c.build("INVITE", ruri, me, ruri, hdrs, body=body, contact=contact)
+    challenge = c.request(first)
+    assert challenge is not None and challenge.code == 407, challenge
+    c.send_raw(ack_for_challenge(first))
+    auth = authorization(challenge.header("proxy-authenticate") or "", "INVITE", ruri, user, pw,
+                         header="Proxy-Authorization")
+    c.send_raw(c.build("INVITE", ruri, me, ruri, hdrs + [auth], body=body, contact=contact))
+    while True:
+        r = c.recv(timeout=20)
+        assert r is not None, "no answer"
+        if r.code == 180 and before_answer is not None:
+            before_answer()
+            before_answer = None
+        if r.code >= 200:
+            assert r.code == 200, r.raw
+            return r
+
+
+def ack_for_challenge(invite: str) -> str:
+    head = invite.split("\r\n\r\n", 1)[0].split("\r\n")
+    keep = [ln for ln in head[1:] if ln.split(":", 1)[0] in ("Via", "From", "To", "Call-ID")]
+    cseq = next(ln for ln in head if ln.startswith("CSeq:")).split()[1]
+    return "\r\n".join([f"ACK {head[0].split()[1]} SIP/2.0", *keep, f"CSeq: {cseq} ACK",
+                         "Max-Forwards: 70", "Content-Length: 0"]) + "\r\n\r\n"
+
+
+def ack_2xx(c: SipClient, ok: Any) -> str:
+    """The ACK of a 2xx (RFC 3261 13.2.2.4): to its Contact, by its route set."""
+    target = re.search(r"<([^>]+)>", ok.header("contact") or "")
+    assert target, ok.raw
+    routes = ok.headers.get("record-route", [])
+    host, port = c.local
+    return "\r\n".join([
+        f"ACK {target.group(1)} SIP/2.0",
+        f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{os.urandom(6).hex()};rport",
+        *(f"Route: {r}" for r in reversed(routes)),
+        f"From: {ok.header('from')}", f"To: {ok.header('to')}",
+        f"Call-ID: {ok.header('call-id')}",
+        f"CSeq: {(ok.header('cseq') or '1').split()[0]} ACK",
+        "Max-Forwards: 70", "Content-Length: 0"]) + "\r\n\r\n"
+
+
+def wait_request(c: SipClient, method: str, timeout: float) -> str:
+    """The next request `method` the phone receives (replies are skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c.sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            data = c.sock.recv(65535).decode(errors="replace")
+        except OSError:
+            continue
+        if data.startswith(method + " "):
+            return data
+    raise AssertionError(f"no {method} at the phone within {timeout}s")
+
+
+def reply_to(request: str, code: int, reason: str) -> str:
+    head = request.split("\r\n\r\n", 1)[0].split("\r\n")
+    keep = [ln for ln in head[1:] if ln.split(":", 1)[0].lower() in
+            ("via", "from", "to", "call-id", "cseq")]
+    return "\r\n".join([f"SIP/2.0 {code} {reason}", *keep, "Content-Length: 0"]) + "\r\n\r\n"
