@@ -28,6 +28,9 @@ def _san(names: list[str]) -> str:
 
 def ensure(cfg: Config) -> tuple[Path, Path]:
     cert, key = cfg.tls_files
+    if bool(cfg.tls.certificate) != bool(cfg.tls.private_key):
+        raise EdgeError("[tls] certificate and private_key are set together "
+                        "(both empty: a self-signed pair for local use)")
     if cfg.tls.certificate and cfg.tls.private_key:
         for p in (cert, key):
             if not p.exists():
