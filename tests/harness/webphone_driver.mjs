@@ -79,6 +79,11 @@ const commands = {
   },
   async console({ phone }) { return phones.get(phone).console.slice(-50); },
   async stats({ phone }) { return page(phone).evaluate(() => window.webphone.stats()); },
+  // the phone stops renewing its registration (and keeps its connection)
+  async hold_refresh({ phone }) {
+    await page(phone).evaluate(() => window.webphone.holdRefresh());
+    return {};
+  },
   async close({ phone }) {
     const p = phones.get(phone);
     if (p) { await p.context.close(); phones.delete(phone); }

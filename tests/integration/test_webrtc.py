@@ -137,6 +137,11 @@ def rtpengine_restarted(e: Edge) -> None:
     wait_for(enabled, timeout=15, interval=0.2, what="the edge using rtpengine again")
 
 
+def websockets(e: Edge) -> set[int]:
+    """Ids of the WebSocket connections the edge holds (websocket RPC ws.dump)."""
+    return {int(line.split(":", 1)[0]) for line in e.rpc("ws.dump").get("connections", [])}
+
+
 def register_device(e: Edge, tenant: str, ext: str, port: int) -> None:
     user, pw = creds(tenant, ext)
     with SipClient(e.sip, local_ip=e.cfg.sip.listen_ip) as c:
@@ -288,6 +293,27 @@ def test_cancel_and_unanswered_leave_no_session(wedge, tenants, browser):
                      what="rtpengine session deleted after CANCEL")
         finally:
             unregister_device(wedge, tenants["A"], "7003", device.port)
+
+
+def test_expired_registration_closes_its_websocket(wedge, tenants, browser):
+    """The other half of the connection's lifetime following the
+    registration's: a browser that stops renewing (the connection still up)
+    is forgotten when its registration expires, and the edge closes its
+    WebSocket (usrloc close_expired_tcp) -- no stale binding. (The phone
+    then reconnects and registers anew, on a new connection: its choice.)"""
+    user, pw = creds(tenants["A"], "7003")
+    browser.cmd("open", phone="x", url=url(wedge) + "?expires=10")
+    browser.cmd("register", phone="x", user=user, password=pw)
+    browser.wait_for("x", "registration", "registered")
+    browser.cmd("hold_refresh", phone="x")
+    (c,) = wedge.contacts(tenants["A"], "7003")
+    assert 0 < int(c["Expires"]) <= 10 and c["Address"].endswith(";transport=ws")
+    conn = int(c["Tcpconn-Id"])
+    assert conn in websockets(wedge)
+    wait_for(lambda: not wedge.contacts(tenants["A"], "7003"), timeout=20, interval=0.2,
+             what="the expired registration removed")
+    wait_for(lambda: conn not in websockets(wedge), timeout=5, interval=0.2,
+             what="its WebSocket closed by the edge")
 
 
 @pytest.mark.parametrize("scenario,code", [("uas_busy.xml", 486), ("uas_ring.xml", 408)],

@@ -8,6 +8,12 @@ import * as JsSIP from "jssip";
 const $ = (id) => document.getElementById(id);
 let ua = null;
 let session = null;
+// registration lifetime to ask for (s): ?expires=N in the page's address
+// (the edge's min/max expires apply); JsSIP renews it before it runs out
+const EXPIRES = Math.max(10, Number(new URLSearchParams(location.search).get("expires")) || 600);
+// renew the registration when it is about to expire (window.webphone.holdRefresh
+// stops that: a diagnostic, to watch the edge end an expired registration)
+let refresh = true;
 
 function log(line) {
   const el = $("log");
@@ -85,13 +91,15 @@ function register(ev) {
     authorization_user: user,
     password: $("password").value,
     register: true,
-    register_expires: 600,
+    register_expires: EXPIRES,
     session_timers: false,
     user_agent: "sip-edge web phone",
   });
   ua.on("connecting", () => setRegistration("connecting"));
   ua.on("disconnected", () => { if (document.body.dataset.registration !== "failed") setRegistration("disconnected"); });
   ua.on("registered", () => { showError(""); setRegistration("registered"); });
+  // a listener here makes renewing the registration this page's job (JsSIP)
+  ua.on("registrationExpiring", () => { if (refresh) ua.register(); });
   ua.on("unregistered", () => setRegistration("unregistered"));
   ua.on("registrationFailed", (e) => {
     setRegistration("failed");
@@ -154,4 +162,4 @@ window.addEventListener("DOMContentLoaded", () => {
   $("hangup").addEventListener("click", hangup);
 });
 
-window.webphone = { stats };
+window.webphone = { stats, holdRefresh: () => { refresh = false; } };
