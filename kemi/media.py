@@ -50,8 +50,9 @@ ANCHORED = "$avp(edge_media)"
 LOST = "$avp(edge_media_lost)"
 # dialog variable: a 2xx went to the caller with its media rejected because
 # rtpengine could not rewrite it; the caller's ACK ends the call
-# (its value: the caller's Contact URI)
+# (its value: the caller's Contact URI; ENDED once the ending BYEs are out)
 V_MEDIA_DOWN = "mdown"
+ENDED = "-"
 DLG_END_AFTER = 1           # s: the dialog's timeout once its ending BYEs are out
 
 
@@ -176,7 +177,8 @@ def in_dialog() -> bool:
     downstream = KSR.rr.is_direction("downstream") > 0
     down = KSR.dialog.var_get(V_MEDIA_DOWN)
     if down is not None:
-        if KSR.is_ACK():
+        if KSR.is_ACK() and str(down) != ENDED:     # a retransmitted ACK: ended already
+            KSR.dialog.var_sets(V_MEDIA_DOWN, ENDED)
             _end_call(downstream, "" if str(down) == "1" else str(down))
         return True
     if KSR.is_BYE():

@@ -241,6 +241,9 @@ def test_ack_of_a_rejected_answer_ends_both_sides(ksr):
     assert "From: <sip:b@x>;tag=callee-tag\r\nTo: <sip:a@x>;tag=caller-tag" in hdrs
     assert ksr.called("dialog.dlg_set_timeout") == [(media.DLG_END_AFTER,)]
     assert ksr.called("rtpengine.rtpengine_delete") == [("from-tag=caller-tag",)]
+    ksr.calls.clear()
+    assert media.in_dialog()                      # the ACK again (the 2xx was retransmitted)
+    assert not ksr.called("tm.t_uac_send")
 
 
 def test_other_requests_of_a_rejected_answer_pass(ksr):
