@@ -50,6 +50,9 @@ RELEASE = "release"    # a 2xx from a branch rtpengine does not anchor while ano
                        # branch was anchored: the call's rtpengine session is unused
 DROP = "drop"          # a 1xx whose SDP rtpengine could not rewrite: not relayed
 REJECT = "reject"      # a 2xx whose SDP rtpengine could not rewrite (see reject_answer)
+LATE = "late"          # a 2xx after the transaction's first (a retransmission, or another
+                       # fork answering too) rtpengine could not rewrite: its streams
+                       # rejected, the established call left alone
 
 
 def anchor(caller_nat: bool, callee_nat: bool, caller_webrtc: bool = False,
@@ -82,11 +85,18 @@ def delete_flags(offerer_tag: str) -> str:
 
 
 def answer_action(code: int, branch_anchored: bool, call_anchored: bool, has_sdp: bool,
-                  rewritten: bool = True) -> str:
+                  rewritten: bool = True, late: bool = False) -> str:
     """What the reply route does with a reply ``code`` (1xx/2xx) of a call:
     ``branch_anchored``: this reply's branch goes through rtpengine;
     ``call_anchored``: some branch of the initial INVITE does; ``rewritten``:
-    rtpengine rewrote this reply's SDP (when it was asked to)."""
+    rtpengine rewrote this reply's SDP (when it was asked to); ``late``: a
+    2xx of this transaction was relayed already -- this one is its
+    retransmission or the answer of another fork (RFC 3261 16.7 step 5: a
+    proxy relays every 2xx). A late 2xx never releases nor ends the call
+    the first one established; its SDP still never reaches the caller
+    unrewritten (the caller ends that second dialog, RFC 3261 13.2.2.4)."""
+    if late and code >= 200:
+        return LATE if branch_anchored and has_sdp and not rewritten else PASS
     if not branch_anchored:
         return RELEASE if call_anchored and 200 <= code < 300 else PASS
     if not has_sdp or rewritten:

@@ -775,7 +775,8 @@ def build_parser() -> Parser:
     sp.add_argument("--role", choices=("all", "callers", "callees"), default="all",
                     help="register: only the devices that call, or that are called")
     sp.add_argument("--contact", action="append", metavar="HOST:PORT",
-                    help="register: the binding to register (repeat: round robin); "
+                    help="register: the binding to register (repeat: spread over the devices, "
+                         "each always given the same one); "
                          "default: the SIPp process itself")
     sp.add_argument("--expires", type=int, default=600, help="register: seconds")
     sp.add_argument("--private-address", metavar="IP",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import random
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -172,11 +173,15 @@ def register_csv(rows: Iterable[Row], pattern: str = DEFAULT_PATTERN,
                  expires: int = 600, contacts: Sequence[str] = (SELF_CONTACT,),
                  order: str = "SEQUENTIAL") -> str:
     """SIPp injection file for loadtest/sipp/register.xml; the contacts
-    (host:port, or empty for the SIPp process itself) are given round robin."""
+    (host:port, or empty for the SIPp process itself) are spread over the
+    devices, each device always given the same one whatever the order of
+    the rows -- so registering again (another order, another file) refreshes
+    its binding instead of adding a second contact, which would fork every
+    call to it."""
     out = io.StringIO()
     out.write(order + "\n")
-    for i, (tenant, ext, au) in enumerate(rows):
-        contact = contacts[i % len(contacts)]
+    for tenant, ext, au in rows:
+        contact = contacts[zlib.crc32(au.encode()) % len(contacts)]
         out.write(f"{au};{_auth(tenant, ext, au, pattern)};{expires};{contact};\n")
     return out.getvalue()
 

@@ -17,6 +17,11 @@ rings both with the right media for each. Replies (``answer_on_reply``):
 * a 2xx from a branch rtpengine does not anchor while another branch was
   anchored (a desk phone answered, the browser's branch is cancelled): the
   call's rtpengine session is deleted -- no session waits for a timeout;
+* a further 2xx of the same INVITE (its retransmission, or a second fork
+  answering before its CANCEL arrived -- tm relays every 2xx) never
+  releases nor ends the call the first one established: it is rewritten
+  when rtpengine can, else its streams are rejected (the session may be
+  gone already: the caller hung up);
 * rtpengine cannot rewrite an answer (down since the offer): a 1xx is not
   relayed; a 2xx cannot be held back (tm relays every 2xx of an INVITE), so
   its SDP is replaced by one rejecting every stream -- never the callee's
@@ -44,10 +49,12 @@ from kemi.ksrconst import (FLB_MEDIA, FLB_NATB, FLB_WEBRTC, FLT_NATS, RR_MEDIA,
 
 # transaction AVPs: the sender of this transaction's offer is a browser; some
 # branch of the initial INVITE was anchored; some branch was dropped because
-# rtpengine could not anchor it
+# rtpengine could not anchor it; a 2xx of this transaction was relayed (tm
+# gives the reply route the transaction's AVPs, so what it sets there stays)
 OFFERER_WEBRTC = "$avp(edge_offerer_webrtc)"
 ANCHORED = "$avp(edge_media)"
 LOST = "$avp(edge_media_lost)"
+ANSWERED = "$avp(edge_answered)"
 # dialog variable: a 2xx went to the caller with its media rejected because
 # rtpengine could not rewrite it; the caller's ACK ends the call
 # (its value: the caller's Contact URI; ENDED once the ending BYEs are out)
@@ -94,9 +101,20 @@ def offer_on_branch() -> bool:
     return True
 
 
-def answer_on_reply() -> None:
-    """Reply route: a 1xx/2xx of a relayed request (see the module doc)."""
-    code = int(KSR.pv.get("$rs") or 0)
+def first_answer(code: int) -> bool:
+    """Reply route: is this reply the transaction's first 2xx? (Later ones
+    are the callee's retransmissions, or other forks answering too.)"""
+    if not 200 <= code < 300:
+        return False
+    if _flag_avp(ANSWERED):
+        return False
+    KSR.pv.seti(ANSWERED, 1)
+    return True
+
+
+def answer_on_reply(code: int, first: bool) -> None:
+    """Reply route: a 1xx/2xx ``code`` of a relayed request, ``first``: the
+    transaction's first 2xx (see the module doc)."""
     branch, call = KSR.isbflagset(FLB_MEDIA), _flag_avp(ANCHORED)
     has_sdp = KSR.textops.has_body_type("application/sdp") > 0
     sender_web, receiver_web = KSR.isbflagset(FLB_WEBRTC), _flag_avp(OFFERER_WEBRTC)
@@ -105,15 +123,21 @@ def answer_on_reply() -> None:
         flags = media.sdp_flags(KSR.isbflagset(FLB_NATB), sender_web, receiver_web,
                                 offer=False, branch=call)
         rewritten = KSR.rtpengine.rtpengine_manage(flags) > 0
-    action = media.answer_action(code, branch, call, has_sdp, rewritten)
+    action = media.answer_action(code, branch, call, has_sdp, rewritten,
+                                 late=code >= 200 and not first)
     if action == media.PASS:
-        if branch and call and code >= 200 and calls.in_call():
+        if branch and call and first and calls.in_call():
             calls.media(calls.MEDIA_WEBRTC if sender_web or receiver_web else calls.MEDIA_RTP)
     elif action == media.RELEASE:
         KSR.rtpengine.rtpengine_delete0()        # the caller's tag: every branch's monologue
     elif action == media.DROP:
         KSR.err("rtpengine could not rewrite a %d's SDP: not relayed\n" % code)
         KSR.set_drop()
+    elif action == media.LATE:
+        KSR.info("a further %d of %s rtpengine could not rewrite: its media rejected\n"
+                 % (code, context.pv_str("$ci")))
+        KSR.textops.set_body(media.reject_answer(context.pv_str("$rb"), receiver_web),
+                             "application/sdp")
     else:
         _reject(code, receiver_web)
 

@@ -63,10 +63,11 @@ def on_branch() -> None:
 def on_reply() -> None:
     """Reply route of relayed requests."""
     code = int(KSR.pv.get("$rs") or 0)
-    if 200 <= code < 300 and calls.in_call() and context.pv_str("$rm") == "INVITE":
+    first = media.first_answer(code)
+    if first and calls.in_call() and context.pv_str("$rm") == "INVITE":
         calls.answered(code, context.pv_str("$rr"))
     if 100 < code < 300:
-        media.answer_on_reply()
+        media.answer_on_reply(code, first)
         # the Contact of a NATed device gets its real address -- by the node
         # that received the reply from the device, never from a peer node
         if (KSR.isbflagset(FLB_NATB) or KSR.isflagset(FLT_DELIVERED)) and \

@@ -91,21 +91,24 @@ class TcpDevice:
             if method == "INVITE":
                 ip, port = self.client.local
                 body = SDP.format(ip=ip, port=40000)
-                self.client.send_raw(self._reply(msg, 200, "OK", [
+                self.client.send_raw(reply_to(msg, 200, "OK", [
                     f"Contact: <sip:{self.user}@{ip}:{port};transport=tcp>",
                     "Content-Type: application/sdp"], body))
             elif method in ("BYE", "OPTIONS", "CANCEL", "UPDATE", "INFO"):
-                self.client.send_raw(self._reply(msg, 200, "OK"))
+                self.client.send_raw(reply_to(msg, 200, "OK"))
 
-    @staticmethod
-    def _reply(req: str, code: int, reason: str, extra: list[str] | None = None,
-               body: str = "") -> str:
-        lines = req.replace("\r\n", "\n").split("\n")
-        keep = [ln for ln in lines if re.match(r"(?i)^(via|v|from|f|call-id|i|cseq|"
-                                               r"record-route)\s*:", ln)]
-        to = next(ln for ln in lines if re.match(r"(?i)^(to|t)\s*:", ln))
-        if ";tag=" not in to:
-            to += ";tag=dev" + str(abs(hash(req)) % 100000)
-        out = [f"SIP/2.0 {code} {reason}", *keep, to, *(extra or []),
-               f"Content-Length: {len(body.encode())}"]
-        return "\r\n".join(out) + "\r\n\r\n" + body
+
+def reply_to(req: str, code: int, reason: str, extra: list[str] | None = None,
+             body: str = "") -> str:
+    """A UAS's reply to ``req`` (RFC 3261 8.2.6: its Via, From, Call-ID, CSeq,
+    Record-Route; its To with a tag of this UAS, the same for every reply to
+    the same request)."""
+    lines = req.replace("\r\n", "\n").split("\n")
+    keep = [ln for ln in lines if re.match(r"(?i)^(via|v|from|f|call-id|i|cseq|"
+                                           r"record-route)\s*:", ln)]
+    to = next(ln for ln in lines if re.match(r"(?i)^(to|t)\s*:", ln))
+    if ";tag=" not in to:
+        to += ";tag=dev" + str(abs(hash(req)) % 100000)
+    out = [f"SIP/2.0 {code} {reason}", *keep, to, *(extra or []),
+           f"Content-Length: {len(body.encode())}"]
+    return "\r\n".join(out) + "\r\n\r\n" + body

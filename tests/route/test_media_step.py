@@ -95,6 +95,12 @@ def test_cdr_media_at_offer_only_when_every_branch_is_anchored(ksr, caller_web, 
 
 # -- replies -------------------------------------------------------------------------
 
+def answer(ksr) -> None:
+    """The reply route's media step, as kemi.relay.on_reply runs it."""
+    code = int(ksr.pv["$rs"])
+    media.answer_on_reply(code, media.first_answer(code))
+
+
 def reply(ksr, code: int, sdp: bool = True, branch_anchored: bool = True,
           call_anchored: bool = True):
     ksr.message("INVITE", rs=code, rb=CALLEE_SDP if sdp else None)
@@ -109,7 +115,7 @@ def reply(ksr, code: int, sdp: bool = True, branch_anchored: bool = True,
 
 def test_answer_of_a_branch_names_the_branch_and_records_the_media(ksr):
     reply(ksr, 200).bflags.add(FLB_WEBRTC)
-    media.answer_on_reply()
+    answer(ksr)
     (flags,) = manage(ksr)
     assert edge_media.PER_BRANCH in flags and "transport-protocol=RTP/AVP" in flags
     assert ksr.pv[f"$dlg_var({calls.V_MEDIA})"] == calls.MEDIA_WEBRTC
@@ -119,7 +125,7 @@ def test_answer_of_a_branch_names_the_branch_and_records_the_media(ksr):
 def test_2xx_of_an_unanchored_branch_releases_the_call(ksr):
     """A desk phone answered directly; the browser branch's session goes."""
     reply(ksr, 200, branch_anchored=False)
-    media.answer_on_reply()
+    answer(ksr)
     assert not manage(ksr)
     assert ksr.called("rtpengine.rtpengine_delete0") == [()]
     assert f"$dlg_var({calls.V_MEDIA})" not in ksr.pv            # stays "direct"
@@ -127,14 +133,14 @@ def test_2xx_of_an_unanchored_branch_releases_the_call(ksr):
 
 def test_1xx_of_an_unanchored_branch_keeps_the_session(ksr):
     reply(ksr, 180, sdp=False, branch_anchored=False)
-    media.answer_on_reply()
+    answer(ksr)
     assert not ksr.called("rtpengine.rtpengine_delete0")
 
 
 def test_provisional_sdp_rtpengine_cannot_rewrite_is_not_relayed(ksr):
     reply(ksr, 183)
     ksr.results["rtpengine.rtpengine_manage"] = -1
-    media.answer_on_reply()
+    answer(ksr)
     assert ksr.called("set_drop") == [()] and not ksr.called("textops.set_body")
 
 
@@ -144,7 +150,7 @@ def test_2xx_rtpengine_cannot_rewrite_rejects_the_media(ksr):
     reply(ksr, 200)
     ksr.pv["$T_req($ct)"] = '"A" <sip:200017001@192.168.1.10:5060;transport=udp>;expires=60'
     ksr.results["rtpengine.rtpengine_manage"] = -1
-    media.answer_on_reply()
+    answer(ksr)
     ((body, ctype),) = ksr.called("textops.set_body")
     assert ctype == "application/sdp"
     assert re.search(r"(?m)^m=audio 0 RTP/AVP 8 0\r$", body) and "198.51.100.7" not in body
@@ -155,18 +161,36 @@ def test_2xx_rtpengine_cannot_rewrite_rejects_the_media(ksr):
     assert not ksr.called("set_drop")
 
 
+def test_further_2xx_never_ends_nor_releases_the_answered_call(ksr):
+    """A second fork answering too (or the 200 retransmitted after the caller
+    hung up, its session gone): its streams are rejected, nothing else --
+    the call the first 200 established keeps its media and its CDR."""
+    reply(ksr, 200)
+    answer(ksr)                                   # the answer: rewritten
+    assert ksr.pv[media.ANSWERED] == 1
+    ksr.results["rtpengine.rtpengine_manage"] = -1
+    answer(ksr)                                   # a further 200, session gone
+    ((body, _),) = ksr.called("textops.set_body")
+    assert "m=audio 0 RTP/AVP 8 0" in body and "198.51.100.7" not in body
+    assert f"$dlg_var({media.V_MEDIA_DOWN})" not in ksr.pv
+    assert f"$dlg_var({calls.V_CODE})" not in ksr.pv
+    ksr.bflags.discard(FLB_MEDIA)                 # ... or a direct fork's 200
+    answer(ksr)
+    assert not ksr.called("rtpengine.rtpengine_delete0")
+
+
 def test_rejected_2xx_to_a_browser_keeps_its_transport(ksr):
     reply(ksr, 200)
     ksr.pv[media.OFFERER_WEBRTC] = 1
     ksr.results["rtpengine.rtpengine_manage"] = -1
-    media.answer_on_reply()
+    answer(ksr)
     ((body, _),) = ksr.called("textops.set_body")
     assert "m=audio 0 UDP/TLS/RTP/SAVPF 8 0" in body
 
 
 def test_in_dialog_answer_names_no_branch(ksr):
     reply(ksr, 200, call_anchored=False)        # a re-INVITE's 200
-    media.answer_on_reply()
+    answer(ksr)
     (flags,) = manage(ksr)
     assert edge_media.PER_BRANCH not in flags
     assert f"$dlg_var({calls.V_MEDIA})" not in ksr.pv

@@ -36,6 +36,19 @@ def test_answer_action(code, branch, call, sdp, rewritten, action):
     assert media.answer_action(code, branch, call, sdp, rewritten) == action
 
 
+@pytest.mark.parametrize("branch,call,sdp,rewritten,action", [
+    (True, True, True, True, media.PASS),        # another fork answered too: rewritten
+    (True, True, True, False, media.LATE),       # ... its session gone: streams rejected
+    (False, True, True, True, media.PASS),       # a direct fork: the call's session stays
+    (True, False, True, False, media.LATE),      # a re-INVITE's retransmitted 200
+    (True, True, False, True, media.PASS),
+])
+def test_late_2xx_never_releases_nor_ends_the_call(branch, call, sdp, rewritten, action):
+    assert media.answer_action(200, branch, call, sdp, rewritten, late=True) == action
+    assert media.answer_action(180, branch, call, sdp, rewritten, late=True) == \
+        media.answer_action(180, branch, call, sdp, rewritten)
+
+
 SDP = ("v=0\r\no=- 2 2 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n"
        "m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\n"
        "m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n")
