@@ -12,6 +12,10 @@ A version < 0 means the node cannot reach the read model: :meth:`get` raises
 :class:`Unavailable` and the request is answered 503 -- the cache never
 authenticates anyone while Redis is unreachable.
 
+A worker's miss may still be answered without Redis: kemi/context.py puts a
+node-wide layer (a Kamailio htable in shared memory, entries tagged with the
+version they were fetched under) between this cache and the read model.
+
 Pure: the version source and the loader are passed in.
 """
 
@@ -54,6 +58,12 @@ class VersionedCache:
             self._data.clear()
         self._data[key] = value
         return value
+
+    @property
+    def version(self) -> int:
+        """The version the entries are valid for (during a load: the one the
+        loaded value will be cached under)."""
+        return self._seen
 
     def clear(self) -> None:
         self._data.clear()

@@ -116,6 +116,9 @@ class Security:
     source_failures: int = 20
     identity_failures: int = 10
     ban_time: int = 600
+    # an identity is trusted from a source for trusted_for seconds after it
+    # authenticated from it; each node re-records that at most once per
+    # trust_refresh (half of it: an active phone's trust never lapses)
     trusted_for: int = 3600
     # flood: at most flood_requests per source in each flood_interval (s)
     # (Kamailio pike); a flooding source is banned for ban_time
@@ -135,6 +138,10 @@ class Security:
     # upper bound of a call's life (s): a call slot held by a node that died
     # is freed after this
     max_call_duration: int = 14400
+
+    @property
+    def trust_refresh(self) -> int:
+        return max(1, self.trusted_for // 2)
 
 
 @dataclass
@@ -391,7 +398,7 @@ def _toml_value(value: Any) -> str:
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "SIPPING_FROM", "DB_URL",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "SIPPING_FROM", "DB_URL",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -488,6 +495,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "PIKE_INTERVAL": cfg.security.flood_interval,
         "PIKE_DENSITY": cfg.security.flood_requests,
         "BAN_TIME": cfg.security.ban_time,
+        "TRUST_TABLE": f"edgetrust=>size=14;autoexpire={cfg.security.trust_refresh};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
         "AUTH_SECRET": cfg.auth.nonce_secret,

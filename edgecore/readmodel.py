@@ -196,6 +196,22 @@ def _call(client: Any, fn: str, *args: str) -> list[Any]:
         raise
 
 
+def tagged(version: int, encoded: str) -> str:
+    """A read-model answer as the node-wide cache keeps it: the version it
+    was fetched under, then its encoding."""
+    return f"{version}|{encoded}"
+
+
+def untag(version: int, raw: Any) -> str | None:
+    """The encoding kept under ``version`` (None: absent, or of another
+    version -- stale)."""
+    if raw is None:
+        return None
+    text = str(raw)
+    ver, sep, encoded = text.partition("|")
+    return encoded if sep and ver == str(version) else None
+
+
 def fetch_device(client: Any, authuser: str) -> tuple[Device | None, Tenant | None]:
     """One round trip: the device of a digest identity, and its tenant."""
     dev, ten = _call(client, "edge_device", authuser)

@@ -22,6 +22,10 @@ from edgecore.policy import CallPlan
 
 T = TypeVar("T")
 
+# Kamailio htable of this node's read-model answers shared by its workers
+# (kamailio/core.cfg; Worker._node_device)
+NODE_CACHE = "edgecache"
+
 
 def pv_str(spec: str) -> str:
     """A pseudo-variable as text ("" when null)."""
@@ -52,7 +56,7 @@ class Worker:
     # made before it is answered or relayed. Bookkeeping that must reach Redis
     # but need not delay anyone -- that an identity authenticated from an
     # address (kemi/security.py, at most once per identity, address and
-    # TRUST_REFRESH in a worker) -- is deferred until the request has been
+    # security.trust_refresh on a node) -- is deferred until the request has been
     # answered or relayed, then sent in one pipelined round trip. Counting a
     # failed authentication is not deferred: bans depend on it at once.
 
@@ -82,9 +86,33 @@ class Worker:
             raise Unavailable(str(exc)) from None
 
     def device(self, authuser: str) -> tuple[rm.Device | None, rm.Tenant | None]:
-        """Device and tenant of a digest identity: cache, else one FCALL."""
-        return self.cache.get(("d", authuser.lower()),
-                              lambda: self._fetch(rm.fetch_device, authuser))
+        """Device and tenant of a digest identity: this worker's cache, else
+        the node's (shared by its workers), else one FCALL."""
+        au = authuser.lower()
+        return self.cache.get(("d", au), lambda: self._node_device(au, authuser))
+
+    def _node_device(self, au: str, authuser: str) -> tuple[rm.Device | None,
+                                                            rm.Tenant | None]:
+        """The node-wide layer of device lookups: Kamailio's htable
+        NODE_CACHE (kamailio/core.cfg), entries tagged with the read-model
+        version they were fetched under, so a version change makes them all
+        stale at once, as it empties the workers' caches. Without it, each of
+        a node's workers would fetch every device once for itself: with
+        100k devices, most REGISTERs and INVITEs land on a worker that has
+        not seen that device yet. Unknown identities are not kept here (a
+        flood of made-up names must not fill shared memory)."""
+        ver = self.cache.version
+        dev = rm.Device.decode(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE, "d:" + au)))
+        if dev is not None:
+            ten = rm.Tenant.decode(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE,
+                                                                     "t:" + dev.tenant)))
+            if ten is not None:
+                return dev, ten
+        dev, ten = self._fetch(rm.fetch_device, authuser)
+        if dev is not None and ten is not None:
+            KSR.htable.sht_sets(NODE_CACHE, "d:" + au, rm.tagged(ver, dev.encode()))
+            KSR.htable.sht_sets(NODE_CACHE, "t:" + ten.id, rm.tagged(ver, ten.encode()))
+        return dev, ten
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         """Everything a call needs: cache, else one FCALL (edge_call)."""

@@ -38,9 +38,13 @@ from kemi.ksrconst import CONTINUE, STOP
 from kemi.replies import send
 
 BAN_TABLE = "edgeban"
-# how often a worker re-records that an identity authenticated from a source
-TRUST_REFRESH = 300.0
-_recorded: dict[tuple[str, str], float] = {}
+# (identity, source) pairs this node recorded as trusted lately
+# (kamailio/features/antiflood.cfg: expire after security.trust_refresh)
+TRUST_TABLE = "edgetrust"
+
+
+def _trust_key(authuser: str, src: str) -> str:
+    return f"{authuser.lower()}|{src}"
 
 
 def enabled() -> bool:
@@ -138,6 +142,8 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
     except Exception as exc:
         KSR.warn(f"security: failure not counted: {exc}\n")
         return
+    if checked:         # Redis revoked the pair's trust: the next success records it anew
+        KSR.htable.sht_rm(TRUST_TABLE, _trust_key(authuser, src))
     if src_banned:
         note_ban("src", src, sec.ban_time)
         metrics.inc("bans", "source", "failed_authentications")
@@ -149,20 +155,18 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
 
 
 def auth_succeeded(authuser: str) -> None:
-    """Remember that this identity authenticates from this source (at most
-    once per TRUST_REFRESH per worker, written after the request is answered:
-    see Worker.defer)."""
+    """Remember that this identity authenticates from this source: written to
+    Redis after the request is answered (see Worker.defer), at most once per
+    security.trust_refresh per node -- this node's `edgetrust` table, shared
+    by its workers, says it was written lately."""
     if not enabled():
         return
     src = str(KSR.kx.get_srcip())
-    key = (authuser.lower(), src)
-    now = time.time()
-    if now - _recorded.get(key, 0.0) < TRUST_REFRESH:
+    key = _trust_key(authuser, src)
+    if KSR.htable.sht_get(TRUST_TABLE, key) is not None:
         return
+    KSR.htable.sht_seti(TRUST_TABLE, key, 1)
     w = context.worker()
-    trusted_for = w.cfg.security.trusted_for
-    if len(_recorded) > w.cfg.cache.max_entries:
-        _recorded.clear()
-    _recorded[key] = now
+    trusted_for, now = w.cfg.security.trusted_for, time.time()
     # written once the request is answered: never a second trip before it
     w.defer(lambda client: guard.auth_succeeded(client, authuser, src, now, trusted_for))

@@ -24,7 +24,7 @@ from edgectl.stack import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient
-from harness.ua import TcpDevice
+from harness.ua import TcpDevice, reply_to
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 N1, N2 = "127.0.0.41", "127.0.0.42"
@@ -151,7 +151,7 @@ def test_nat_keepalives_come_from_the_owning_node_only(cluster: Cluster):
             if not msg.startswith("OPTIONS "):
                 continue
             # answered, as a phone does: no retransmission inflates the count
-            c.sock.sendto(TcpDevice._reply(msg, 200, "OK").encode(), src)
+            c.sock.sendto(reply_to(msg, 200, "OK").encode(), src)
             assert src[0] == N1, src
             hops = vias(msg)
             # made by node 1 (bottom Via) and relayed by node 1 alone

@@ -123,14 +123,28 @@ def test_locked_identity_only_from_its_trusted_sources(ksr, worker):
 
 def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
     """The trust write waits until the request is answered (one pipelined
-    round trip), and is made at most once per TRUST_REFRESH."""
-    security._recorded.clear()
+    round trip), and is made at most once per trust_refresh on the node:
+    the node's `edgetrust` table (shared by its workers, entries expiring
+    after trust_refresh) says it was written."""
     request(ksr)
+    table: dict[tuple[str, str], int] = {}
+    ksr.results["htable.sht_get"] = lambda t, k: table.get((t, k))
+    ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__((t, k), v) or 1
+    ksr.results["htable.sht_rm"] = lambda t, k: table.pop((t, k), None) and 1
     security.auth_succeeded("000037001")
     security.auth_succeeded("000037001")
     assert worker.redis.calls == []                 # nothing before the reply
     worker.flush_deferred()
     assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
     assert worker.redis.round_trips == 1
+    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1}
+    security.auth_succeeded("000037001")            # another worker of the node
     worker.flush_deferred()
     assert worker.redis.round_trips == 1
+    # a failure from that source revokes its trust in Redis: the next
+    # success records it again
+    security.auth_failed("000037001")
+    assert not table
+    security.auth_succeeded("000037001")
+    worker.flush_deferred()
+    assert [c[0] for c in worker.redis.calls].count("edge_auth_ok") == 2
