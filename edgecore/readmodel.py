@@ -132,6 +132,24 @@ class Device:
         return cls(auth_username=d["u"], tenant=d["t"], extension=d["x"], ha1=d["h"],
                    max_calls=d.get("m"))
 
+    # the node-wide cache keeps one entry per device in Kamailio's shared
+    # memory: a compact form (fields split by the unit separator, which no
+    # auth username, tenant id, extension or HA1 can contain)
+    def pack(self) -> str:
+        m = "" if self.max_calls is None else str(self.max_calls)
+        return "\x1f".join((self.auth_username, self.tenant, self.extension, self.ha1, m))
+
+    @classmethod
+    def unpack(cls, raw: str | None) -> "Device | None":
+        if not raw:
+            return None
+        parts = raw.split("\x1f")
+        if len(parts) != 5:
+            return None
+        u, t, x, h, m = parts
+        return cls(auth_username=u, tenant=t, extension=x, ha1=h,
+                   max_calls=int(m) if m else None)
+
 
 @dataclass(frozen=True)
 class Target:

@@ -102,7 +102,7 @@ class Worker:
         not seen that device yet. Unknown identities are not kept here (a
         flood of made-up names must not fill shared memory)."""
         ver = self.cache.version
-        dev = rm.Device.decode(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE, "d:" + au)))
+        dev = rm.Device.unpack(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE, "d:" + au)))
         if dev is not None:
             ten = rm.Tenant.decode(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE,
                                                                      "t:" + dev.tenant)))
@@ -110,7 +110,7 @@ class Worker:
                 return dev, ten
         dev, ten = self._fetch(rm.fetch_device, authuser)
         if dev is not None and ten is not None:
-            KSR.htable.sht_sets(NODE_CACHE, "d:" + au, rm.tagged(ver, dev.encode()))
+            KSR.htable.sht_sets(NODE_CACHE, "d:" + au, rm.tagged(ver, dev.pack()))
             KSR.htable.sht_sets(NODE_CACHE, "t:" + ten.id, rm.tagged(ver, ten.encode()))
         return dev, ten
 

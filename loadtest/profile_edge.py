@@ -76,6 +76,21 @@ def perf_report(data: Path, sort: str, children: bool) -> list[tuple[float, str]
     return rows
 
 
+def py_spy_functions(files: list[Path]) -> list[tuple[float, str]]:
+    """py-spy raw stacks -> share of samples in which each function is on
+    the stack (inclusive time), busiest first."""
+    seen: collections.Counter[str] = collections.Counter()
+    total = 0
+    for f in files:
+        for line in f.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            n = int(count)
+            total += n
+            for fr in set(stack.split(";")):
+                seen[re.sub(r":\d+\)", ")", fr)] += n
+    return sorted(((100.0 * c / max(1, total), fn) for fn, c in seen.items()), reverse=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("load", choices=("register", "calls", "nat-calls"))
@@ -83,6 +98,8 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    ap.add_argument("--functions", type=int, default=0, metavar="N",
+                    help="also list the N Python functions with the most time (with callees)")
     a = ap.parse_args()
     for tool in ("sipp", "perf"):
         if shutil.which(tool) is None:
@@ -159,6 +176,10 @@ def main() -> int:
             for share, step in py_spy_steps(sorted(work.glob("spy.*"))):
                 if share >= 0.5:
                     print(f"  {share:5.1f}%  {step}")
+            if a.functions:
+                print("\nPython functions with what they call (py-spy):")
+                for share, fn in py_spy_functions(sorted(work.glob("spy.*")))[:a.functions]:
+                    print(f"  {share:5.1f}%  {fn}")
         print("\nBy library (perf, self time):")
         for share, dso in perf_report(work / "perf.data", "dso", False)[:8]:
             print(f"  {share:5.1f}%  {dso}")

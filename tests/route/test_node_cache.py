@@ -48,7 +48,7 @@ def test_one_fetch_per_node_not_per_worker(node):
         assert w.device("000427001") == (DEVICE, TENANT)
         assert w.device("000427001") == (DEVICE, TENANT)
     assert redis.fcalls == 1
-    assert node[(context.NODE_CACHE, "d:000427001")] == rm.tagged(5, DEVICE.encode())
+    assert node[(context.NODE_CACHE, "d:000427001")] == rm.tagged(5, DEVICE.pack())
     assert node[(context.NODE_CACHE, "t:00042")] == rm.tagged(5, TENANT.encode())
 
 
@@ -71,6 +71,12 @@ def test_unknown_identities_are_not_kept_by_the_node(node):
     for w in workers(redis, version):
         assert w.device("999997001") == (None, None)
     assert redis.fcalls == 3 and not node
+
+
+def test_packed_device_round_trips():
+    for dev in (DEVICE, rm.Device("a", "00001", "55000001", "0" * 32, max_calls=3)):
+        assert rm.Device.unpack(dev.pack()) == dev
+    assert rm.Device.unpack("not a device") is None and rm.Device.unpack(None) is None
 
 
 def test_untag():
