@@ -24,7 +24,9 @@ def forward() -> int:
     if KSR.is_INVITE() and KSR.siputils.has_totag() < 0:
         KSR.dialog.dlg_manage()         # in-dialog requests must match this dialog
         media.note_offerer()
-    if KSR.is_INVITE() or KSR.is_UPDATE() or KSR.is_BYE():
+    # requests whose branches or replies carry SDP or a Contact to fix (a BYE
+    # and its 200 carry neither: no Python run for them)
+    if KSR.is_INVITE() or KSR.is_UPDATE():
         KSR.tm.t_on_branch(BRANCH_ROUTE)
         KSR.tm.t_on_reply(REPLY_ROUTE)
     if KSR.is_INVITE():
