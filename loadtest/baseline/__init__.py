@@ -45,8 +45,10 @@ class Baseline(Service):
     """Native Kamailio on its own loopback port; shares the edge's rtpengine."""
 
     def __init__(self, cfg: Config, run_dir: Path, children: int | None = None,
-                 shm_mb: int | None = None):
+                 shm_mb: int | None = None, usrloc_db_url: str | None = None):
         super().__init__(cfg, "baseline", "kamailio")
+        # usrloc DB-only on this database (Kamailio db_postgres URL) instead of memory
+        self.usrloc_db_url = usrloc_db_url
         self.run_dir = run_dir
         self.creds_dir = run_dir / "creds"
         self.rpc_socket = run_dir / "baseline.rpc.sock"
@@ -81,8 +83,11 @@ class Baseline(Service):
         }
         cmd = ["kamailio", "-f", str(CFG), "-DD", "-E", "-m", str(self.shm_mb),
                "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
+        if self.usrloc_db_url:
+            defines["WITH_USRLOC_DB"] = ""
+            defines["USRLOC_DB_URL"] = f'"{self.usrloc_db_url}"'
         for k, v in defines.items():
-            cmd += ["-A", f"{k}={v}"]
+            cmd += ["-A", f"{k}={v}" if v else k]
         return cmd
 
     def ready(self) -> bool:
