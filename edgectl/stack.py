@@ -582,9 +582,10 @@ def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0
     cfg.paths.run_dir = str(run_dir)
     cfg.node.name = name
     cfg.sip.listen_ip = listen_ip
-    cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip)
-    cfg.sip.tls_port = free_port(listen_ip)
-    cfg.sip.wss_port = free_port(listen_ip)
+    # the SIP ports: node k of `stack up --nodes` listens k-1 steps higher
+    cfg.sip.udp_port = cfg.sip.tcp_port = free_port(listen_ip, nodes=MAX_LOCAL_NODES)
+    cfg.sip.tls_port = free_port(listen_ip, nodes=MAX_LOCAL_NODES)
+    cfg.sip.wss_port = free_port(listen_ip, nodes=MAX_LOCAL_NODES)
     cfg.redis.url = f"redis://127.0.0.1:{free_port()}/0"
     cfg.postgres.dsn = f"postgresql://edge@127.0.0.1:{free_port()}/edge"
     cfg.rtpengine.ng_port = free_port()
@@ -593,23 +594,46 @@ def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0
     return cfg
 
 
-def free_port(host: str = "127.0.0.1", kind: int = 0) -> int:
-    """An ephemeral port free for both UDP and TCP on host."""
+# ports this process handed out (with their node copies): never handed out
+# again, so two private stacks, or two nodes of one, never pick the same one
+_HANDED_OUT: set[int] = set()
+# node ports of a private cluster (edgectl stack up --nodes, at most this many)
+MAX_LOCAL_NODES = 3
+
+
+def _bindable(host: str, port: int) -> bool:
     import socket
 
-    for _ in range(50):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.bind((host, port))
+        u.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        t.close()
+        u.close()
+
+
+def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
+    """An ephemeral port free for both UDP and TCP on host; ``nodes`` > 1:
+    so are the ports the further nodes of a local cluster listen on (the
+    port + NODE_PORT_STEP * k), and none of them was handed out before."""
+    import socket
+
+    for _ in range(200):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind((host, 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind((host, port))
-            return int(port)
-        except OSError:
+        port = int(t.getsockname()[1])
+        t.close()
+        span = [port + NODE_PORT_STEP * k for k in range(nodes)]
+        if any(p in _HANDED_OUT or p > 65535 for p in span):
             continue
-        finally:
-            t.close()
-            u.close()
+        if all(_bindable(host, p) for p in span):
+            _HANDED_OUT.update(span)
+            return port
     raise RuntimeError("no free port")
 
 

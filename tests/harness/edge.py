@@ -18,7 +18,7 @@ from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl import rpc
 from edgectl.provision import default_auth_username
-from edgectl.stack import Kamailio, Stack, ephemeral_config, free_port
+from edgectl.stack import MAX_LOCAL_NODES, Kamailio, Stack, ephemeral_config, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,9 +66,10 @@ class Edge:
         cfg.node.name = name
         if listen_ip:
             cfg.sip.listen_ip = cfg.sip.advertised_ip = listen_ip
-        cfg.sip.udp_port = cfg.sip.tcp_port = udp_port or free_port(cfg.sip.listen_ip)
-        cfg.sip.tls_port = free_port(cfg.sip.listen_ip)
-        cfg.sip.wss_port = free_port(cfg.sip.listen_ip)
+        ip, n = cfg.sip.listen_ip, MAX_LOCAL_NODES
+        cfg.sip.udp_port = cfg.sip.tcp_port = udp_port or free_port(ip, nodes=n)
+        cfg.sip.tls_port = free_port(ip, nodes=n)
+        cfg.sip.wss_port = free_port(ip, nodes=n)
         for section, values in sections.items():
             for k, v in values.items():
                 setattr(getattr(cfg, section), k, v)
