@@ -41,6 +41,16 @@ class Endpoint:
         self.port = self.sock.getsockname()[1]
         self.got: list[str] = []
 
+    def _receive(self, seconds: float) -> bool:
+        """Keep the next message arriving within ``seconds``; False if none."""
+        self.sock.settimeout(max(seconds, 0.001))
+        try:
+            data, _ = self.sock.recvfrom(65535)
+        except (socket.timeout, TimeoutError):
+            return False
+        self.got.append(data.decode(errors="replace"))
+        return True
+
     def wait(self, start: str, timeout: float = 5.0) -> str:
         """The first message received that starts with ``start`` (and was
         not taken before)."""
@@ -53,22 +63,13 @@ class Endpoint:
             if left <= 0:
                 raise AssertionError(f"no {start!r} at port {self.port}; got "
                                      f"{[m.splitlines()[0] for m in self.got]}")
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except (socket.timeout, TimeoutError):
-                continue
-            self.got.append(data.decode(errors="replace"))
+            self._receive(left)
 
     def drain(self, seconds: float) -> list[str]:
+        """Everything that arrives within ``seconds`` (and what came before)."""
         end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except (socket.timeout, TimeoutError):
-                break
-            self.got.append(data.decode(errors="replace"))
+        while (left := end - time.monotonic()) > 0 and self._receive(left):
+            pass
         return self.got
 
     def send(self, msg: str, to: tuple[str, int]) -> None:
