@@ -107,7 +107,7 @@ local function edge_auth_fail(keys, args)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     redis.call('EXPIRE', key, window)
     if max > 0 and redis.call('ZCARD', key) >= max then
-      redis.call('HSET', 'edge:bans', field, now + ban)
+      redis.call('HSET', 'edge:bans', field, math.floor(now) + ban)   -- guard.ban_until
       redis.call('HSET', 'edge:bans:why', field, 'failed authentications')
       redis.call('INCR', 'edge:bans:ver')
       redis.call('DEL', key)

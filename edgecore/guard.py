@@ -14,6 +14,7 @@ values; the functions that talk to Redis take the client.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -102,6 +103,20 @@ def auth_succeeded(client: Any, identity: str, source: str, now: float, trusted_
 
 def trusted(client: Any, identity: str, source: str, now: float, trusted_for: int) -> bool:
     return bool(int(_fcall(client, "edge_trusted", identity, source, now, trusted_for)))
+
+
+def ban_until(now: float, seconds: int) -> int:
+    """When a ban of ``seconds`` decided at ``now`` ends: on a whole second,
+    the second a node's htable entry set at ``now`` for ``seconds`` expires
+    (htable keeps time in whole seconds), so no node lifts a ban before
+    ``edge:bans`` says it ended. edge.lua's edge_auth_fail computes the same."""
+    return int(now) + int(seconds)
+
+
+def ban_seconds_left(until: float, now: float) -> int:
+    """Seconds a node's htable entry set at ``now`` needs to end at ``until``
+    (rounded up: never before it), at least one."""
+    return max(1, math.ceil(until - int(now)))
 
 
 def ban(client: Any, kind: str, value: str, until: float, reason: str) -> None:

@@ -303,7 +303,8 @@ def cmd_ban_add(cfg: Config, a: argparse.Namespace) -> None:
     if a.seconds <= 0:
         raise EdgeError("--for must be a positive number of seconds")
     kind, value = _ban_target(a.target)
-    guard.ban(_guard_redis(cfg), kind, value, time.time() + a.seconds, a.reason)
+    guard.ban(_guard_redis(cfg), kind, value, guard.ban_until(time.time(), a.seconds),
+              a.reason)
     print(f"banned {'source' if kind == 'src' else 'identity'} {value} for {a.seconds}s "
           "on every edge node")
 

@@ -55,5 +55,5 @@ def _mirror_bans(client: object) -> None:
     for field in old - current.keys():
         KSR.htable.sht_rm(security.BAN_TABLE, field)
     for field, b in current.items():
-        KSR.htable.sht_setxi(security.BAN_TABLE, field, 1, max(1, int(b.until - now)))
+        KSR.htable.sht_setxi(security.BAN_TABLE, field, 1, guard.ban_seconds_left(b.until, now))
     _bans["fields"] = set(current)

@@ -66,7 +66,7 @@ def _ban_source(src: str, reason: str) -> None:
     secs = w.cfg.security.ban_time
     note_ban("src", src, secs)
     try:
-        guard.ban(w.redis, "src", src, time.time() + secs, reason)
+        guard.ban(w.redis, "src", src, guard.ban_until(time.time(), secs), reason)
     except Exception as exc:          # Redis down: this node's ban still holds
         KSR.warn(f"security: ban of {src} not shared: {exc}\n")
     metrics.inc("bans", "source", reason.replace(" ", "_"))

@@ -121,3 +121,25 @@ def test_phone_offer_to_a_browser_lets_the_browser_connect():
 def test_natted_phone_to_phone():
     f = media.sdp_flags(True, False, False).split()
     assert "SIP-source-address" in f and "transport-protocol=RTP/AVP" in f
+
+
+from edgecore import guard  # noqa: E402
+
+
+@pytest.mark.parametrize("now", [1000.0, 1000.01, 1000.5, 1000.99])
+def test_a_ban_ends_on_the_second_a_nodes_htable_entry_expires(now):
+    """htable keeps time in whole seconds and drops an entry once its expiry
+    is behind time(): a ban's end in Redis must never be later than that, or
+    a node answers a source that `edgectl ban list` still shows banned."""
+    until = guard.ban_until(now, 3)
+    assert until == 1003
+    set_at = int(now)                                   # htable's time(NULL)
+    assert set_at + guard.ban_seconds_left(until, now) == until
+    # the poller refreshing the entry while the ban is in force ends it on the same second
+    for later in (1000.0, 1001.3, 1002.99):
+        assert int(later) + guard.ban_seconds_left(until, later) == until
+
+
+def test_a_ban_entry_lasts_at_least_a_second():
+    assert guard.ban_seconds_left(1000, 1000.5) == 1
+    assert guard.ban_seconds_left(999.2, 1000.5) == 1
