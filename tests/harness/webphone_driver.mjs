@@ -73,8 +73,16 @@ const commands = {
   async unregister({ phone }) { await page(phone).click("#unregister"); return {}; },
   state,
   async wait({ phone, attr, value, timeout }) {
-    await page(phone).waitForFunction(
-      ([a, v]) => document.body.dataset[a] === v, [attr, value], { timeout: timeout || 15000 });
+    try {
+      await page(phone).waitForFunction(
+        ([a, v]) => document.body.dataset[a] === v, [attr, value], { timeout: timeout || 15000 });
+    } catch (err) {
+      // say where the phone is instead, and what its page last logged
+      const now = await state({ phone }).catch(() => ({}));
+      const tail = phones.get(phone).console.slice(-(+process.env.CONSOLE_TAIL || 15)).join(" | ");
+      throw new Error(`${attr} never became ${value} (now ${JSON.stringify(now)}); ` +
+                      `console: ${tail}; ${err.message}`);
+    }
     return state({ phone });
   },
   async console({ phone }) { return phones.get(phone).console.slice(-50); },
