@@ -101,12 +101,17 @@ def offer_on_branch() -> bool:
     return True
 
 
+def answered() -> bool:
+    """Reply route: has a 2xx of this transaction gone to the caller?"""
+    return _flag_avp(ANSWERED)
+
+
 def first_answer(code: int) -> bool:
     """Reply route: is this reply the transaction's first 2xx? (Later ones
     are the callee's retransmissions, or other forks answering too.)"""
     if not 200 <= code < 300:
         return False
-    if _flag_avp(ANSWERED):
+    if answered():
         return False
     KSR.pv.seti(ANSWERED, 1)
     return True

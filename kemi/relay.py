@@ -7,6 +7,8 @@ Requests are record-routed so the whole dialog stays on the edge."""
 
 from __future__ import annotations
 
+import time
+
 import KSR
 
 from kemi import calls, cluster, context, media
@@ -17,6 +19,20 @@ from kemi.replies import send
 BRANCH_ROUTE = "ksr_branch_manage"
 REPLY_ROUTE = "ksr_onreply_manage"
 FAILURE_ROUTE = "ksr_failure_manage"
+
+# A fork whose first provisional reply crosses another fork's 2xx. tm cancels a
+# branch that had no reply when the 2xx went out only when a provisional reply
+# comes *after* it marked the branch (tm t_reply.c, reply_received: the check is
+# made before the reply lock is taken); one that was already waiting for the
+# lock the 2xx held is discarded, and the device -- a browser never sends a
+# second provisional -- would ring on after the call was answered elsewhere.
+# Its reply route cancels it (tmx t_cancel_branches "this": a CANCEL now, as
+# the branch counts as provisionally replied while its reply route runs).
+# While the 2xx's own process has not yet handed the branch over, this fails;
+# that process then sends the CANCEL itself if it looks while this route still
+# runs -- so the route retries for at most LATE_FORK_TRIES x LATE_FORK_PAUSE.
+LATE_FORK_TRIES = 10
+LATE_FORK_PAUSE = 0.0002          # s
 
 
 def forward() -> int:
@@ -68,6 +84,9 @@ def on_reply() -> None:
     first = media.first_answer(code)
     if first and calls.in_call() and context.pv_str("$rm") == "INVITE":
         calls.answered(code, context.pv_str("$rr"))
+    if code < 200 and media.answered() and context.pv_str("$rm") == "INVITE":
+        cancel_late_fork()
+        return                      # tm discards it: the caller has its answer
     if 100 < code < 300:
         media.answer_on_reply(code, first)
         # the Contact of a NATed device gets its real address -- by the node
@@ -75,3 +94,15 @@ def on_reply() -> None:
         if (KSR.isbflagset(FLB_NATB) or KSR.isflagset(FLT_DELIVERED)) and \
                 not cluster.reply_from_peer():
             KSR.nathelper.set_contact_alias()
+
+
+def cancel_late_fork(pause: float = LATE_FORK_PAUSE) -> bool:
+    """Reply route of a provisional reply to an INVITE already answered by
+    another fork: CANCEL this branch (see LATE_FORK_TRIES). False when tm
+    would not take it -- it has (or is sending) its own CANCEL for it."""
+    for attempt in range(LATE_FORK_TRIES):
+        if KSR.tmx.t_cancel_branches("this") > 0:
+            return True
+        if attempt + 1 < LATE_FORK_TRIES:
+            time.sleep(pause)
+    return False

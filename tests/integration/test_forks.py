@@ -251,3 +251,42 @@ def test_second_fork_answering_after_the_hangup_is_not_a_media_failure(legacy: L
         [cdr] = edge.cdrs(call_id=caller.c.call_id, expect=1)
         assert (cdr["final_code"], cdr["final_reason"]) == (200, "OK")
         assert cdr["answer_at"] is not None
+
+
+RACE_ROUNDS = 20          # calls: the crossing is a matter of microseconds
+
+
+def test_a_fork_ringing_as_the_other_answers_is_cancelled(legacy: Legacy):
+    """A device's first provisional replies reach the edge while it is still
+    relaying the other fork's 200 (here: the direct device answers and the
+    NATed one's 100 and 180 are sent in the same instant; in life, a browser
+    whose 180 crosses a desk phone's answer). The ringing device must still get
+    its CANCEL -- it never sends another provisional, so a CANCEL missed here
+    would leave it ringing after the call was answered elsewhere."""
+    _, _, au, pw = legacy.device("D:7002")
+    missed = []
+    with forked_call(legacy, "D:7003", "D:7001", caller_nat=False,
+                     first_nat=True) as (edge, ext, first, second, _):
+        for n in range(RACE_ROUNDS):
+            caller = Caller(edge, au, pw, nat=False)
+            try:
+                caller.invite(ext)
+                inv1, inv2 = first.wait("INVITE "), second.wait("INVITE ")
+                second.answer(inv2, FORK_PORTS[1], edge.sip)
+                first.send(reply_to(inv1, 180, "Ringing"), edge.sip)
+                ok = caller.ep.wait("SIP/2.0 200")
+                caller.in_dialog("ACK", ok, caller.invite_cseq)
+                second.take_request("ACK", edge.sip)
+                try:
+                    cancel = first.wait("CANCEL ", timeout=2)
+                    first.send(reply_to(cancel, 200, "OK"), edge.sip)
+                except AssertionError:
+                    missed.append(n)
+                first.send(reply_to(inv1, 487, "Request Terminated"), edge.sip)
+                first.wait("ACK ")
+                caller.in_dialog("BYE", ok, caller.invite_cseq + 1)
+                second.take_request("BYE", edge.sip)
+                caller.ep.wait("SIP/2.0 200")
+            finally:
+                caller.close()
+    assert not missed, f"no CANCEL for the ringing fork in calls {missed} of {RACE_ROUNDS}"

@@ -10,7 +10,7 @@ import pytest
 
 from edgecore import media as edge_media
 from fakes import FakeWorker, use
-from kemi import calls, failure, media, pool
+from kemi import calls, failure, media, pool, relay
 from kemi.ksrconst import (FLB_MEDIA, FLB_NATB, FLB_WEBRTC, FLT_CALL, FLT_NATS, RR_MEDIA,
                            RR_WEBRTC_CALLEE, RR_WEBRTC_CALLER)
 
@@ -135,6 +135,37 @@ def test_1xx_of_an_unanchored_branch_keeps_the_session(ksr):
     reply(ksr, 180, sdp=False, branch_anchored=False)
     answer(ksr)
     assert not ksr.called("rtpengine.rtpengine_delete0")
+
+
+def test_provisional_after_another_forks_answer_cancels_its_branch(ksr):
+    """Its 180 crossed the other fork's 200: the reply route cancels the
+    branch (tm would not: see kemi.relay), and the reply is not worked on."""
+    reply(ksr, 200, branch_anchored=False)
+    relay.on_reply()                                   # the desk answers
+    ksr.calls.clear()
+    reply(ksr, 180, sdp=False).pv["$rs"] = 180         # the browser's ringing
+    relay.on_reply()
+    assert ksr.called("tmx.t_cancel_branches") == [("this",)]
+    assert not manage(ksr) and not ksr.called("nathelper.set_contact_alias")
+
+
+def test_late_fork_cancel_waits_for_the_answering_process(ksr):
+    """While the 2xx's process still holds the branch tm refuses; the route
+    retries (bounded) and stops once tm has taken the CANCEL."""
+    answers = iter([-1, -1, 1])
+    ksr.results["tmx.t_cancel_branches"] = lambda which: next(answers)
+    assert relay.cancel_late_fork(pause=0)
+    assert len(ksr.called("tmx.t_cancel_branches")) == 3
+    ksr.calls.clear()
+    ksr.results["tmx.t_cancel_branches"] = -1          # tm has its own CANCEL
+    assert not relay.cancel_late_fork(pause=0)
+    assert len(ksr.called("tmx.t_cancel_branches")) == relay.LATE_FORK_TRIES
+
+
+def test_provisional_before_any_answer_cancels_nothing(ksr):
+    reply(ksr, 180, sdp=False)
+    relay.on_reply()
+    assert not ksr.called("tmx.t_cancel_branches")
 
 
 def test_provisional_sdp_rtpengine_cannot_rewrite_is_not_relayed(ksr):
