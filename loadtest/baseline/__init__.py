@@ -52,6 +52,7 @@ class Baseline(Service):
         self.run_dir = run_dir
         self.creds_dir = run_dir / "creds"
         self.rpc_socket = run_dir / "baseline.rpc.sock"
+        self.cdr_dir = run_dir / "cdr"            # acc's db_flatstore spool, as the edge's
         self.listen_ip = cfg.sip.listen_ip
         self.port = free_port(self.listen_ip)
         self.children = children or cfg.sip.children
@@ -67,6 +68,7 @@ class Baseline(Service):
 
     def prepare(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cdr_dir.mkdir(exist_ok=True)
         self.rpc_socket.unlink(missing_ok=True)
         if not (self.creds_dir / "creds").exists():
             write_credentials(self.creds_dir, [])
@@ -80,6 +82,7 @@ class Baseline(Service):
             "RTPENGINE_NG": f'"udp:{r.ng_host}:{r.ng_port}"',
             "AUTH_SECRET": f'"{self.cfg.auth.nonce_secret}"',
             "REALM": f'"{self.cfg.auth.realm}"',
+            "CDR_DB_URL": f'"flatstore:{self.cdr_dir}"',
         }
         cmd = ["kamailio", "-f", str(CFG), "-DD", "-E", "-m", str(self.shm_mb),
                "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]

@@ -231,13 +231,24 @@ def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Pa
                                     "-d", "0", *TOLERATE_REORDER])
             assert calls.rc == 0, calls.describe()
             invite = uas.received_requests("INVITE")[0]
-            # the same work as the edge: record-routed, media anchored for a NATed caller
-            assert re.search(r"(?m)^Record-Route: <sip:127.0.0.1:\d+;lr;ftag=[^;>]+;ma=1>",
+            # the same work as the edge: record-routed inside its dialog (did), media
+            # anchored for a NATed caller
+            assert re.search(r"(?m)^Record-Route: <sip:127.0.0.1:\d+;lr;ftag=[^;>]+;did=[^;>]+;ma=1>",
                              invite), invite
             assert f"c=IN IP4 {kit.cfg.rtpengine.interface}" in invite
+            # and the edge's call record: one CDR per call, from its dialog
+            wait_for(lambda: len(_spooled(base.cdr_dir)) >= 8, timeout=10,
+                     what="the baseline's CDRs")
+            records = _spooled(base.cdr_dir)
+            assert len(records) == 8 and all("|200|OK|" in r for r in records), records
     finally:
         base.stop()
     assert not base.alive()
+
+
+def _spooled(spool: Path) -> list[str]:
+    """Records acc wrote through db_flatstore (one line each, every file)."""
+    return [ln for f in sorted(spool.glob("*")) for ln in f.read_text().splitlines() if ln]
 
 
 # -- the benchmark's own logic (pure) --------------------------------------------------
