@@ -257,10 +257,10 @@ RACE_ROUNDS = 20          # calls: the crossing is a matter of microseconds
 
 
 def test_a_fork_ringing_as_the_other_answers_is_cancelled(legacy: Legacy):
-    """A device's first provisional replies reach the edge while it is still
+    """A device's first provisional reply reaches the edge while it is still
     relaying the other fork's 200 (here: the direct device answers and the
-    NATed one's 100 and 180 are sent in the same instant; in life, a browser
-    whose 180 crosses a desk phone's answer). The ringing device must still get
+    NATed one's 180 is sent in the same instant; in life, a browser whose 180
+    crosses a desk phone's answer). The ringing device must still get
     its CANCEL -- it never sends another provisional, so a CANCEL missed here
     would leave it ringing after the call was answered elsewhere."""
     _, _, au, pw = legacy.device("D:7002")
