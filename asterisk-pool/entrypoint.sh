@@ -3,8 +3,15 @@
 # edge's pool, run Asterisk; on SIGTERM drain (no new calls), let the calls in
 # progress finish, leave the pool.
 #
+# Asterisk 20 and 22 (LTS, chan_pjsip); the image (Dockerfile) installs
+# Ubuntu 24.04's package, Asterisk 20. The same script runs a member on a plain
+# host (as root or as an unprivileged user): every path and the account are
+# variables, and several members can share a host, each with its own
+# AST_ETC_DIR, AST_STATE_DIR and POOL_BIND/POOL_PORT.
+#
 # Environment:
 #   EDGE_HOST          address the member rings the edge at (a name or a VIP)
+#   EDGE_PORT          the edge's SIP port (default 5060)
 #   EDGE_NETWORKS      comma-separated addresses or CIDR networks the edge nodes
 #                      send from (trusted: PJSIP identify and ACL). Not names: a
 #                      name is resolved once, when Asterisk loads, so edge nodes
@@ -14,7 +21,29 @@
 #   POOL_ADDRESS       this member's address as the edge reaches it (default: first
 #                      address of the container)
 #   POOL_WEIGHT        share of calls (default 1)
+#   POOL_BIND POOL_PORT  where this member listens (default 0.0.0.0 and 5060)
+#   AST_ETC_DIR        where the rendered configuration goes (default /etc/asterisk)
+#   AST_STATE_DIR      run/log/spool/db directories of a member outside
+#                      /etc/asterisk (default AST_ETC_DIR/../state); with
+#                      /etc/asterisk, Asterisk's own compiled-in directories
+#   AST_USER AST_GROUP the account Asterisk runs as when started as root
+#                      (default asterisk); started as another user, it stays that user
+#   MONITOR_DIR        the recordings' root (default /monitor: the edge's pool.record_dir)
 set -euo pipefail
+
+AST_ETC_DIR="${AST_ETC_DIR:-/etc/asterisk}"
+AST_USER="${AST_USER:-asterisk}"
+AST_GROUP="${AST_GROUP:-${AST_USER}}"
+EDGE_PORT="${EDGE_PORT:-5060}"
+POOL_BIND="${POOL_BIND:-0.0.0.0}"
+POOL_PORT="${POOL_PORT:-5060}"
+MONITOR_DIR="${MONITOR_DIR:-/monitor}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# the config templates: beside this script (a checkout), or where the image put them
+if [[ -z "${TEMPLATES:-}" ]]; then
+  TEMPLATES=/opt/pool/etc/asterisk
+  [[ -d "${HERE}/etc/asterisk" ]] && TEMPLATES="${HERE}/etc/asterisk"
+fi
 
 # every item an IPv4/IPv6 address, optionally /prefix; one stderr line otherwise
 check_networks() {
@@ -32,9 +61,41 @@ check_networks() {
 
 render() {
   sed -e "s|@EDGE_HOST@|${EDGE_HOST}|g" -e "s|@EDGE_NETWORKS@|${EDGE_NETWORKS}|g" \
+      -e "s|@EDGE_PORT@|${EDGE_PORT}|g" -e "s|@POOL_BIND@|${POOL_BIND}|g" \
+      -e "s|@POOL_PORT@|${POOL_PORT}|g" \
       -e "s|@PG_HOST@|${PGHOST:-postgres}|g" -e "s|@PG_PORT@|${PGPORT:-5432}|g" \
       -e "s|@PG_DB@|${PGDATABASE:-edge}|g" -e "s|@PG_USER@|${PGUSER:-edge}|g" \
-      -e "s|@PG_PASSWORD@|${PGPASSWORD:-}|g" "$1" > "/etc/asterisk/$(basename "$1")"
+      -e "s|@PG_PASSWORD@|${PGPASSWORD:-}|g" "$1" > "${AST_ETC_DIR}/$(basename "$1")"
+}
+
+# asterisk.conf: only a configuration outside /etc/asterisk needs one (the
+# compiled-in default is /etc/asterisk/asterisk.conf); it names the etc and
+# state directories, the rest (modules, sounds) stays the build's own
+ast_conf() {
+  [[ "${AST_ETC_DIR}" != /etc/asterisk ]] || return 0
+  AST_STATE_DIR="${AST_STATE_DIR:-$(dirname "${AST_ETC_DIR}")/state}"
+  mkdir -p "${AST_STATE_DIR}"/{run,log,spool,db}
+  printf '%s\n' "[directories]" "astetcdir => ${AST_ETC_DIR}" \
+    "astrundir => ${AST_STATE_DIR}/run" "astlogdir => ${AST_STATE_DIR}/log" \
+    "astspooldir => ${AST_STATE_DIR}/spool" "astdbdir => ${AST_STATE_DIR}/db" \
+    > "${AST_ETC_DIR}/asterisk.conf"
+}
+
+# asterisk with this member's asterisk.conf (its control socket is in its astrundir)
+ast() {
+  if [[ "${AST_ETC_DIR}" != /etc/asterisk ]]; then
+    asterisk -C "${AST_ETC_DIR}/asterisk.conf" "$@"
+  else
+    asterisk "$@"
+  fi
+}
+
+# as root: Asterisk drops to AST_USER (who owns the recordings); otherwise it
+# runs as the user who started it
+run_as() {
+  if [[ "$(id -u)" = 0 ]]; then
+    echo "-U ${AST_USER} -G ${AST_GROUP}"
+  fi
 }
 
 sql() { psql -v ON_ERROR_STOP=1 -qAtc "$1"; }
@@ -50,7 +111,7 @@ join_pool() {
 leave_pool() {
   sql "UPDATE pool_members SET state = 'draining' WHERE uri = '${MEMBER}'" || true
   # Asterisk stops once the calls in progress have ended
-  asterisk -rx "core stop when convenient" || true
+  ast -rx "core stop when convenient" || true
   wait "${AST_PID}" || true
   sql "DELETE FROM pool_members WHERE uri = '${MEMBER}' AND state = 'draining'" || true
   exit 0
@@ -62,15 +123,19 @@ main() {
   check_networks "${EDGE_NETWORKS}"
   POOL_ADDRESS="${POOL_ADDRESS:-$(hostname -i | awk '{print $1}')}"
   POOL_WEIGHT="${POOL_WEIGHT:-1}"
-  MEMBER="sip:${POOL_ADDRESS}:5060"
-  for f in /opt/pool/etc/asterisk/*.conf; do render "$f"; done
-  mkdir -p /monitor && chown asterisk:asterisk /monitor
+  MEMBER="sip:${POOL_ADDRESS}:${POOL_PORT}"
+  mkdir -p "${AST_ETC_DIR}"
+  for f in "${TEMPLATES}"/*.conf; do render "$f"; done
+  ast_conf
+  mkdir -p "${MONITOR_DIR}"
+  if [[ "$(id -u)" = 0 ]]; then chown "${AST_USER}:${AST_GROUP}" "${MONITOR_DIR}"; fi
 
-  asterisk -f -U asterisk -G asterisk &
+  # shellcheck disable=SC2046 # run_as: no word, or four
+  ast -f $(run_as) &
   AST_PID=$!
   trap leave_pool TERM INT
   for _ in $(seq 1 50); do
-    asterisk -rx "core waitfullybooted" >/dev/null 2>&1 && break
+    ast -rx "core waitfullybooted" >/dev/null 2>&1 && break
     sleep 0.2
   done
   join_pool

@@ -33,6 +33,8 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "call_outcomes": ("Calls by the class of their final reply to the caller", ("tenant", "class")),
     "policy_denials": ("Calls refused by the dialing policy or a call limit, by rule",
                        ("tenant", "rule")),
+    "unrecorded_calls": ("Calls of a recording tenant connected without a recording "
+                         "(no media-pool member up)", ("tenant",)),
     "bans": ("Bans imposed by this edge (source: an address; identity: a locked user)",
              ("kind", "reason")),
 }

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from edgecore import identity
 from edgecore.numbering import Resolution
 from edgecore.readmodel import Device, Tenant
 
@@ -29,15 +30,18 @@ from edgecore.readmodel import Device, Tenant
 H_TENANT = "X-Edge-Tenant"              # tenant the call belongs to (the callee's)
 H_CALLER_TENANT = "X-Edge-Caller-Tenant"
 H_KIND = "X-Edge-Kind"                  # internal | rg
-H_CALLER = "X-Edge-Caller"              # caller's extension
+H_CALLER = "X-Edge-Caller"              # caller's extension (the recording's name)
+H_CALLER_ID = "X-Edge-Caller-Id"        # the caller as the callee sees it (edgecore/identity.py)
+H_CALLER_NAME = "X-Edge-Caller-Name"    # the caller's display name ("" when none)
 H_DEST = "X-Edge-Dest"                  # dialled number as resolved in its tenant
 H_TARGETS = "X-Edge-Targets"            # comma-separated tenant-qualified numbers
 H_STRATEGY = "X-Edge-Strategy"          # ringall | sequential
 H_TIMEOUT = "X-Edge-Ring-Timeout"       # seconds each target rings
 H_RING_TOTAL = "X-Edge-Ring-Total"      # seconds the member may ring in all
-H_RECORD = "X-Edge-Record"              # file path prefix, or "no"
+H_RECORD = "X-Edge-Record"              # the recording's whole file name, or "no"
+H_CALL = "X-Edge-Call"                  # the edge's Call-ID: joins the member's CDR
 ALL_HEADERS = (H_TENANT, H_CALLER_TENANT, H_KIND, H_CALLER, H_DEST, H_TARGETS, H_STRATEGY,
-               H_TIMEOUT, H_RING_TOTAL, H_RECORD)
+               H_TIMEOUT, H_RING_TOTAL, H_RECORD, H_CALL, H_CALLER_ID, H_CALLER_NAME)
 PREFIX = "X-Edge-"                      # stripped from everything not from a member
 
 KIND_INTERNAL = "internal"
@@ -71,12 +75,39 @@ def needs_pool(res: Resolution, caller_tenant: Tenant) -> bool:
     return res.is_ring_group or caller_tenant.recording or res.tenant.recording
 
 
+def recording_required(res: Resolution, caller_tenant: Tenant) -> bool:
+    """A call that must not connect unrecorded: either tenant requires it."""
+    return caller_tenant.recording_required or bool(res.tenant and res.tenant.recording_required)
+
+
 def record_prefix(record_dir: str, kind: str, caller: str, dest: str, now: datetime) -> str:
-    """Legacy layout /monitor/YYYY/MM/DD/{internal|rg}-{caller}-{dest}-{timestamp};
-    the member appends -${UNIQUEID}.wav. The date is UTC, as is the timestamp."""
+    """Legacy layout /monitor/YYYY/MM/DD/{internal|rg}-{caller}-{dest}-{timestamp}.
+    The date is UTC, as is the timestamp."""
     t = now.astimezone(timezone.utc)
     return (f"{record_dir.rstrip('/')}/{t:%Y/%m/%d}/{kind}-{caller}-{dest}-"
             f"{int(t.timestamp())}")
+
+
+# The recording id: the legacy servers used Asterisk's UNIQUEID
+# (<epoch>.<counter>), but every member's counter starts at 0, so two members
+# (or one restarted) give two calls in the same second the same name and one
+# recording is overwritten. The edge names the file instead: <epoch>.<token>,
+# a random 48-bit token drawn per call -- the legacy id's shape (digits and
+# one dot, no '-' to break parsers splitting the name on '-'), unique across
+# members and restarts (a collision needs two equal 48-bit draws in one second).
+RECORD_TOKEN_BITS = 48
+
+
+def record_id(now: datetime, token: int) -> str:
+    return f"{int(now.timestamp())}.{token}"
+
+
+def record_file(record_dir: str, kind: str, caller: str, dest: str, now: datetime,
+                token: int) -> str:
+    """The recording's whole file name, in the legacy layout
+    /monitor/YYYY/MM/DD/{internal|rg}-{caller}-{dest}-{timestamp}-{id}.wav;
+    the member records into exactly this file (and the edge's CDR names it)."""
+    return f"{record_prefix(record_dir, kind, caller, dest, now)}-{record_id(now, token)}.wav"
 
 
 def ring_total(strategy: str, targets: int, per_target: int, ring_timeout: int) -> int:
@@ -124,15 +155,17 @@ class PoolCall:
 
     @property
     def record(self) -> str:
-        """The recording's path prefix the member completes with
-        ``<uniqueid>.wav``, or "no"."""
+        """The recording's file name, or "no"."""
         return dict(self.headers).get(H_RECORD, "no")
 
 
 def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datetime,
-              record_dir: str, ring_timeout: int) -> PoolCall:
+              record_dir: str, ring_timeout: int, call_id: str = "",
+              record_token: int = 0) -> PoolCall:
     """The headers of a call sent to a member; ``ring_timeout`` is the edge's
-    INVITE timer (sip.ring_timeout), which bounds the member's ringing."""
+    INVITE timer (sip.ring_timeout), which bounds the member's ringing;
+    ``call_id`` the edge's Call-ID (the member's CDR keeps it: the join key
+    with edge_cdr); ``record_token`` the recording id's random part."""
     target, tenant = res.target, res.tenant
     assert target is not None and tenant is not None
     if res.is_ring_group:
@@ -145,8 +178,9 @@ def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datet
         targets = [qualified(tenant.id, target.number)]
         strategy = STRATEGY_RINGALL
         timeout = DEFAULT_RING_TIMEOUT
+    who = identity.presented(caller_tenant.id, caller.extension, caller.name, tenant.id)
     record = caller_tenant.recording or tenant.recording
-    rec = record_prefix(record_dir, kind, caller.extension, target.number, now) \
+    rec = record_file(record_dir, kind, caller.extension, target.number, now, record_token) \
         if record else "no"
     return PoolCall(kind, (
         (H_TENANT, tenant.id),
@@ -159,4 +193,7 @@ def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datet
         (H_TIMEOUT, str(timeout)),
         (H_RING_TOTAL, str(ring_total(strategy, len(targets), timeout, ring_timeout))),
         (H_RECORD, rec),
+        (H_CALL, call_id),
+        (H_CALLER_ID, who.number),
+        (H_CALLER_NAME, who.name),
     ))

@@ -11,10 +11,10 @@ tenant at a time) are applied inside the current generation in a MULTI block.
 ``edge:ver`` is bumped by every change; workers compare it to decide whether
 their in-process caches are still valid.
 
-    e<g>:d:<authuser lowercased>  device  JSON {u,t,x,h,m}
+    e<g>:d:<authuser lowercased>  device  JSON {u,t,x,h,m[,n]}
     e<g>:n:<tenant>:<number>      target  JSON device {k:"d",u,t,x,m} |
                                               ring group {k:"g",t,x,name,s,to,mem}
-    e<g>:t:<tenant>               tenant  JSON {id,n,g,r,dom,m}
+    e<g>:t:<tenant>               tenant  JSON {id,n,g,r,dom,m[,rq]}
     e<g>:x:<tenant>               SET of tenants <tenant> may call (exceptions)
     e<g>:r:<ndigits>              ZSET of global ranges, score = last number,
                                   member "<last>:<first>:<tenant>" (O(log N) lookup)
@@ -91,10 +91,14 @@ class Tenant:
     recording: bool = True
     domain: str | None = None
     max_calls: int | None = None
+    recording_required: bool = False    # no pool member up: refuse, never unrecorded
 
     def encode(self) -> str:
-        return dumps({"id": self.id, "n": self.name, "g": self.global_access,
-                      "r": self.recording, "dom": self.domain, "m": self.max_calls})
+        d = {"id": self.id, "n": self.name, "g": self.global_access,
+             "r": self.recording, "dom": self.domain, "m": self.max_calls}
+        if self.recording_required:
+            d["rq"] = True
+        return dumps(d)
 
     @classmethod
     def decode(cls, raw: str | bytes | None) -> "Tenant | None":
@@ -103,7 +107,7 @@ class Tenant:
         d = json.loads(raw)
         return cls(id=d["id"], name=d.get("n", ""), global_access=bool(d.get("g")),
                    recording=bool(d.get("r", True)), domain=d.get("dom"),
-                   max_calls=d.get("m"))
+                   max_calls=d.get("m"), recording_required=bool(d.get("rq")))
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class Device:
     extension: str
     ha1: str
     max_calls: int | None = None
+    name: str = ""                # display name (edgecore/identity.py), "" when none
 
     @property
     def aor(self) -> str:
@@ -121,8 +126,11 @@ class Device:
         return f"sip:{self.extension}@{self.tenant}"
 
     def encode(self) -> str:
-        return dumps({"u": self.auth_username, "t": self.tenant, "x": self.extension,
-                      "h": self.ha1, "m": self.max_calls})
+        d = {"u": self.auth_username, "t": self.tenant, "x": self.extension,
+             "h": self.ha1, "m": self.max_calls}
+        if self.name:
+            d["n"] = self.name
+        return dumps(d)
 
     @classmethod
     def decode(cls, raw: str | bytes | None) -> "Device | None":
@@ -130,25 +138,28 @@ class Device:
             return None
         d = json.loads(raw)
         return cls(auth_username=d["u"], tenant=d["t"], extension=d["x"], ha1=d["h"],
-                   max_calls=d.get("m"))
+                   max_calls=d.get("m"), name=d.get("n", ""))
 
     # the node-wide cache keeps one entry per device in Kamailio's shared
     # memory: a compact form (fields split by the unit separator, which no
     # auth username, tenant id, extension or HA1 can contain)
     def pack(self) -> str:
         m = "" if self.max_calls is None else str(self.max_calls)
-        return "\x1f".join((self.auth_username, self.tenant, self.extension, self.ha1, m))
+        return "\x1f".join((self.auth_username, self.tenant, self.extension, self.ha1, m,
+                            self.name.replace("\x1f", "")))
 
     @classmethod
     def unpack(cls, raw: str | None) -> "Device | None":
         if not raw:
             return None
         parts = raw.split("\x1f")
-        if len(parts) != 5:
+        if len(parts) == 5:                # packed before display names
+            parts.append("")
+        if len(parts) != 6:
             return None
-        u, t, x, h, m = parts
+        u, t, x, h, m, n = parts
         return cls(auth_username=u, tenant=t, extension=x, ha1=h,
-                   max_calls=int(m) if m else None)
+                   max_calls=int(m) if m else None, name=n)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,10 @@ from typing import Callable, Iterable, Sequence
 CORE_FIELDS = ("start_time", "end_time", "duration")
 EXTRA_FIELDS = ("call_id", "tenant", "caller", "callee", "callee_tenant", "setup_ms",
                 "answer_ms", "end_ms", "code", "reason", "member", "media", "recording",
-                "node", "kind")
+                "node", "kind", "resolved", "caller_id", "caller_name", "unrecorded",
+                "parent_call_id")
 FIELDS = CORE_FIELDS + EXTRA_FIELDS
+NEW_FIELDS = 5                     # the fields added with migration 0006 (the last five)
 SPOOL_GLOB = "cdr_*.log"
 DELIMITER, ESCAPE = "|", "\\"      # db_flatstore's defaults
 
@@ -62,17 +64,24 @@ class Cdr:
     pool_member: str | None
     media: str
     recording: str | None
+    resolved: str | None = None
+    caller_id: str | None = None
+    caller_name: str | None = None
+    unrecorded: bool = False
+    parent_call_id: str | None = None
 
     def row(self) -> tuple[object, ...]:
         return (self.call_id, self.node, self.kind, self.tenant, self.caller, self.callee,
                 self.callee_tenant, self.setup_at, self.answer_at, self.end_at,
                 self.duration_ms, self.final_code, self.final_reason, self.pool_member,
-                self.media, self.recording)
+                self.media, self.recording, self.resolved, self.caller_id, self.caller_name,
+                self.unrecorded, self.parent_call_id)
 
 
 COLUMNS = ("call_id", "node", "kind", "tenant", "caller", "callee", "callee_tenant", "setup_at",
            "answer_at", "end_at", "duration_ms", "final_code", "final_reason", "pool_member",
-           "media", "recording")
+           "media", "recording", "resolved", "caller_id", "caller_name", "unrecorded",
+           "parent_call_id")
 
 
 def split_record(line: str) -> list[str]:
@@ -103,6 +112,8 @@ def _ms(value: str, what: str) -> datetime:
 
 def parse_line(line: str) -> Cdr:
     values = split_record(line.rstrip("\n"))
+    if len(values) == len(FIELDS) - NEW_FIELDS:
+        values += [""] * NEW_FIELDS      # spooled by a node before migration 0006
     if len(values) != len(FIELDS):
         raise BadRecord(f"{len(values)} fields, expected {len(FIELDS)}")
     f = dict(zip(FIELDS, values))
@@ -126,7 +137,10 @@ def parse_line(line: str) -> Cdr:
                caller=f["caller"], callee=f["callee"], callee_tenant=f["callee_tenant"] or None,
                setup_at=setup, answer_at=answer, end_at=end, duration_ms=duration_ms,
                final_code=code, final_reason=f["reason"], pool_member=f["member"] or None,
-               media=f["media"] or "direct", recording=f["recording"] or None)
+               media=f["media"] or "direct", recording=f["recording"] or None,
+               resolved=f["resolved"] or None, caller_id=f["caller_id"] or None,
+               caller_name=f["caller_name"] or None, unrecorded=f["unrecorded"] == "1",
+               parent_call_id=f["parent_call_id"] or None)
 
 
 def parse_file(path: Path) -> tuple[list[Cdr], list[str]]:

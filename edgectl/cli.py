@@ -83,15 +83,19 @@ def cmd_db_version(cfg: Config, a: argparse.Namespace) -> None:
 
 def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
     with db.transaction(cfg) as c:
-        provision.tenant_add(c, a.id, a.name, a.global_access, not a.no_recording, a.domain,
-                             a.max_calls)
+        rec, required = provision.recording_mode("off" if a.no_recording else a.recording)
+        provision.tenant_add(c, a.id, a.name, a.global_access, rec, a.domain,
+                             a.max_calls, required)
     print(f"tenant {a.id} added")
 
 
 def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
     with db.transaction(cfg) as c:
+        rec, required = (None, None) if a.recording is None else \
+            provision.recording_mode(a.recording)
         provision.tenant_set(c, a.id, name=a.name, global_access=a.global_access,
-                             recording=a.recording, domain=a.domain, max_calls=a.max_calls)
+                             recording=rec, recording_required=required, domain=a.domain,
+                             max_calls=a.max_calls)
     print(f"tenant {a.id} updated")
 
 
@@ -595,6 +599,8 @@ def build_parser() -> Parser:
     sp.add_argument("--global-access", action="store_true",
                     help="may call every tenant (support tenants)")
     sp.add_argument("--no-recording", action="store_true", help="do not record calls")
+    sp.add_argument("--recording", default="on", metavar="on|off|required",
+                    help="required: refuse calls (503) rather than connect them unrecorded")
     sp.add_argument("--domain", help="the tenant's own SIP domain (optional)")
     sp.add_argument("--max-calls", type=int, help="concurrent call limit of the tenant")
     sp.set_defaults(fn=cmd_tenant_add)
@@ -602,7 +608,9 @@ def build_parser() -> Parser:
     sp.add_argument("id")
     sp.add_argument("--name")
     sp.add_argument("--global-access", action=argparse.BooleanOptionalAction, default=None)
-    sp.add_argument("--recording", action=argparse.BooleanOptionalAction, default=None)
+    sp.add_argument("--recording", nargs="?", const="on", metavar="on|off|required",
+                    help="required: refuse calls (503) rather than connect them unrecorded")
+    sp.add_argument("--no-recording", dest="recording", action="store_const", const="off")
     sp.add_argument("--domain", help="'' clears it")
     sp.add_argument("--max-calls", type=int, help="-1 clears it")
     sp.set_defaults(fn=cmd_tenant_set)

@@ -57,10 +57,26 @@ def _rows(conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()) -> l
 
 # -- tenants -------------------------------------------------------------------
 
+# --recording: on (record when a pool member is up, else connect unrecorded and
+# count it), off, required (no pool member up: refuse 503, never unrecorded)
+RECORDING_MODES = {"on": (True, False), "off": (False, False), "required": (True, True)}
+
+
+def recording_mode(value: str) -> tuple[bool, bool]:
+    """(recording, recording_required) of a --recording value."""
+    try:
+        return RECORDING_MODES[value]
+    except KeyError:
+        raise EdgeError(f"--recording must be one of {', '.join(RECORDING_MODES)}, "
+                        f"not {value!r}") from None
+
+
 def tenant_add(conn: psycopg.Connection, tenant: str, name: str, global_access: bool = False,
                recording: bool = True, domain: str | None = None,
-               max_calls: int | None = None) -> None:
+               max_calls: int | None = None, recording_required: bool = False) -> None:
     check_tenant_id(tenant)
+    if recording_required and not recording:
+        raise EdgeError("recording cannot be both off and required")
     if not name.strip():
         raise EdgeError("tenant name must not be empty")
     if domain is not None:
@@ -72,14 +88,15 @@ def tenant_add(conn: psycopg.Connection, tenant: str, name: str, global_access: 
     if conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant,)).fetchone():
         raise EdgeError(f"tenant {tenant} already exists")
     conn.execute(
-        "INSERT INTO tenants (id, name, global_access, recording, domain, max_calls)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (tenant, name.strip(), global_access, recording, domain, max_calls))
+        "INSERT INTO tenants (id, name, global_access, recording, domain, max_calls,"
+        " recording_required) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (tenant, name.strip(), global_access, recording, domain, max_calls, recording_required))
 
 
 def tenant_set(conn: psycopg.Connection, tenant: str, **changes: Any) -> None:
     _require_tenant(conn, tenant)
-    allowed = {"name", "global_access", "recording", "domain", "max_calls"}
+    allowed = {"name", "global_access", "recording", "domain", "max_calls",
+               "recording_required"}
     sets = {k: v for k, v in changes.items() if k in allowed and v is not None}
     if "domain" in changes and changes["domain"] == "":
         sets["domain"] = None
@@ -87,6 +104,8 @@ def tenant_set(conn: psycopg.Connection, tenant: str, **changes: Any) -> None:
         sets["max_calls"] = None
     if not sets:
         raise EdgeError("nothing to change")
+    if sets.get("recording") is False:
+        sets["recording_required"] = False      # off is off
     if sets.get("domain"):
         sets["domain"] = sets["domain"].lower()
         if not DOMAIN.match(sets["domain"]):
@@ -97,7 +116,8 @@ def tenant_set(conn: psycopg.Connection, tenant: str, **changes: Any) -> None:
 
 def tenant_list(conn: psycopg.Connection) -> list[dict[str, Any]]:
     return _rows(conn, """
-        SELECT t.id, t.name, t.global_access, t.recording, t.domain, t.max_calls,
+        SELECT t.id, t.name, t.global_access, t.recording, t.recording_required,
+               t.domain, t.max_calls,
                (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) AS devices,
                (SELECT count(*) FROM number_ranges r WHERE r.tenant_id = t.id) AS ranges,
                (SELECT count(*) FROM ring_groups g WHERE g.tenant_id = t.id) AS ring_groups

@@ -71,15 +71,15 @@ def load_snapshots(conn: psycopg.Connection, tenants: Iterable[str] | None = Non
     snaps: dict[str, TenantSnapshot] = {}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for tid, name, glob, rec, dom, mc in conn.execute(
-                "SELECT id, name, global_access, recording, domain, max_calls FROM tenants"
-                + where.format(col="id"), p):
-            snaps[tid] = TenantSnapshot(rm.Tenant(tid, name, glob, rec, dom, mc))
-        for tid, ext, au, ha1, mc in conn.execute(
-                "SELECT tenant_id, extension, auth_username, ha1, max_calls FROM devices"
-                + where.format(col="tenant_id"), p):
+        for tid, name, glob, rec, dom, mc, req in conn.execute(
+                "SELECT id, name, global_access, recording, domain, max_calls,"
+                " recording_required FROM tenants" + where.format(col="id"), p):
+            snaps[tid] = TenantSnapshot(rm.Tenant(tid, name, glob, rec, dom, mc, req))
+        for tid, ext, au, ha1, mc, dn in conn.execute(
+                "SELECT tenant_id, extension, auth_username, ha1, max_calls, display_name"
+                " FROM devices" + where.format(col="tenant_id"), p):
             s = snaps[tid]
-            s.devices.append(rm.Device(au, tid, ext, ha1, mc))
+            s.devices.append(rm.Device(au, tid, ext, ha1, mc, dn or ""))
             s.targets.append(rm.Target("device", tid, ext, auth_username=au, max_calls=mc))
         members: dict[int, list[str]] = defaultdict(list)
         for rg_id, ext in conn.execute(

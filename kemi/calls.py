@@ -34,6 +34,12 @@ V_MEMBER, V_MEDIA, V_REC, V_NODE, V_KIND = "member", "media", "rec", "node", "ki
 # module BYE, timeout) gets its CDR written without a SIP message, when acc
 # resolves only $dlg_var fields (acc "dlg_only" fallback), not $dlg(callid)
 V_CALLID = "cid"
+# the call as people see it (migration 0006): the resolved number, the
+# caller as presented to the callee (edgecore/identity.py), the recording
+# tenant's call connected unrecorded, the edge Call-ID of the call a pool
+# member's leg belongs to (X-Edge-Call)
+V_RESOLVED, V_CALLER_ID, V_CALLER_NAME = "resolved", "cid_num", "cid_name"
+V_UNRECORDED, V_PARENT = "unrec", "parent"
 # a dialog with this variable set gets no CDR (acc cdr_skip, features/cdr.cfg)
 V_NO_CDR = "nocdr"
 
@@ -64,13 +70,16 @@ def open(req: Request) -> int:  # noqa: A001 - the step's name in REQUEST_STEPS
         return CONTINUE
     KSR.dialog.dlg_manage()
     KSR.setflag(FLT_CALL)
-    callee_tenant = req.plan.resolution.tenant
+    callee_tenant, target = req.plan.resolution.tenant, req.plan.resolution.target
     for name, value in ((V_CALLID, context.pv_str("$ci")),
                         (V_TENANT, tenant), (V_CALLER, caller), (V_CALLEE, req.dialled),
                         (V_CTENANT, callee_tenant.id if callee_tenant else ""),
                         (V_SETUP, _now_ms()), (V_MEDIA, MEDIA_DIRECT),
-                        (V_NODE, context.worker().cfg.node.name), (V_KIND, kind)):
+                        (V_NODE, context.worker().cfg.node.name), (V_KIND, kind),
+                        (V_RESOLVED, target.number if target else "")):
         KSR.dialog.var_sets(name, value)
+    if req.from_pool:
+        KSR.dialog.var_sets(V_PARENT, context.pv_str("$hdr(X-Edge-Call)"))
     if kind == KIND_CALL:
         metrics.inc("call_attempts", tenant)
     return CONTINUE
@@ -121,8 +130,22 @@ def member(uri: str) -> None:
     KSR.dialog.set_dlg_profile(POOL_PROFILE, uri)
 
 
-def recording(prefix: str) -> None:
-    KSR.dialog.var_sets(V_REC, prefix)
+def recording(path: str) -> None:
+    """The recording's whole file name (edgecore/pool.py record_file)."""
+    KSR.dialog.var_sets(V_REC, path)
+
+
+def unrecorded() -> None:
+    """A recording tenant's call connected without a recording (no pool
+    member up): flagged in the CDR."""
+    KSR.dialog.var_sets(V_UNRECORDED, "1")
+
+
+def presented(number: str, name: str) -> None:
+    """The caller's identity as the callee was shown it."""
+    if in_call():
+        KSR.dialog.var_sets(V_CALLER_ID, number)
+        KSR.dialog.var_sets(V_CALLER_NAME, name)
 
 
 def denied(req: Request, rule: str) -> None:

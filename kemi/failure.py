@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import KSR
 
+from edgecore import callrecord
 from kemi import calls, context, media, pool
 
 
 def on_failure() -> None:
     if calls.in_call():
-        calls.final(int(KSR.pv.get("$T_reply_code") or 0), context.pv_str("$T_reply_reason"))
+        # as the caller will hear it (a relayed 503 is sent as 500)
+        calls.final(*callrecord.relayed(int(KSR.pv.get("$T_reply_code") or 0),
+                                        context.pv_str("$T_reply_reason")))
     if pool.failover():
         return
     media.release_on_failure()

@@ -16,12 +16,14 @@ member goes back to the caller as it is.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timezone
 
 import KSR
 
+from edgecore import metrics
 from edgecore import pool as edge_pool
-from kemi import calls, context, relay
+from kemi import calls, context, identity, relay
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, POOL_ALG_WEIGHT, POOL_MATCH_IP, POOL_SET
 from kemi.replies import send
@@ -58,13 +60,20 @@ def route(req: Request) -> int:
     if res.is_ring_group and res.target is not None and not res.target.members:
         return send(480, "Temporarily Unavailable - Empty Ring Group")
     if KSR.dispatcher.ds_select_dst(POOL_SET, POOL_ALG_WEIGHT) < 0:
-        if res.is_ring_group or cfg.pool.recording_fallback == "refuse":
+        if res.is_ring_group or cfg.pool.recording_fallback == "refuse" or \
+                edge_pool.recording_required(res, tenant):
             return send(503, "Service Unavailable - No Media Server", "Retry-After: 5")
         KSR.warn(f"pool: no member available; call {caller.extension}@{tenant.id} -> "
                  f"{req.dialled} connected directly, unrecorded\n")
+        # visible, not only logged: the CDR's flag and a per-tenant counter
+        # (edge_unrecorded_calls_total; edgectl status shows the last hour)
+        calls.unrecorded()
+        metrics.inc("unrecorded_calls", tenant.id)
         return CONTINUE
     call = edge_pool.pool_call(res, caller, tenant, datetime.now(timezone.utc),
-                               cfg.pool.record_dir, cfg.sip.ring_timeout)
+                               cfg.pool.record_dir, cfg.sip.ring_timeout,
+                               context.pv_str("$ci"),
+                               secrets.randbits(edge_pool.RECORD_TOKEN_BITS))
     for line in call.lines():
         KSR.hdr.append(line + "\r\n")
     calls.member(context.pv_str("$du"))
@@ -72,6 +81,7 @@ def route(req: Request) -> int:
         calls.recording(call.record)
     KSR.pv.seti(SENT_TO_POOL, 1)
     _timers()
+    identity.to_pool(req)
     KSR.hdr.remove("Route")
     KSR.rr.record_route()
     return relay.forward()

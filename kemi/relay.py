@@ -11,7 +11,7 @@ import time
 
 import KSR
 
-from kemi import calls, cluster, context, media
+from kemi import calls, cluster, context, identity, media
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLT_DELIVERED, LOCATION, STOP
 from kemi.replies import send
@@ -50,7 +50,28 @@ def forward() -> int:
     if KSR.tm.t_relay() < 0:
         if media.lost():       # every branch dropped: rtpengine could not anchor media
             return send(503, "Service Unavailable - Media Relay Down")
+        if KSR.tm.t_is_canceled() > 0:
+            return cancelled_before_relay()
         KSR.sl.sl_reply_error()
+    return STOP
+
+
+def cancelled_before_relay() -> int:
+    """The INVITE's CANCEL arrived while this process was still routing it
+    (seen with a pool member cancelling a leg in the millisecond another
+    target answered): tm matched the CANCEL to the transaction, then refused
+    to forward the canceled INVITE (t_forward_nonack: E_CANCELED) and put off
+    its error reply to the end of the route. A stateless error reply here
+    (sl_reply_error, as before) answered outside the transaction -- "stateless
+    error reply used" -- and tm's own delayed reply then failed ("t_unref():
+    generation of a delayed stateful reply failed"), leaving the INVITE's
+    transaction without its final reply: the member's leg ended 408 on its
+    own timer. The transaction's answer to a cancelled INVITE is 487 (RFC 3261
+    9.2), sent once, statefully, and recorded as the CDR's code."""
+    if calls.in_call():
+        calls.final(487, "Request Terminated")
+    if KSR.tm.t_get_status_code() < 200:
+        KSR.tm.t_reply(487, "Request Terminated")
     return STOP
 
 
@@ -65,6 +86,7 @@ def to_device(req: Request) -> int:
         if rc == -2:
             return send(405, "Method Not Allowed")
         return send(480, "Temporarily Unavailable")
+    identity.to_device(req)
     KSR.hdr.remove("Route")
     KSR.rr.record_route()
     return forward()

@@ -2278,6 +2278,59 @@ class _Module_tmx:
 tmx = _Module_tmx()
 
 
+class _Module_uac:
+    def uac_auth(self) -> int:
+        return _dispatch('uac.uac_auth')
+
+    def uac_auth_mode(self, p0: int) -> int:
+        return _dispatch('uac.uac_auth_mode', p0)
+
+    def uac_reg_disable(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_reg_disable', p0, p1)
+
+    def uac_reg_enable(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_reg_enable', p0, p1)
+
+    def uac_reg_lookup(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_reg_lookup', p0, p1)
+
+    def uac_reg_lookup_uri(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_reg_lookup_uri', p0, p1)
+
+    def uac_reg_refresh(self, p0: str) -> int:
+        return _dispatch('uac.uac_reg_refresh', p0)
+
+    def uac_reg_request_to(self, p0: str, p1: int) -> int:
+        return _dispatch('uac.uac_reg_request_to', p0, p1)
+
+    def uac_reg_status(self, p0: str) -> int:
+        return _dispatch('uac.uac_reg_status', p0)
+
+    def uac_replace_from(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_replace_from', p0, p1)
+
+    def uac_replace_from_uri(self, p0: str) -> int:
+        return _dispatch('uac.uac_replace_from_uri', p0)
+
+    def uac_replace_to(self, p0: str, p1: str) -> int:
+        return _dispatch('uac.uac_replace_to', p0, p1)
+
+    def uac_replace_to_uri(self, p0: str) -> int:
+        return _dispatch('uac.uac_replace_to_uri', p0)
+
+    def uac_req_send(self) -> int:
+        return _dispatch('uac.uac_req_send')
+
+    def uac_restore_from(self) -> int:
+        return _dispatch('uac.uac_restore_from')
+
+    def uac_restore_to(self) -> int:
+        return _dispatch('uac.uac_restore_to')
+
+
+uac = _Module_uac()
+
+
 class _Module_websocket:
     def close(self) -> int:
         return _dispatch('websocket.close')

@@ -86,17 +86,61 @@ def test_every_goto_target_exists():
         assert target in labels or target in exts, target
 
 
-def test_recording_uses_the_legacy_layout():
+LEGACY_NAME = re.compile(r"/monitor/\d{4}/\d{2}/\d{2}/(internal|rg)-(\d+)-(\d+)-(\d+)-([\d.]+)\.wav")
+
+
+def test_recording_uses_the_legacy_layout_with_the_edges_unique_id():
     text = (ETC / "extensions.conf").read_text()
-    assert "Set(RECFILE=${RECORD}-${UNIQUEID}.wav)" in text
-    assert re.search(r"MixMonitor\(\$\{RECFILE\}", text)
-    # what the edge sends + what the dialplan appends = the legacy file name
+    # the member records into exactly the file the edge named: no UNIQUEID
+    # (<epoch>.<counter>, the counter restarting at 0 on every member)
+    code = re.sub(r";.*", "", text)
+    assert "Set(RECFILE=${RECORD})" in code and "UNIQUEID" not in code
     from datetime import datetime, timezone
-    prefix = pool.record_prefix("/monitor", "internal", "7001", "7002",
-                                datetime(2025, 8, 9, 12, 0, tzinfo=timezone.utc))
-    name = prefix + "-1754740800.42.wav"
-    assert re.fullmatch(r"/monitor/\d{4}/\d{2}/\d{2}/(internal|rg)-\d+-\d+-\d+-[\d.]+\.wav",
-                        name)
+    now = datetime(2025, 8, 9, 12, 0, tzinfo=timezone.utc)
+    name = pool.record_file("/monitor", "internal", "7001", "7002", now, 2**48 - 1)
+    m = LEGACY_NAME.fullmatch(name)
+    assert m, name
+    # split on '-' as the legacy parsers do: exactly the five fields
+    assert name.rsplit("/", 1)[1].removesuffix(".wav").split("-") == [
+        "internal", "7001", "7002", "1754740800", f"1754740800.{2**48 - 1}"]
+
+
+def test_recordings_of_calls_in_the_same_second_on_two_members_never_collide():
+    """Two members (or one restarted) used to name two calls of the same
+    second alike; the edge draws a 48-bit token per call instead."""
+    import random
+    from datetime import datetime, timezone
+    now = datetime(2025, 8, 9, 12, 0, tzinfo=timezone.utc)
+    rng = random.Random(16)
+    names = {pool.record_file("/monitor", "rg", "7001", "7050", now,
+                              rng.getrandbits(pool.RECORD_TOKEN_BITS)) for _ in range(10000)}
+    assert len(names) == 10000
+
+
+def test_no_recording_is_started_before_an_answer():
+    """MixMonitor runs on the answering leg (Dial U(), before the bridge),
+    never on the caller's channel while it rings: an unanswered call leaves
+    no (header-only) file."""
+    exts = extensions("from-edge")
+    assert not any("MixMonitor" in line for lines in exts.values() for line in lines)
+    text = (ETC / "extensions.conf").read_text()
+    assert "Set(DIALOPTS=${DIALOPTS}U(edge-record^${RECFILE}))" in text
+    for dial in re.findall(r"Dial\((.*)\)\s*$", text, re.M):
+        assert dial.endswith(",${DIALOPTS}"), dial
+    record = extensions("edge-record")["s"]
+    assert record == ["MixMonitor(${ARG1},b)", "Return()"]
+
+
+def test_the_member_presents_the_edges_caller_identity_and_links_its_legs():
+    text = (ETC / "extensions.conf").read_text()
+    assert "Set(CALLERID(num)=${IF($[\"${CALLER_ID}\" = \"\"]?${CALLER}:${CALLER_ID})})" in text
+    assert "Set(CALLERID(name)=${CALLER_NAME})" in text
+    assert extensions("edge-leg")["s"] == ["Set(PJSIP_HEADER(add,X-Edge-Call)=${EDGE_CALL})",
+                                           "Return()"]
+    assert "Set(_EDGE_CALL=${PJSIP_HEADER(read,X-Edge-Call)})" in text
+    endpoint = next(dict(b) for n, b in parse(ETC / "pjsip.conf")
+                    if n == "edge" and dict(b)["type"] == "endpoint")
+    assert endpoint["send_pai"] == "yes" and endpoint["trust_id_outbound"] == "yes"
 
 
 def hangup_sip_code(cause: int) -> int:
@@ -160,7 +204,7 @@ def test_ringing_is_bounded_by_the_total_the_edge_sends():
     assert "Set(DEADLINE=$[${EPOCH} + ${RING_TOTAL}])" in text
     assert "Set(LEFT=$[${DEADLINE} - ${EPOCH}])" in text
     for dial in re.findall(r"Dial\((.*)\)\s*$", text, re.M):
-        timeout = dial.split(",", 1)[1]
+        timeout = dial.split(",", 1)[1].removesuffix(",${DIALOPTS}")
         # the smaller of the per-target timeout and what is left of the total
         assert timeout in ("${IF($[${RING_TOTAL} < ${RING_TIMEOUT}]?${RING_TOTAL}:"
                            "${RING_TIMEOUT})}",
@@ -178,11 +222,64 @@ def test_loops_are_left_only_through_their_condition_and_no_shell_runs():
     assert not re.search(r"\b(Try)?System\(|SHELL\(", text)
 
 
-def test_codecs_are_the_legacy_servers():
+# codec (pjsip.conf allow) -> the translator module that decodes it for
+# MixMonitor and for a bridge to a leg in another codec (Asterisk 20/22)
+TRANSLATORS = {"ulaw": "codec_ulaw", "alaw": "codec_alaw", "gsm": "codec_gsm",
+               "g726": "codec_g726", "g729": None}
+
+
+def test_codecs_offered_are_only_those_the_member_can_bridge_and_record():
     endpoint = next(dict(b) for n, b in parse(ETC / "pjsip.conf")
                     if n == "edge" and dict(b)["type"] == "endpoint")
     assert endpoint["disallow"] == "all"
-    assert endpoint["allow"].split(",") == ["ulaw", "alaw", "gsm", "g726", "g729", "h264"]
+    allow = endpoint["allow"].split(",")
+    assert allow == ["ulaw", "alaw", "gsm", "g726", "h264"]
+    # g729 (no translator ships with Asterisk) is never offered: a g729-only
+    # caller gets 488 from the member instead of a call that drops
+    assert "g729" not in allow
+    loaded = loaded_modules()
+    for codec in allow:
+        if codec != "h264":                  # video: passed through, never recorded
+            assert TRANSLATORS[codec] in loaded, codec
+    assert "format_wav" in loaded            # MixMonitor's .wav
+
+
+def loaded_modules() -> set[str]:
+    (name, body), = parse(ETC / "modules.conf")
+    assert name == "modules"
+    return {v.removesuffix(".so") for k, v in body if k == "load"}
+
+
+# dialplan application / function -> the module that provides it (Asterisk 20/22)
+PROVIDERS = {"Dial": "app_dial", "MixMonitor": "app_mixmonitor", "While": "app_while",
+             "EndWhile": "app_while", "Return": "app_stack", "CDR": "func_cdr",
+             "CALLERID": "func_callerid", "IF": "func_logic", "SET": "func_logic",
+             "SHIFT": "func_strings", "GLOBAL": "func_global",
+             "PJSIP_HEADER": "res_pjsip_header_funcs", "CHANNEL": "func_channel"}
+# built into the core (pbx_builtins / pbx_variables): no module
+BUILTIN = {"NoOp", "Set", "GotoIf", "Goto", "Hangup", "EPOCH"}
+
+
+def test_modules_are_an_explicit_list_that_covers_the_dialplan():
+    (_, body), = parse(ETC / "modules.conf")
+    assert ("autoload", "no") in body
+    loaded = loaded_modules()
+    # no module the pool does not use: DUNDi binds 0.0.0.0:4520, the pgsql
+    # config/CEL backends log connection errors, a second CDR backend
+    assert not loaded & {"pbx_dundi", "res_config_pgsql", "cel_pgsql", "cdr_adaptive_odbc",
+                         "chan_sip", "cdr_csv", "cdr_custom"}
+    assert {m for m in loaded if m.startswith("cdr_")} == {"cdr_pgsql"}
+    assert {"pbx_config", "chan_pjsip", "res_pjsip", "res_pjsip_session", "res_rtp_asterisk",
+            "res_pjsip_sdp_rtp", "res_pjsip_endpoint_identifier_ip", "res_pjsip_acl",
+            "res_pjsip_options", "res_pjsip_rfc3326", "res_pjsip_caller_id",
+            "bridge_simple"} <= loaded
+    text = (ETC / "extensions.conf").read_text()
+    # applications and functions (not Dial options: b() U(), nor labels n(x))
+    used = {m for m in re.findall(r"\b([A-Za-z_]+)\(", re.sub(r";.*", "", text))
+            if len(m) > 1} - BUILTIN
+    assert used <= set(PROVIDERS), used - set(PROVIDERS)
+    for name in used:
+        assert PROVIDERS[name] in loaded, (name, PROVIDERS[name])
 
 
 def test_pjsip_trusts_only_the_edge():
@@ -223,12 +320,47 @@ def test_entrypoint_trusts_networks_never_names(value, ok):
 def test_cdr_columns_exist():
     cols = set(re.findall(r"^\s+([a-z_]+)\s+\w", (ROOT / "sql" / "migrations" /
                                                  "0003_asterisk_cdr.sql").read_text(), re.M))
+    cols |= set(re.findall(r"ADD COLUMN ([a-z_]+)", (ROOT / "sql" / "migrations" /
+                                                    "0006_call_view.sql").read_text()))
     set_in_dialplan = set(re.findall(r"CDR\(([a-z_]+)\)", (ETC / "extensions.conf")
                                      .read_text()))
     assert set_in_dialplan <= cols
     assert {"tenant", "accountcode", "uniqueid", "disposition", "billsec"} <= cols
     conf = dict(parse(ETC / "cdr_pgsql.conf")[0][1])
     assert conf["table"] == "asterisk_cdr"
+
+
+def test_the_edge_contact_port_is_a_variable():
+    aor = next(dict(b) for n, b in parse(ETC / "pjsip.conf")
+               if n == "edge" and dict(b)["type"] == "aor")
+    assert aor["contact"] == "sip:@EDGE_HOST@:@EDGE_PORT@"
+    transport = next(dict(b) for n, b in parse(ETC / "pjsip.conf") if n == "transport-udp")
+    assert transport["bind"] == "@POOL_BIND@:@POOL_PORT@"
+
+
+def test_entrypoint_renders_a_member_outside_the_image(tmp_path):
+    """A plain host, not root's /etc/asterisk: the configuration and an
+    asterisk.conf naming its directories land in AST_ETC_DIR, every
+    placeholder filled, the edge's port as given."""
+    script = ROOT / "asterisk-pool" / "entrypoint.sh"
+    etc = tmp_path / "m1" / "etc"
+    env = {"PATH": "/usr/bin:/bin", "AST_ETC_DIR": str(etc), "EDGE_HOST": "127.0.0.1",
+           "EDGE_PORT": "5999", "EDGE_NETWORKS": "127.0.0.0/8", "POOL_BIND": "127.0.0.31",
+           "POOL_PORT": "5061"}
+    out = subprocess.run(["bash", "-c", 'source "$0"; mkdir -p "$AST_ETC_DIR"; '
+                          'for f in "$TEMPLATES"/*.conf; do render "$f"; done; ast_conf',
+                          str(script)], env=env, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    rendered = {p.name: p.read_text() for p in etc.glob("*.conf")}
+    assert set(rendered) == {p.name for p in ETC.glob("*.conf")} | {"asterisk.conf"}
+    assert not any("@" in re.sub(r";.*", "", t).replace("@EDGE", "") and
+                   re.search(r"@[A-Z_]+@", t) for t in rendered.values())
+    assert "contact = sip:127.0.0.1:5999" in rendered["pjsip.conf"]
+    assert "bind = 127.0.0.31:5061" in rendered["pjsip.conf"]
+    conf = dict(parse(etc / "asterisk.conf")[0][1])
+    assert conf["astetcdir"] == str(etc)
+    assert conf["astrundir"] == str(tmp_path / "m1" / "state" / "run")
+    assert (tmp_path / "m1" / "state" / "run").is_dir()
 
 
 def test_entrypoint_is_valid_shell_and_joins_and_drains():

@@ -1,0 +1,107 @@
+"""The call as people see it, in the KEMI steps: the caller's identity on the
+INVITE toward a device or a pool member (kemi/identity.py via uac), a
+recording tenant's call with no pool member (refused when required, else
+flagged and counted), and the INVITE cancelled while it was being routed
+(kemi/relay.py: one stateful 487, never a stateless error reply)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecore import metrics
+from edgecore import readmodel as rm
+from edgecore.numbering import Resolution
+from edgecore.policy import CallPlan, Decision
+from fakes import FakeWorker, use
+from kemi import calls, identity, pool, relay
+from kemi.context import Request
+from kemi.ksrconst import CONTINUE, FLT_CALL, STOP
+
+A = rm.Tenant("00003", "A", recording=True)
+B = rm.Tenant("00004", "B", recording=True, recording_required=True)
+CALLER = rm.Device("000037001", "00003", "7001", "a" * 32, name="Portaria A")
+
+
+@pytest.fixture(autouse=True)
+def worker() -> FakeWorker:
+    return use(FakeWorker())
+
+
+def call_to(tenant: rm.Tenant, number: str, caller_tenant: rm.Tenant = A) -> Request:
+    target = rm.Target("device", tenant.id, number, auth_username=tenant.id + number)
+    return Request(device=CALLER, tenant=caller_tenant, dialled=number,
+                   plan=CallPlan(Resolution(True, target, tenant), Decision(True, "x")))
+
+
+def test_a_device_sees_the_extension_and_name_of_a_same_tenant_caller(ksr):
+    ksr.message("INVITE", fd="edge.example")
+    identity.to_device(call_to(A, "7002"))
+    assert ksr.called("uac.uac_replace_from") == [('"Portaria A"', "sip:7001@edge.example")]
+    assert ("P-Asserted-Identity",) in ksr.called("hdr.remove")
+    assert ("P-Preferred-Identity",) in ksr.called("hdr.remove")
+
+
+def test_a_device_of_another_tenant_sees_the_tenant_qualified_caller(ksr):
+    ksr.message("INVITE", fd="edge.example")
+    ksr.flags.add(FLT_CALL)
+    identity.to_device(call_to(B, "7009"))
+    assert ksr.called("uac.uac_replace_from") == [('"Portaria A"', "sip:00003*7001@edge.example")]
+    # and the CDR says what was shown
+    assert ("cid_num", "00003*7001") in ksr.called("dialog.var_sets")
+
+
+def test_a_pool_members_leg_keeps_its_from_and_loses_edge_headers(ksr):
+    ksr.message("INVITE")
+    req = Request(from_pool=True, dialled="00003*7002")
+    identity.to_device(req)
+    assert not ksr.called("uac.uac_replace_from")
+    assert ksr.called("textops.remove_hf_re") == [("^X-Edge-",)]
+
+
+def test_a_pool_member_gets_the_identity_asserted(ksr):
+    ksr.message("INVITE", fd="edge.example")
+    ksr.results["dispatcher.ds_select_dst"] = 1
+    assert pool.route(call_to(B, "7009")) == STOP
+    appended = [a[0] for a in ksr.called("hdr.append")]
+    assert 'P-Asserted-Identity: "Portaria A" <sip:00003*7001@edge.example>\r\n' in appended
+    assert "X-Edge-Caller-Id: 00003*7001\r\n" in appended
+    assert "X-Edge-Caller-Name: Portaria A\r\n" in appended
+
+
+def test_no_member_up_and_recording_required_is_503(ksr):
+    ksr.message("INVITE")
+    ksr.results["dispatcher.ds_select_dst"] = -1
+    assert pool.route(call_to(B, "7009")) == STOP            # callee's tenant requires it
+    assert ksr.replies() == [(503, "Service Unavailable - No Media Server")]
+    assert pool.route(call_to(A, "7002", caller_tenant=B)) == STOP   # caller's does
+    assert len(ksr.replies()) == 2
+
+
+def test_no_member_up_connects_unrecorded_visibly(ksr, monkeypatch):
+    counted = []
+    monkeypatch.setattr(metrics, "inc", lambda *a: counted.append(a))
+    ksr.message("INVITE")
+    ksr.results["dispatcher.ds_select_dst"] = -1
+    assert pool.route(call_to(A, "7002")) == CONTINUE
+    assert (calls.V_UNRECORDED, "1") in ksr.called("dialog.var_sets")
+    assert counted == [("unrecorded_calls", "00003")]
+
+
+def test_an_invite_cancelled_while_routed_gets_one_stateful_487(ksr):
+    ksr.message("INVITE")
+    ksr.flags.add(FLT_CALL)
+    ksr.results["tm.t_relay"] = -1
+    ksr.results["tm.t_is_canceled"] = 1
+    ksr.results["tm.t_get_status_code"] = -1
+    assert relay.forward() == STOP
+    assert ksr.replies() == [(487, "Request Terminated")]
+    assert not ksr.called("sl.sl_reply_error")
+    assert (calls.V_CODE, "487") in ksr.called("dialog.var_sets")
+
+
+def test_a_relay_failure_otherwise_is_still_answered(ksr):
+    ksr.message("INVITE")
+    ksr.results["tm.t_relay"] = -1
+    ksr.results["tm.t_is_canceled"] = -1
+    assert relay.forward() == STOP
+    assert ksr.called("sl.sl_reply_error")
