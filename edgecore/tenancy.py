@@ -18,8 +18,18 @@ Pure functions of plain values.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from edgecore.readmodel import Device, Tenant
+
+
+# digits and dots (three groups or more), or anything with a colon: meant as
+# an address, whatever its values (999.1.1.1 is a bad address, not a name)
+_IP_SHAPED = re.compile(r"^\[?(\d+(\.\d+){2,}|[0-9A-Za-z]*:[0-9A-Za-z:.%]*)\]?$")
+
+
+def looks_like_ip(value: str) -> bool:
+    return bool(_IP_SHAPED.match(value.strip()))
 
 
 def is_ip_literal(host: str) -> bool:

@@ -14,11 +14,11 @@ import logging
 import signal
 from pathlib import Path
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from edgecore import config as edgeconfig
 from edgecore.config import Config, ConfigError
-from edgectl import db, provision
+from edgectl import db, device_name, provision
 from edgectl.db import EdgeError
 from edgectl.loadkit import DEFAULT_PATTERN as LOADTEST_PATTERN
 from edgectl.loadkit import LOADTEST_TENANT_BASE
@@ -142,6 +142,11 @@ def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
     with db.transaction(cfg) as c:
         provision.device_passwd(c, cfg.auth.realm, a.tenant, a.extension, pw)
     print(f"password of device {a.extension} of tenant {a.tenant} changed")
+
+
+def _in_transaction(cfg: Config, fn: Callable[[Any], None]) -> None:
+    with db.transaction(cfg) as c:
+        fn(c)
 
 
 def cmd_device_list(cfg: Config, a: argparse.Namespace) -> None:
@@ -268,6 +273,8 @@ def _ban_target(target: str) -> tuple[str, str]:
 
     if tenancy.is_ip_literal(target):
         return "src", target.strip("[]")
+    if tenancy.looks_like_ip(target):
+        raise EdgeError(f"not a valid IP address: {target!r}")
     if not AUTH_USER.match(target):
         raise EdgeError(f"not an IP address nor an auth username: {target!r}")
     return "id", target
@@ -348,31 +355,14 @@ def cmd_cdr_ship(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_cdr_list(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import db
+    from edgectl import cdr_query, db
 
-    where, args = ["true"], []
-    if a.tenant:
-        where.append("tenant = %s")
-        args.append(a.tenant)
-    if a.call_id:
-        where.append("call_id = %s")
-        args.append(a.call_id)
+    f = cdr_query.filters(a.tenant, a.direction, a.since, a.until, a.call_id, a.limit, a.legs)
+    fmt = "json" if a.json else a.format
+    cdr_query.render([], fmt)                  # a bad --format fails before the database
     with db.transaction(cfg) as conn:
-        cur = conn.execute(
-            "SELECT call_id, node, kind, tenant, caller, callee, callee_tenant, setup_at, "
-            "answer_at, end_at, duration_ms, final_code, final_reason, pool_member, media, "
-            f"recording FROM edge_cdr WHERE {' AND '.join(where)} "
-            "ORDER BY setup_at DESC LIMIT %s", (*args, a.limit))
-        names = [c.name for c in cur.description or []]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
-    if a.json:
-        print(json.dumps(rows, default=str, indent=1))
-        return
-    for r in rows:
-        ans = "answered " + f"{r['duration_ms'] / 1000:.1f}s" if r["answer_at"] else "unanswered"
-        print(f"{r['setup_at']:%Y-%m-%d %H:%M:%S}  {r['tenant']} {r['caller']} -> {r['callee']}"
-              f"  {r['final_code']} {r['final_reason']}  {ans}  {r['media']}"
-              + (f"  pool {r['pool_member']}" if r["pool_member"] else ""))
+        rows = cdr_query.query(conn, f)
+    print(cdr_query.render(rows, fmt, a.legs))
 
 
 def cmd_status(cfg: Config, a: argparse.Namespace) -> None:
@@ -669,6 +659,7 @@ def build_parser() -> Parser:
     sp.add_argument("tenant")
     sp.add_argument("extension")
     sp.set_defaults(fn=cmd_device_remove)
+    device_name.register(g, _in_transaction)
 
     # exception
     g = group("exception", "cross-tenant dialing exceptions")
@@ -825,10 +816,15 @@ def build_parser() -> Parser:
     sp.add_argument("--ready-file", help="file written once /metrics is served")
     sp.set_defaults(fn=cmd_ops_run)
     g = group("cdr", "call detail records")
-    sp = g.add_parser("list", help="recent CDRs")
-    sp.add_argument("--tenant", metavar="ID")
+    sp = g.add_parser("list", help="recent calls (newest first)")
+    sp.add_argument("--tenant", metavar="ID", help="calls the tenant made or received")
+    sp.add_argument("--direction", metavar="in|out", help="with --tenant: received / made")
+    sp.add_argument("--since", metavar="TIME", help="ISO 8601 time or an age (30m, 2h, 7d)")
+    sp.add_argument("--until", metavar="TIME", help="ISO 8601 time or an age (exclusive)")
     sp.add_argument("--call-id", metavar="CALL_ID")
     sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--legs", action="store_true", help="also the legs pool members rang back")
+    sp.add_argument("--format", default="table", metavar="table|csv|json")
     json_flag(sp)
     sp.set_defaults(fn=cmd_cdr_list)
     g.add_parser("ship", help="ship the spool now (normally the ops service does)"

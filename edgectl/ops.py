@@ -390,11 +390,29 @@ def recent_failures(cfg: Config, limit: int) -> list[dict[str, Any]]:
              "last": r[4].isoformat(timespec="seconds")} for r in rows]
 
 
+def recent_unrecorded(cfg: Config, limit: int) -> dict[str, int]:
+    """Calls of recording tenants connected unrecorded in the last hour (no
+    pool member was up; edge_cdr.unrecorded), per tenant."""
+    from edgectl import db
+
+    conn = db.connect(cfg, autocommit=True)
+    try:
+        rows = conn.execute(
+            "SELECT tenant, count(*) FROM edge_cdr WHERE unrecorded AND "
+            "end_at > now() - interval '1 hour' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s",
+            (limit,)).fetchall()
+    finally:
+        conn.close()
+    return {r[0]: r[1] for r in rows}
+
+
 def status_data(cfg: Config, top: int) -> dict[str, Any]:
     s = snapshot(cfg)
     failures: list[dict[str, Any]] = []
+    unrecorded: dict[str, int] = {}
     try:
         failures = recent_failures(cfg, top)
+        unrecorded = recent_unrecorded(cfg, top)
     except Exception as exc:
         s.errors.append(f"CDRs: {str(exc).splitlines()[0]}")
     regs = sorted(s.devices_registered.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -417,6 +435,7 @@ def status_data(cfg: Config, top: int) -> dict[str, Any]:
         "active_calls": {n: int(st.get("dialog_active_dialogs", 0))
                          for n, st in s.kamailio.items()},
         "recent_failures": failures,
+        "unrecorded_calls": unrecorded,
         "errors": s.errors,
     }
 
@@ -455,6 +474,8 @@ def render_status(d: dict[str, Any]) -> str:
     for f in d["recent_failures"]:
         out.append(f"  {f['code']} {f['reason']:<40} tenant {f['tenant']:<8} "
                    f"{f['calls']:>5} calls, last {f['last']}")
+    out.append("unrecorded calls, last hour (no pool member up): " + (", ".join(
+        f"tenant {t} {n}" for t, n in d["unrecorded_calls"].items()) or "none"))
     if d["errors"]:
         out.append("")
         out.append("could not read:")

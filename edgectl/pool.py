@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import psycopg
 
+from edgecore import tenancy
 from edgecore.config import Config
 from edgectl import rpc
 from edgectl.db import EdgeError
@@ -48,7 +49,14 @@ def _member(conn: psycopg.Connection, uri: str) -> tuple[int, str, int]:
 
 def add(conn: psycopg.Connection, uri: str, weight: int = 1, description: str | None = None
         ) -> str:
+    host = _HOSTPORT.match(uri.strip())
     uri = normalise_uri(uri)
+    if host and not tenancy.is_ip_literal(host.group(1)):
+        # the edge trusts a member's legs by source address (dispatcher
+        # ds_is_from_list) and dispatcher resolves a name once, at load: a
+        # name that does not resolve leaves a member that never takes a call
+        raise EdgeError(f"pool member {host.group(1)!r} is not an IP address "
+                        "(members are added by address)")
     if not 1 <= weight <= 100:
         raise EdgeError("weight must be between 1 and 100")
     if conn.execute("SELECT 1 FROM pool_members WHERE uri = %s", (uri,)).fetchone():

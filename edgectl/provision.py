@@ -102,6 +102,8 @@ def tenant_set(conn: psycopg.Connection, tenant: str, **changes: Any) -> None:
         sets["domain"] = None
     if "max_calls" in changes and changes["max_calls"] == -1:
         sets["max_calls"] = None
+    elif (sets.get("max_calls") or 0) < 0:
+        raise EdgeError("--max-calls must be >= 0 (-1 clears it)")
     if not sets:
         raise EdgeError("nothing to change")
     if sets.get("recording") is False:
@@ -201,6 +203,10 @@ def device_add(conn: psycopg.Connection, realm: str, tenant: str, extension: str
                password: str | None = None, ha1: str | None = None,
                auth_username: str | None = None, display_name: str | None = None,
                max_calls: int | None = None) -> DeviceCreated:
+    # the tenant first: "unknown tenant" is the error that matters, not the
+    # password's length for a device that could not be added anyway
+    check_tenant_id(tenant)
+    _require_tenant(conn, tenant)
     check_number(extension, "extension")
     auth_username = auth_username or default_auth_username(tenant, extension)
     if not AUTH_USER.match(auth_username):
@@ -217,7 +223,6 @@ def device_add(conn: psycopg.Connection, realm: str, tenant: str, extension: str
         raise EdgeError("--ha1 must be 32 hex digits")
     if max_calls is not None and max_calls < 0:
         raise EdgeError("--max-calls must be >= 0")
-    _require_tenant(conn, tenant)
     if conn.execute("SELECT 1 FROM devices WHERE tenant_id = %s AND extension = %s",
                     (tenant, extension)).fetchone():
         raise EdgeError(f"tenant {tenant} already has a device {extension}")
@@ -269,9 +274,13 @@ def exception_add(conn: psycopg.Connection, from_tenant: str, to_tenant: str,
     if from_tenant == to_tenant:
         raise EdgeError("an exception needs two different tenants")
     pairs = [(from_tenant, to_tenant)] + ([(to_tenant, from_tenant)] if both_ways else [])
+    added = 0
     for a, b in pairs:
-        conn.execute("INSERT INTO tenant_exceptions (from_tenant, to_tenant) VALUES (%s, %s)"
-                     " ON CONFLICT DO NOTHING", (a, b))
+        added += conn.execute("INSERT INTO tenant_exceptions (from_tenant, to_tenant)"
+                              " VALUES (%s, %s) ON CONFLICT DO NOTHING", (a, b)).rowcount
+    if not added:
+        raise EdgeError(f"exception {from_tenant} -> {to_tenant}"
+                        f"{' (both ways)' if both_ways else ''} already exists")
 
 
 def exception_remove(conn: psycopg.Connection, from_tenant: str, to_tenant: str,
@@ -305,6 +314,8 @@ def ringgroup_add(conn: psycopg.Connection, tenant: str, number: str, name: str,
                   strategy: str = "ringall", ring_timeout: int = 30,
                   members: list[str] | None = None) -> None:
     check_number(number)
+    if not members:
+        raise EdgeError("a ring group needs at least one --member (it would ring nobody)")
     if strategy not in RG_STRATEGIES:
         raise EdgeError(f"strategy must be one of {', '.join(RG_STRATEGIES)}")
     if not 5 <= ring_timeout <= 600:

@@ -1,0 +1,269 @@
+"""A call as people see it, on the live edge: the caller presented to the
+callee as a number it can dial back (with the device's name), one CDR per
+call with both tenants, the resolved number, the code the caller heard and
+the talk time from the answer (real ringing); `edgectl cdr list` and its
+filters; a tenant that requires recording refused 503 with no pool member,
+one that records connected unrecorded but visibly; and the operator's
+refusals of issue 16 (one stderr line, non-zero exit, nothing written)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from harness import sipp
+from harness.edge import Edge
+from harness.sipmsg import SipClient
+
+SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
+LOCAL_SCEN = Path(__file__).resolve().parent / "scenarios"
+
+
+def refused(edge: Edge, *args: str, match: str, tables: tuple[str, ...] = (
+        "tenants", "devices", "ring_groups", "ring_group_members", "tenant_exceptions",
+        "pool_members")) -> None:
+    def snap() -> list:
+        with edge.db() as c:
+            return [c.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables]
+    before = snap()
+    out = edge.ctl(*args)
+    assert out.returncode != 0, out.stdout
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("edgectl: error: "), out.stderr
+    assert match in out.stderr, out.stderr
+    assert "_check" not in out.stderr and "constraint" not in out.stderr, out.stderr
+    assert snap() == before, "a refused command changed the database"
+
+
+# -- refusals (issue 16, item 14) --------------------------------------------------
+
+def test_a_ring_group_with_no_members_is_refused(edge: Edge):
+    t = edge.new_tenant("RG none")
+    refused(edge, "ringgroup", "add", t, "7050", "--name", "Island", match="at least one --member")
+
+
+@pytest.mark.parametrize("target", ["999.1.1.1", "10.0.0.256", "1.2.3", "fe80::zz"])
+def test_a_ban_of_a_malformed_address_is_refused_not_taken_as_an_identity(edge: Edge, target):
+    out = edge.ctl("ban", "add", target)
+    assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
+    assert "not" in out.stderr and target in out.stderr, out.stderr
+    assert target not in edge.ctl_ok("ban", "list")
+
+
+def test_a_pool_member_that_is_not_an_address_is_refused(edge: Edge):
+    refused(edge, "pool", "add", "not-an-ip", match="is not an IP address")
+
+
+def test_a_duplicate_exception_is_refused(edge: Edge):
+    a, b = edge.new_tenant("Exc A"), edge.new_tenant("Exc B")
+    edge.ctl_ok("exception", "add", a, b)
+    refused(edge, "exception", "add", a, b, match="already exists")
+    # half new: the missing direction is added, not refused
+    assert "added" in edge.ctl_ok("exception", "add", a, b, "--both-ways")
+    refused(edge, "exception", "add", b, a, "--both-ways", match="already exists")
+
+
+def test_a_negative_call_limit_is_refused_without_constraint_names(edge: Edge):
+    t = edge.new_tenant("Neg")
+    refused(edge, "tenant", "set", t, "--max-calls", "-5", match="--max-calls must be >= 0")
+    refused(edge, "tenant", "add", "09876", "--name", "n", "--max-calls", "-1",
+            match="--max-calls must be >= 0")
+    refused(edge, "device", "add", t, "7001", "--password", "long-enough", "--max-calls", "-2",
+            match="--max-calls must be >= 0")
+
+
+def test_an_unknown_tenant_is_named_before_the_password_is_judged(edge: Edge):
+    refused(edge, "device", "add", "99998", "7001", "--password", "short",
+            match="unknown tenant 99998")
+
+
+def test_recording_modes_are_checked(edge: Edge):
+    refused(edge, "tenant", "add", "09877", "--name", "n", "--recording", "sometimes",
+            match="--recording must be one of on, off, required")
+    t = edge.new_tenant("Req", "--recording", "required")
+    rows = {r["id"]: r for r in json.loads(edge.ctl_ok("tenant", "list", "--json"))}
+    assert rows[t]["recording"] is True and rows[t]["recording_required"] is True
+    edge.ctl_ok("tenant", "set", t, "--no-recording")
+    rows = {r["id"]: r for r in json.loads(edge.ctl_ok("tenant", "list", "--json"))}
+    assert rows[t]["recording"] is False and rows[t]["recording_required"] is False
+
+
+# -- calls ------------------------------------------------------------------------
+
+def register_uas(edge: Edge, au: str, pw: str, port: int) -> None:
+    with SipClient(edge.sip) as c:
+        _, r = c.register(au, pw, contact_port=port)
+        assert r is not None and r.code == 200
+
+
+def call(edge: Edge, au: str, pw: str, dialled: str, hold_ms: int = 200) -> sipp.SippResult:
+    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
+           "127.0.0.1"]
+    return sipp.run(edge.target, SCEN / "call_any.xml", [row],
+                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"],
+                    timeout=30)
+
+
+def final_code(res: sipp.SippResult) -> int:
+    codes = [c for c in res.received_codes if c >= 200]
+    assert codes, res.describe()
+    return codes[-1]
+
+
+def test_cross_tenant_call_shows_a_redialable_caller_and_one_cdr_with_talk_time(edge: Edge):
+    """Real ringing (1.5 s) before the answer, 2 s of talk: the CDR's
+    duration is the talk, not ringing + talk; both tenants, the dialled
+    string and the number it resolved to, the caller as presented."""
+    a = edge.new_tenant("View A", "--no-recording")
+    b = edge.new_tenant("View B", "--no-recording")
+    edge.ctl_ok("exception", "add", a, b)
+    au, pw = edge.new_device(a, "7001")
+    edge.ctl_ok("device", "set", a, "7001", "--name", "Portaria Bloco A")
+    bu, bpw = edge.new_device(b, "7009")
+    edge.wait_synced()
+    with sipp.SippServer(LOCAL_SCEN / "uas_answer_late.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        t0 = time.monotonic()
+        res = call(edge, au, pw, f"{b}*7009", hold_ms=2000)
+        elapsed_ms = (time.monotonic() - t0) * 1000
+        assert final_code(res) == 200, res.describe()
+        assert res.rc == 0, res.describe()           # the BYE crossed the edge: From/To restored
+        (invite,) = callee.received_requests("INVITE")
+        frm = re.search(r"(?mi)^From:\s*(.*)$", invite).group(1)
+        assert frm.startswith(f'"Portaria Bloco A" <sip:{a}*7001@'), frm
+        assert au not in frm                          # never the auth username
+        assert not re.search(r"(?mi)^P-Asserted-Identity:", invite)
+        assert callee.received_requests("BYE")
+    [cid] = res.call_ids
+    [row] = edge.cdrs(call_id=cid, expect=1)
+    assert (row["kind"], row["tenant"], row["callee_tenant"]) == ("call", a, b)
+    assert (row["caller"], row["callee"], row["resolved"]) == ("7001", f"{b}*7009", "7009")
+    assert (row["caller_id"], row["caller_name"]) == (f"{a}*7001", "Portaria Bloco A")
+    assert row["final_code"] == 200 and row["unrecorded"] is False
+    ring_ms = (row["answer_at"] - row["setup_at"]).total_seconds() * 1000
+    assert ring_ms >= 1400, ring_ms
+    assert row["duration_ms"] >= 1900, row             # held 2 s after the answer
+    # ringing is not talk: ringing + talk fits in the call's wall-clock time
+    assert row["duration_ms"] + ring_ms <= elapsed_ms + 100, (row, ring_ms, elapsed_ms)
+    # the view names who answered
+    with edge.db() as c:
+        (answered_by,) = c.execute("SELECT answered_by FROM edge_call WHERE call_id = %s",
+                                   (cid,)).fetchone()
+    assert answered_by == f"{b}*7009"
+
+
+def test_same_tenant_caller_is_its_extension(edge: Edge):
+    a = edge.new_tenant("View same", "--no-recording")
+    au, pw = edge.new_device(a, "7001")
+    bu, bpw = edge.new_device(a, "7002")
+    edge.wait_synced()
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = call(edge, au, pw, "7002")
+        assert final_code(res) == 200, res.describe()
+        (invite,) = callee.received_requests("INVITE")
+    frm = re.search(r"(?mi)^From:\s*(.*)$", invite).group(1)
+    assert frm.startswith("<sip:7001@"), frm          # no name set: no display name
+
+
+def test_required_recording_without_a_pool_member_is_503_and_recorded_so(edge: Edge):
+    t = edge.new_tenant("Must record", "--recording", "required")
+    au, pw = edge.new_device(t, "7001")
+    edge.new_device(t, "7002")
+    edge.wait_synced()
+    res = call(edge, au, pw, "7002")
+    assert final_code(res) == 503, res.describe()
+    [row] = edge.cdrs(call_id=res.call_ids[0], expect=1)
+    assert row["final_code"] == 503 and row["tenant"] == t
+
+
+def test_recording_tenant_without_a_pool_member_is_connected_unrecorded_visibly(edge: Edge):
+    t = edge.new_tenant("Records")                      # recording on, not required
+    au, pw = edge.new_device(t, "7001")
+    bu, bpw = edge.new_device(t, "7002")
+    edge.wait_synced()
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = call(edge, au, pw, "7002")
+        assert final_code(res) == 200, res.describe()
+    [row] = edge.cdrs(call_id=res.call_ids[0], expect=1)
+    assert row["unrecorded"] is True and row["recording"] is None
+    assert edge.metric("edge_unrecorded_calls_total", tenant=t) == 1
+    status = edge.ctl_ok("status")
+    assert re.search(rf"(?m)^\s*unrecorded calls.*\b{t}\b.*\b1\b", status), status
+
+
+# -- edgectl cdr list ----------------------------------------------------------------
+
+def seed_cdrs(edge: Edge) -> tuple[str, str, str, datetime]:
+    """Three calls: A -> B (answered), B -> A (busy), B -> C, an hour apart."""
+    a, b, c = (edge.new_tenant(f"List {x}", ranges=()) for x in "ABC")
+    base = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+    rows = [("l1", a, "7001", "7002", b, base, 200), ("l2", b, "7002", "7001", a,
+             base + timedelta(hours=1), 486), ("l3", b, "7002", "7003", c,
+             base + timedelta(hours=2), 200)]
+    with edge.db() as conn:
+        for cid, t, caller, callee, ct, at, code in rows:
+            conn.execute(
+                "INSERT INTO edge_cdr (call_id, node, kind, tenant, caller, callee, callee_tenant,"
+                " setup_at, answer_at, end_at, duration_ms, final_code, media, resolved)"
+                " VALUES (%s, 'n1', 'call', %s, %s, %s, %s, %s, %s, %s, %s, %s, 'direct', %s)",
+                (f"{cid}-{a}", t, caller, callee, ct, at,
+                 at + timedelta(seconds=2) if code == 200 else None, at + timedelta(seconds=9),
+                 7000 if code == 200 else 0, code, callee))
+        conn.commit()
+    return a, b, c, base
+
+
+def listed(edge: Edge, *args: str) -> list[dict[str, str]]:
+    out = edge.ctl_ok("cdr", "list", "--format", "csv", "--since", "2026-11-02",
+                      "--until", "2026-11-03", *args)
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_cdr_list_filters_and_formats(edge: Edge):
+    a, b, c, base = seed_cdrs(edge)
+    # --tenant: made or received
+    assert [r["call_id"].split("-")[0] for r in listed(edge, "--tenant", a)] == ["l2", "l1"]
+    assert [r["call_id"].split("-")[0] for r in listed(edge, "--tenant", a, "--direction",
+                                                       "out")] == ["l1"]
+    assert [r["call_id"].split("-")[0] for r in listed(edge, "--tenant", b, "--direction",
+                                                       "in")] == ["l1"]
+    assert len(listed(edge, "--tenant", b)) == 3
+    # a time range (setup time, until exclusive)
+    rows = edge.ctl_ok("cdr", "list", "--format", "csv", "--tenant", b,
+                       "--since", (base + timedelta(minutes=30)).isoformat(),
+                       "--until", "2026-11-02T12:00Z")
+    assert [r["call_id"].split("-")[0] for r in csv.DictReader(io.StringIO(rows))] == ["l2"]
+    # the table and csv have a header row; json is a list of objects
+    table = edge.ctl_ok("cdr", "list", "--tenant", c, "--since", "2026-11-02").splitlines()
+    assert table[0].split()[:4] == ["SETUP_AT", "TENANT", "CALLER", "CALLEE"]
+    assert len(table) == 2 and b in table[1]
+    assert edge.ctl_ok("cdr", "list", "--tenant", "00000", "--format", "csv").splitlines() == [
+        ",".join(__import__("edgectl.cdr_query", fromlist=["x"]).COLUMNS)]
+    js = json.loads(edge.ctl_ok("cdr", "list", "--tenant", c, "--since", "2026-11-02",
+                                "--format", "json"))
+    assert [(r["tenant"], r["callee_tenant"], r["final_code"]) for r in js] == [(b, c, 200)]
+    assert js[0]["answered_by"] == f"{c}*7003" and js[0]["duration_ms"] == 7000
+
+
+@pytest.mark.parametrize("args,match", [
+    (("--tenant", "abc"), "malformed tenant id"),
+    (("--direction", "in"), "--direction needs --tenant"),
+    (("--tenant", "00001", "--direction", "up"), "--direction must be 'in' or 'out'"),
+    (("--since", "yesterday"), "--since: 'yesterday' is not a time"),
+    (("--until", "2026-13-01"), "--until: '2026-13-01' is not a time"),
+    (("--since", "1h", "--until", "2h"), "is not before --until"),
+    (("--format", "xml"), "--format must be one of table, csv, json"),
+    (("--limit", "0"), "--limit must be at least 1"),
+])
+def test_cdr_list_malformed_filters_are_one_clear_error(edge: Edge, args, match):
+    out = edge.ctl("cdr", "list", *args)
+    assert out.returncode != 0 and not out.stdout, out
+    assert out.stderr.count("\n") == 1 and match in out.stderr, out.stderr
