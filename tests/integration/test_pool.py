@@ -148,7 +148,9 @@ def test_ring_group_call_reaches_a_member_with_targets_and_strategy(pool_edge, t
         assert header(inv, edge_pool.H_STRATEGY) == [strategy]
         assert header(inv, edge_pool.H_TIMEOUT) == [timeout]
         (rec,) = header(inv, edge_pool.H_RECORD)
-        assert re.fullmatch(rf"/monitor/\d{{4}}/\d{{2}}/\d{{2}}/rg-7001-{number}-\d{{10}}", rec)
+        # the whole file name: legacy layout, the id drawn by the edge (no '-')
+        assert re.fullmatch(rf"/monitor/\d{{4}}/\d{{2}}/\d{{2}}/rg-7001-{number}-(\d{{10}})-"
+                            rf"(\d{{10}})\.\d+\.wav", rec)
         # every header the dialplan reads is there
         for h in edge_pool.ALL_HEADERS:
             assert len(header(inv, h)) == 1, h
@@ -293,6 +295,9 @@ def test_callee_outcome_relayed_by_a_member_is_passed_back_not_failed_over(
         # the member's 503, relayed as 500: a proxy never forwards a 503
         # (RFC 3261 16.7 step 6; tm converts it)
         assert final_invite_reply(res)[0] == 500, res.describe()
+        # and the CDR says what the caller heard, not what the member sent
+        (row,) = e.cdrs(call_id=res.call_ids[0], expect=1)
+        assert (row["final_code"], row["final_reason"]) == (500, "Server Internal Error"), row
         assert len(other.invites()) == before[1], "rung again on another member"
         assert seen(e, relaying.uri).startswith("up")
         relayed += 1
