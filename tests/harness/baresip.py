@@ -1,10 +1,15 @@
 """baresip, a real SIP phone, driven headless: its own config directory,
-one account, sine-wave audio; started and stopped by PID."""
+one account, sine-wave audio; started and stopped by PID. With ``control``
+it takes commands (dial, hangup...) over its ctrl_tcp socket (netstring
+JSON) and logs every SIP message (``-s``), so a test sees what the phone saw."""
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from edgectl.stack import free_port, stop_pid
@@ -25,19 +30,60 @@ audio_source		ausine,440
 
 class Baresip:
     def __init__(self, edge: tuple[str, int], user: str, password: str,
-                 transport: str = "udp", local_ip: str = "127.0.0.1", regint: int = 60):
+                 transport: str = "udp", local_ip: str = "127.0.0.1", regint: int = 60,
+                 control: bool = False):
         self.dir = tempfile.TemporaryDirectory(prefix="baresip")
         d = Path(self.dir.name)
         self.port = free_port(local_ip)
-        (d / "config").write_text(CONFIG.format(ip=local_ip, port=self.port,
-                                                transport=transport))
+        self.ctrl = (local_ip, free_port(local_ip)) if control else None
+        config = CONFIG.format(ip=local_ip, port=self.port, transport=transport)
+        if self.ctrl:
+            # calls need working audio: ausine makes only 48 kHz (baresip
+            # resamples to the codec's rate); what is heard goes to aubridge
+            config = config.replace("audio_player\t\tausine,", "audio_player\t\taubridge,sink")
+            config += ("module\t\t\taubridge.so\nausrc_srate\t\t48000\nauplay_srate\t\t48000\n"
+                       "ausrc_channels\t\t2\nauplay_channels\t\t2\n"
+                       f"module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t{self.ctrl[0]}:{self.ctrl[1]}\n")
+        (d / "config").write_text(config)
         (d / "accounts").write_text(
             f"<sip:{user}@{edge[0]}:{edge[1]};transport={transport}>;auth_pass={password};"
             f"regint={regint}\n")
         self.log = d / "baresip.log"
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(["baresip", "-f", str(d)], stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(["baresip", "-f", str(d)] + (["-s"] if control else []),
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+
+    def command(self, command: str, params: str = "", timeout: float = 10) -> str:
+        """One ctrl_tcp command; returns its response's data (raises if not ok)."""
+        assert self.ctrl, "started without control"
+        body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock = socket.create_connection(self.ctrl, timeout=timeout)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        with sock:
+            sock.sendall(b"%d:%s," % (len(body), body))
+            buf = b""
+            while True:
+                while b":" in buf:
+                    n, _, rest = buf.partition(b":")
+                    if len(rest) < int(n) + 1:
+                        break
+                    msg, buf = json.loads(rest[:int(n)]), rest[int(n) + 1:]
+                    if msg.get("response"):
+                        if not msg.get("ok"):
+                            raise RuntimeError(f"baresip {command}: {msg}")
+                        return str(msg.get("data", ""))
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"baresip {command}: connection closed")
+                buf += chunk
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -267,3 +267,63 @@ def test_cdr_list_malformed_filters_are_one_clear_error(edge: Edge, args, match)
     out = edge.ctl("cdr", "list", *args)
     assert out.returncode != 0 and not out.stdout, out
     assert out.stderr.count("\n") == 1 and match in out.stderr, out.stderr
+
+
+# -- real phones -----------------------------------------------------------------------
+
+def test_real_phones_see_a_redialable_caller_and_a_redial_connects(edge: Edge):
+    """baresip phones: the callee's phone shows the caller's name and a
+    number; dialling that number back from the phone reaches the caller
+    (same tenant: the extension; across tenants: TENANT*EXT)."""
+    from harness.baresip import Baresip
+    from harness.edge import wait_for
+
+    a = edge.new_tenant("Phones A", "--no-recording")
+    b = edge.new_tenant("Phones B", "--no-recording")
+    edge.ctl_ok("exception", "add", a, b, "--both-ways")
+    au, pw = edge.new_device(a, "7001")
+    edge.ctl_ok("device", "set", a, "7001", "--name", "Portaria A")
+    xu, xpw = edge.new_device(a, "7002")
+    yu, ypw = edge.new_device(b, "7009")
+    edge.wait_synced()
+    def answer(phone: Baresip) -> None:
+        """The phone rings: answer it, wait until the call is up."""
+        rung = phone.output().count("INVITE sip:")
+        wait_for(lambda: phone.output().count("INVITE sip:") > rung and
+                 "Ringing" in phone.output(), timeout=15, what="the phone rings")
+        up = phone.output().lower().count("established")
+        phone.command("accept")
+        try:
+            wait_for(lambda: phone.output().lower().count("established") > up, timeout=15,
+                     what="the call is up")
+        except AssertionError:
+            raise AssertionError(phone.output()[-4000:]) from None
+
+    with Baresip(edge.sip, au, pw, control=True) as caller, \
+            Baresip(edge.sip, xu, xpw, control=True) as same, \
+            Baresip(edge.sip, yu, ypw, control=True) as other:
+        for t, ext, p in ((a, "7001", caller), (a, "7002", same), (b, "7009", other)):
+            try:
+                wait_for(lambda: edge.contacts(t, ext), timeout=15, what=f"{t}:{ext} registered")
+            except AssertionError:
+                raise AssertionError(p.output()[-3000:]) from None
+        for phone, tenant, ext, dialled, shown in (
+                (same, a, "7002", "7002", "7001"),
+                (other, b, "7009", f"{b}*7009", f"{a}*7001")):
+            caller.command("dial", dialled)
+            answer(phone)
+            invite = phone.output()[phone.output().index("INVITE sip:"):]
+            frm = re.search(r"(?mi)^From:\s*(.*)$", invite).group(1)
+            assert frm.startswith(f'"Portaria A" <sip:{shown}@'), frm
+            caller.command("hangup")
+            wait_for(lambda: any(r["callee"] == dialled and r["final_code"] == 200
+                                 for r in edge.cdrs(tenant=a)), timeout=15, what="the call's CDR")
+            # the callee redials what its phone showed
+            phone.command("dial", shown)
+            answer(caller)
+            phone.command("hangup")
+            back = wait_for(lambda: next((r for r in edge.cdrs(tenant=tenant)
+                                          if r["caller"] == ext and r["callee"] == shown),
+                                         None), timeout=15, what="the redial's CDR")
+            assert (back["caller"], back["callee_tenant"], back["resolved"]) == (ext, a, "7001")
+            assert back["final_code"] == 200, back
