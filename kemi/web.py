@@ -1,7 +1,14 @@
 """HTTP on the WSS port (xhttp event route): the WebSocket handshake of SIP
 over WebSocket (RFC 7118, path /ws), and -- when ``webphone.serve`` is on --
 the browser phone's static files (webphone/public), so a browser needs one
-address and one certificate. Anything else: 404. GET only."""
+address and one certificate. Anything else: 404. GET only.
+
+A browser asks for /favicon.ico on every page load (unless the page names an
+icon: the web phone's says there is none). It gets a blank icon (200), not a
+404: Kamailio 5.6 parses the xhttp replies it sends as if they were SIP, and a
+404 (seen also with a 204) fails that parse with a logged ERROR
+("build_sip_msg_from_buf(): parsing failed") -- one per page load; a 200 with
+a body does not (tests/integration/test_call_view.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ FILES = {
     "/app.js": ("app.js", "application/javascript"),
     "/style.css": ("style.css", "text/css"),
 }
+FAVICON = "/favicon.ico"
+FAVICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>\n'
 _cache: dict[str, str] = {}
 
 
@@ -46,6 +55,9 @@ def on_request() -> None:
         return
     if context.pv_str("$rm") != "GET":
         KSR.xhttp.xhttp_reply(405, "Method Not Allowed", "text/plain", "GET only\n")
+        return
+    if path == FAVICON:
+        KSR.xhttp.xhttp_reply(200, "OK", "image/svg+xml", FAVICON_SVG)
         return
     found = _static(path) if context.worker().cfg.webphone.serve else None
     if found is None:

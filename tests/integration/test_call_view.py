@@ -327,3 +327,21 @@ def test_real_phones_see_a_redialable_caller_and_a_redial_connects(edge: Edge):
                                          None), timeout=15, what="the redial's CDR")
             assert (back["caller"], back["callee_tenant"], back["resolved"]) == (ext, a, "7001")
             assert back["final_code"] == 200, back
+
+
+# -- operator details ----------------------------------------------------------------
+
+def test_a_browsers_favicon_request_logs_no_error(edge: Edge):
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    base = f"https://{edge.cfg.sip.listen_ip}:{edge.cfg.sip.wss_port}"
+    page = urllib.request.urlopen(base + "/", context=ctx, timeout=10).read().decode()
+    assert '<link rel="icon" href="data:,">' in page       # the page asks for no icon
+    before = edge.log().count("parsing failed")
+    r = urllib.request.urlopen(base + "/favicon.ico", context=ctx, timeout=10)
+    assert r.status == 200 and r.read().startswith(b"<svg")
+    time.sleep(0.3)
+    assert edge.log().count("parsing failed") == before

@@ -66,3 +66,11 @@ def test_serving_can_be_switched_off(ksr, worker):
     ksr.pv["$rm"] = "GET"
     web.on_request()
     assert replies(ksr) == [(404, "text/plain")]
+
+
+def test_the_favicon_is_a_blank_icon_not_a_404(ksr):
+    ksr.results["xhttp.get_hu"] = "/favicon.ico"
+    ksr.pv["$rm"] = "GET"
+    web.on_request()
+    (reply,) = ksr.called("xhttp.xhttp_reply")
+    assert reply[:3] == (200, "OK", "image/svg+xml") and reply[3].startswith("<svg")
