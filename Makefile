@@ -19,8 +19,9 @@ up: deps
 down:
 	@if [ -x $(EDGECTL) ]; then $(EDGECTL) stack down; else echo "nothing to stop"; fi
 
+## make status: what is running (a stopped stack is "not running", not a make error)
 status:
-	@$(EDGECTL) stack status
+	@if [ -x $(EDGECTL) ]; then $(EDGECTL) stack status || [ $$? -eq 3 ]; else echo "not running"; fi
 
 ## make test: the whole suite (unit, KSR-stub route tests, integration against real daemons)
 test: deps

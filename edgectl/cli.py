@@ -439,6 +439,8 @@ def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
         for tid, ext in demo.DEVICES:
             au = provision.default_auth_username(tid, ext)
             print(f"  tenant {tid} ext {ext:<11} {au:<16} {demo.password(tid, ext)}")
+    from edgectl import banner
+    print("\n".join(banner.lines(cfg)))
     print(f"Metrics: http://{cfg.ops.metrics_listen}:{cfg.ops.metrics_port}/metrics   "
           f"Status: .venv/bin/edgectl status")
     print(f"Logs: {cfg.run_dir / 'logs'}   Stop: make down")
