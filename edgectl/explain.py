@@ -100,7 +100,8 @@ def _explanation(cfg: Config, authuser: str, data: rm.CallData, dialled: str, pl
     elif (data.caller_tenant is not None
           and edge_pool.needs_pool(res, data.caller_tenant)
           and (res.is_ring_group or up is not False
-               or cfg.pool.recording_fallback == "refuse")):
+               or cfg.pool.recording_fallback == "refuse"
+               or edge_pool.recording_required(res, data.caller_tenant))):
         assert target is not None
         why = "ring group" if res.is_ring_group else "recorded call"
         if res.is_ring_group and not target.members:

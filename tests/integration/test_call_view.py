@@ -181,6 +181,9 @@ def test_required_recording_without_a_pool_member_is_503_and_recorded_so(edge: E
     assert final_code(res) == 503, res.describe()
     [row] = edge.cdrs(call_id=res.call_ids[0], expect=1)
     assert row["final_code"] == 503 and row["tenant"] == t
+    # and edgectl explain predicts it
+    assert "503 Service Unavailable - No Media Server" in edge.ctl_ok("explain", f"{t}:7001",
+                                                                        "7002")
 
 
 def test_recording_tenant_without_a_pool_member_is_connected_unrecorded_visibly(edge: Edge):
