@@ -105,3 +105,55 @@ def test_cdr_spooled_before_0006_still_ships():
     old = LINE.rsplit("|", cdr.NEW_FIELDS)[0]
     c = cdr.parse_line(old)
     assert c.resolved is None and c.unrecorded is False
+
+
+# -- edgectl cdr list: the checks made before any database is asked ----------------------
+
+def test_cdr_list_filters_parse_times_and_ages():
+    from edgectl import cdr_query
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+    f = cdr_query.filters("00003", "in", "2h", "2026-12-06T11:30", now=lambda: now)
+    assert f.since == datetime(2026, 12, 6, 10, 0, tzinfo=timezone.utc)
+    assert f.until == datetime(2026, 12, 6, 11, 30, tzinfo=timezone.utc)
+    text, args = cdr_query.sql(f)
+    assert "callee_tenant = %s" in text and args[0] == "00003"
+    text, args = cdr_query.sql(cdr_query.filters("00003"))
+    assert "(tenant = %s OR callee_tenant = %s)" in text and args[:2] == ["00003", "00003"]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"tenant": "3"}, "malformed tenant id"),
+    ({"direction": "out"}, "--direction needs --tenant"),
+    ({"tenant": "00003", "direction": "both"}, "--direction must be"),
+    ({"since": "last week"}, "--since: 'last week' is not a time"),
+    ({"limit": 0}, "--limit must be at least 1"),
+])
+def test_cdr_list_bad_filters(kwargs, match):
+    from edgectl import cdr_query
+    from edgectl.db import EdgeError
+    with pytest.raises(EdgeError, match=match):
+        cdr_query.filters(**kwargs)
+
+
+def test_cdr_list_renders_a_header_row_in_every_text_format():
+    from edgectl import cdr_query
+    row = {c: None for c in cdr_query.COLUMNS} | {
+        "setup_at": datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc), "tenant": "00003",
+        "caller": "7001", "callee": "7002", "final_code": 200, "unrecorded": False}
+    csv_text = cdr_query.render([row], "csv").splitlines()
+    assert csv_text[0] == ",".join(cdr_query.COLUMNS) and len(csv_text) == 2
+    assert csv_text[1].startswith("2026-12-06T12:00:00.000Z,")
+    table = cdr_query.render([], "table").splitlines()
+    assert table == [table[0]] and table[0].startswith("SETUP_AT")
+
+
+@pytest.mark.parametrize("name,ok", [("Portaria Bloco A", True), ("Zé da Guarita", True),
+                                     ('Say "hi"', False), ("a,b", False), ("x" * 101, False)])
+def test_display_names_are_checked_before_they_are_stored(name, ok):
+    from edgectl import device_name
+    from edgectl.db import EdgeError
+    if ok:
+        assert device_name.check_name(name) == name
+    else:
+        with pytest.raises(EdgeError):
+            device_name.check_name(name)
