@@ -95,7 +95,9 @@ class EdgeRouter:
             KSR.err("edge: unexpected error routing a request: %s\n"
                     % traceback.format_exc().replace("\n", " | "))
             if not KSR.is_ACK():
-                KSR.sl.send_reply(500, "Server Internal Error")
+                # a call already recorded gets it statefully, so its CDR
+                # says 500 -- what the caller heard -- not a 408 at expiry
+                replies.send(500, "Server Internal Error")
         if context.WORKER is not None:
             context.WORKER.flush_deferred()     # answered or relayed by now
         return 1

@@ -105,3 +105,19 @@ def test_a_relay_failure_otherwise_is_still_answered(ksr):
     ksr.results["tm.t_is_canceled"] = -1
     assert relay.forward() == STOP
     assert ksr.called("sl.sl_reply_error")
+
+
+def test_a_fault_after_the_call_was_recorded_is_a_500_its_cdr_says(ksr, monkeypatch):
+    """The caller got 500 and the CDR said 408 (no reason) -- the fault's
+    stateless reply never reached the call's dialog."""
+    from kemi import edge
+
+    def boom(req: Request) -> int:
+        ksr.flags.add(FLT_CALL)                 # calls.open ran
+        raise ValueError("bug")
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (boom,))
+    ksr.message("INVITE")
+    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
+    assert ksr.replies() == [(500, "Server Internal Error")]
+    assert ksr.called("tm.t_reply") and (calls.V_CODE, "500") in ksr.called("dialog.var_sets")
