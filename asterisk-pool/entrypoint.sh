@@ -4,7 +4,7 @@
 # progress finish, leave the pool.
 #
 # Asterisk 20 and 22 (LTS, chan_pjsip); the image (Dockerfile) installs
-# Ubuntu 24.04's package, Asterisk 20. The same script runs a member on a plain
+# Ubuntu 24.04's package, Asterisk 20.6. The same script runs a member on a plain
 # host (as root or as an unprivileged user): every path and the account are
 # variables, and several members can share a host, each with its own
 # AST_ETC_DIR, AST_STATE_DIR and POOL_BIND/POOL_PORT.
