@@ -97,7 +97,10 @@ class EdgeRouter:
             if not KSR.is_ACK():
                 # a call already recorded gets it statefully, so its CDR
                 # says 500 -- what the caller heard -- not a 408 at expiry
-                replies.send(500, "Server Internal Error")
+                try:
+                    replies.send(500, "Server Internal Error")
+                except Exception:
+                    KSR.sl.send_reply(500, "Server Internal Error")
         if context.WORKER is not None:
             context.WORKER.flush_deferred()     # answered or relayed by now
         return 1

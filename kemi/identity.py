@@ -45,6 +45,9 @@ def to_device(req: Request) -> None:
     KSR.hdr.remove(H_PAI)
     if req.from_pool:
         KSR.textops.remove_hf_re("^" + edge_pool.PREFIX)
+        # the member presents the caller itself (X-Edge-Caller-Id/-Name):
+        # the leg's CDR says what its callee was shown
+        calls.presented(context.pv_str("$fU"), context.pv_str("$fn").strip().strip('"'))
     who = of(req)
     if who is None:
         return

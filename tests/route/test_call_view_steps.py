@@ -51,11 +51,15 @@ def test_a_device_of_another_tenant_sees_the_tenant_qualified_caller(ksr):
 
 
 def test_a_pool_members_leg_keeps_its_from_and_loses_edge_headers(ksr):
-    ksr.message("INVITE")
+    ksr.message("INVITE", fU="00003*7001", fn='"Portaria A"')
+    ksr.flags.add(FLT_CALL)
     req = Request(from_pool=True, dialled="00003*7002")
     identity.to_device(req)
     assert not ksr.called("uac.uac_replace_from")
     assert ksr.called("textops.remove_hf_re") == [("^X-Edge-",)]
+    # the leg's CDR: the caller as the member presented it
+    assert ("cid_num", "00003*7001") in ksr.called("dialog.var_sets")
+    assert ("cid_name", "Portaria A") in ksr.called("dialog.var_sets")
 
 
 def test_a_pool_member_gets_the_identity_asserted(ksr):
