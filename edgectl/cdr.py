@@ -137,7 +137,10 @@ def parse_line(line: str) -> Cdr:
                caller=f["caller"], callee=f["callee"], callee_tenant=f["callee_tenant"] or None,
                setup_at=setup, answer_at=answer, end_at=end, duration_ms=duration_ms,
                final_code=code, final_reason=f["reason"], pool_member=f["member"] or None,
-               media=f["media"] or "direct", recording=f["recording"] or None,
+               media=f["media"] or "direct",
+               # a file exists only for an answered call (the member starts
+               # recording on the leg that answers): none named otherwise
+               recording=(f["recording"] or None) if answer else None,
                resolved=f["resolved"] or None, caller_id=f["caller_id"] or None,
                caller_name=f["caller_name"] or None, unrecorded=f["unrecorded"] == "1",
                parent_call_id=f["parent_call_id"] or None)

@@ -101,6 +101,12 @@ def test_cdr_with_the_call_view_fields():
     assert len(c.row()) == len(cdr.COLUMNS)
 
 
+def test_an_unanswered_call_names_no_recording():
+    unanswered = LINE.replace("|1795405390000||200|OK|", "||1795405390000|480|Busy|")
+    c = cdr.parse_line(unanswered)
+    assert c.answer_at is None and c.recording is None
+
+
 def test_cdr_spooled_before_0006_still_ships():
     old = LINE.rsplit("|", cdr.NEW_FIELDS)[0]
     c = cdr.parse_line(old)
