@@ -424,3 +424,36 @@ def test_grow_drain_shrink_under_steady_load_without_failed_calls(pool_edge, ten
     assert res.rc == 0, "calls failed while the pool changed: " + res.describe()
     counts = [len(m.invites()) for m in (a, b, c)]
     assert sum(counts) == 150 and all(counts), counts
+
+
+def test_a_members_ring_group_leg_shows_the_device_the_callers_identity(
+        pool_edge, tenant, members, tmp_path):
+    """What asterisk-pool's dialplan sends on a leg (CALLERID from
+    X-Edge-Caller-Id/-Name in From and P-Asserted-Identity, the call's
+    X-Edge-Call): the device sees that From, no PAI and no edge header; the
+    leg's CDR keeps the caller as shown and links to its call."""
+    e, t = pool_edge, tenant["tenant"]
+    m = start(members, 4)
+    e.ctl_ok("pool", "add", m.uri)
+    scen = tmp_path / "member_leg_identity.xml"
+    scen.write_text((SCEN / "member_leg.xml").read_text().replace(
+        "From: <sip:asterisk@[local_ip]>;tag=",
+        f'From: "Portaria A" <sip:{t}*7001@[local_ip]>;tag=').replace(
+        "Max-Forwards: 70\n      Content-Type",
+        f'Max-Forwards: 70\n      P-Asserted-Identity: "Portaria A" <sip:{t}*7001@[local_ip]>\n'
+        "      X-Edge-Call: parent-call-1@edge\n      Content-Type", 1))
+    au, pw = f"{t}7003", f"pw-{t}-7003"
+    with sipp.SippServer(SCEN / "uas_answer.xml") as device:
+        register_contact(e, au, pw, device.port)
+        try:
+            res = sipp.run(e.target, scen, [[f"{t}*7003"]], local_ip=m.ip,
+                           extra=TOLERATE_REORDER)
+            assert res.rc == 0 and final_invite_reply(res)[0] == 200, res.describe()
+            (inv,) = device.received_requests("INVITE")
+        finally:
+            unregister_all(e, au, pw)
+    assert re.search(rf'(?mi)^From: "Portaria A" <sip:{re.escape(t)}\*7001@', inv), inv
+    assert not re.search(r"(?mi)^(P-Asserted-Identity|X-Edge-[\w-]+):", inv), inv
+    (row,) = e.cdrs(call_id=res.call_ids[0], expect=1)
+    assert (row["kind"], row["parent_call_id"]) == ("pool_leg", "parent-call-1@edge"), row
+    assert (row["caller_id"], row["caller_name"]) == (f"{t}*7001", "Portaria A"), row
