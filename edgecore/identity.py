@@ -12,8 +12,10 @@ Redialable means: the string, dialled by the callee, resolves to the caller
 
 * same tenant -- the extension (``7001``), a number of the callee's own tenant;
 * across tenants -- ``TENANT*EXT`` (``00003*7001``), the tenant-qualified form,
-  which resolves from any tenant. Whether the callee is *allowed* to call back
-  is the dialing policy's business, as for any call.
+  which resolves from any tenant; a device on a global number (a number in a
+  global range of its tenant) is shown by that number, which resolves from
+  any tenant too. Whether the callee is *allowed* to call back is the dialing
+  policy's business, as for any call.
 """
 
 from __future__ import annotations
@@ -45,10 +47,10 @@ def display_name(raw: str | None) -> str:
 
 
 def presented(caller_tenant: str, caller_extension: str, caller_name: str | None,
-              callee_tenant: str | None) -> Presented:
+              callee_tenant: str | None, global_number: bool = False) -> Presented:
     """The caller's identity for a callee of ``callee_tenant`` (None: not a
     tenant's number -- presented as across tenants)."""
-    if callee_tenant == caller_tenant:
+    if callee_tenant == caller_tenant or global_number:
         number = caller_extension
     else:
         number = f"{caller_tenant}*{caller_extension}"

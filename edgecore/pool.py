@@ -178,7 +178,8 @@ def pool_call(res: Resolution, caller: Device, caller_tenant: Tenant, now: datet
         targets = [qualified(tenant.id, target.number)]
         strategy = STRATEGY_RINGALL
         timeout = DEFAULT_RING_TIMEOUT
-    who = identity.presented(caller_tenant.id, caller.extension, caller.name, tenant.id)
+    who = identity.presented(caller_tenant.id, caller.extension, caller.name, tenant.id,
+                             caller.global_number)
     record = caller_tenant.recording or tenant.recording
     rec = record_file(record_dir, kind, caller.extension, target.number, now, record_token) \
         if record else "no"

@@ -11,7 +11,7 @@ tenant at a time) are applied inside the current generation in a MULTI block.
 ``edge:ver`` is bumped by every change; workers compare it to decide whether
 their in-process caches are still valid.
 
-    e<g>:d:<authuser lowercased>  device  JSON {u,t,x,h,m[,n]}
+    e<g>:d:<authuser lowercased>  device  JSON {u,t,x,h,m[,n][,g]}
     e<g>:n:<tenant>:<number>      target  JSON device {k:"d",u,t,x,m} |
                                               ring group {k:"g",t,x,name,s,to,mem}
     e<g>:t:<tenant>               tenant  JSON {id,n,g,r,dom,m[,rq]}
@@ -118,6 +118,7 @@ class Device:
     ha1: str
     max_calls: int | None = None
     name: str = ""                # display name (edgecore/identity.py), "" when none
+    global_number: bool = False   # its extension lies in a global range of its tenant
 
     @property
     def aor(self) -> str:
@@ -130,6 +131,8 @@ class Device:
              "h": self.ha1, "m": self.max_calls}
         if self.name:
             d["n"] = self.name
+        if self.global_number:
+            d["g"] = True
         return dumps(d)
 
     @classmethod
@@ -138,7 +141,8 @@ class Device:
             return None
         d = json.loads(raw)
         return cls(auth_username=d["u"], tenant=d["t"], extension=d["x"], ha1=d["h"],
-                   max_calls=d.get("m"), name=d.get("n", ""))
+                   max_calls=d.get("m"), name=d.get("n", ""),
+                   global_number=bool(d.get("g")))
 
     # the node-wide cache keeps one entry per device in Kamailio's shared
     # memory: a compact form (fields split by the unit separator, which no
@@ -146,20 +150,19 @@ class Device:
     def pack(self) -> str:
         m = "" if self.max_calls is None else str(self.max_calls)
         return "\x1f".join((self.auth_username, self.tenant, self.extension, self.ha1, m,
-                            self.name.replace("\x1f", "")))
+                            self.name.replace("\x1f", ""), "g" if self.global_number else ""))
 
     @classmethod
     def unpack(cls, raw: str | None) -> "Device | None":
         if not raw:
             return None
         parts = raw.split("\x1f")
-        if len(parts) == 5:                # packed before display names
-            parts.append("")
-        if len(parts) != 6:
+        if not 5 <= len(parts) <= 7:
             return None
-        u, t, x, h, m, n = parts
+        parts += [""] * (7 - len(parts))   # packed before display names / the flag
+        u, t, x, h, m, n, g = parts
         return cls(auth_username=u, tenant=t, extension=x, ha1=h,
-                   max_calls=int(m) if m else None, name=n)
+                   max_calls=int(m) if m else None, name=n, global_number=g == "g")
 
 
 @dataclass(frozen=True)

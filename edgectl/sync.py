@@ -27,7 +27,7 @@ import select
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import psycopg
@@ -98,10 +98,19 @@ def load_snapshots(conn: psycopg.Connection, tenants: Iterable[str] | None = Non
                 + (" WHERE scope = 'global'" if only is None else
                    " WHERE scope = 'global' AND tenant_id = ANY(%(ids)s)"), p):
             snaps[tid].global_ranges.append((first, last))
+        for s in snaps.values():        # a device on a global number is shown by it
+            if s.global_ranges:
+                s.devices = [replace(d, global_number=in_ranges(d.extension, s.global_ranges))
+                             for d in s.devices]
         for a, b in conn.execute("SELECT from_tenant, to_tenant FROM tenant_exceptions"
                                  + where.format(col="from_tenant"), p):
             snaps[a].exceptions.add(b)
     return snaps
+
+
+def in_ranges(number: str, ranges: list[tuple[str, str]]) -> bool:
+    return any(len(number) == len(first) and int(first) <= int(number) <= int(last)
+               for first, last in ranges)
 
 
 def tenant_writes(gen: int, s: TenantSnapshot) -> tuple[list[tuple[str, ...]], list[str]]:

@@ -35,7 +35,7 @@ def of(req: Request) -> identity.Presented | None:
         return None
     callee = req.plan.resolution.tenant
     return identity.presented(req.tenant.id, req.device.extension, req.device.name,
-                              callee.id if callee else None)
+                              callee.id if callee else None, req.device.global_number)
 
 
 def to_device(req: Request) -> None:

@@ -172,6 +172,26 @@ def test_same_tenant_caller_is_its_extension(edge: Edge):
     assert frm.startswith("<sip:7001@"), frm          # no name set: no display name
 
 
+def test_a_caller_on_a_global_number_is_shown_by_it(edge: Edge):
+    g = edge.new_tenant("View global", "--no-recording", ranges=())
+    number = f"56{g}001"
+    edge.ctl_ok("range", "add", g, f"56{g}000", f"56{g}999")          # 10 digits: global
+    b = edge.new_tenant("View callee", "--no-recording")
+    edge.ctl_ok("exception", "add", g, b, "--both-ways")
+    gu, gpw = edge.new_device(g, number)
+    bu, bpw = edge.new_device(b, "7009")
+    edge.wait_synced()
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = call(edge, gu, gpw, f"{b}*7009")
+        assert final_code(res) == 200, res.describe()
+        (invite,) = callee.received_requests("INVITE")
+    assert re.search(rf"(?mi)^From:\s*<sip:{number}@", invite), invite
+    # dialled back from the callee's tenant, it reaches the caller
+    back = json.loads(edge.ctl_ok("explain", f"{b}:7009", number, "--json"))
+    assert (back["target_tenant"], back["target_number"], back["allowed"]) == (g, number, True)
+
+
 def test_required_recording_without_a_pool_member_is_503_and_recorded_so(edge: Edge):
     t = edge.new_tenant("Must record", "--recording", "required")
     au, pw = edge.new_device(t, "7001")

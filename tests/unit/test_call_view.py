@@ -38,6 +38,15 @@ def test_cross_tenant_caller_is_tenant_qualified_and_dials_back_to_it():
     assert (res.tenant.id, res.target.number) == ("00003", "7001")
 
 
+def test_a_caller_on_a_global_number_is_shown_by_it_across_tenants():
+    assert identity.presented("00010", "5511400001", "", "00004", True).number == "5511400001"
+    from edgectl.sync import in_ranges
+    assert in_ranges("5511400001", [("5511400000", "5511409999")])
+    assert not in_ranges("7001", [("5511400000", "5511409999")])
+    g = rm.Device("u", "00010", "5511400001", "h", global_number=True)
+    assert rm.Device.decode(g.encode()) == g and rm.Device.unpack(g.pack()) == g
+
+
 def test_no_callee_tenant_is_presented_qualified():
     assert identity.presented("00003", "7001", "", None).number == "00003*7001"
 
