@@ -251,6 +251,24 @@ class Ops:
 
 
 @dataclass
+class Api:
+    """The administration API and web console (edgectl/api/), HTTPS only,
+    with the edge's own certificate ([tls]) unless these name another."""
+    serve: bool = True
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    certificate: str = ""
+    private_key: str = ""
+    # bearer tokens expire after this many seconds (and can be revoked)
+    token_ttl: int = 3600
+    # an account is locked for lockout_seconds after this many failed logins
+    max_failed_logins: int = 5
+    lockout_seconds: int = 900
+    # login attempts per source address per minute, failed or not
+    logins_per_minute: int = 20
+
+
+@dataclass
 class Paths:
     # Project-local directory for data, sockets, logs and PID files.
     run_dir: str = "run"
@@ -271,6 +289,7 @@ class Config:
     pool: Pool = field(default_factory=Pool)
     ops: Ops = field(default_factory=Ops)
     cluster: Cluster = field(default_factory=Cluster)
+    api: Api = field(default_factory=Api)
     paths: Paths = field(default_factory=Paths)
 
     # -- derived values ------------------------------------------------

@@ -8,22 +8,21 @@ from typing import Any, Callable
 from edgecore.config import Config
 from edgectl import db, device_name, provision
 from edgectl.commands.common import print_rows, read_password
+from edgectl.service import service
 
 
 def cmd_device_add(cfg: Config, a: argparse.Namespace) -> None:
     pw = read_password(a.password) if a.password is not None else None
-    with db.transaction(cfg) as c:
-        d = provision.device_add(c, cfg.auth.realm, a.tenant, a.extension, password=pw,
-                                 ha1=a.ha1, auth_username=a.auth_user, display_name=a.name,
-                                 max_calls=a.max_calls)
+    d = service(cfg).device_add(a.tenant, a.extension, password=pw, ha1=a.ha1,
+                                auth_username=a.auth_user, display_name=a.name,
+                                max_calls=a.max_calls)
     print(f"device {d.extension} added to tenant {d.tenant}; auth username {d.auth_username}, "
           f"realm {cfg.auth.realm}")
 
 
 def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
     pw = read_password(a.password)
-    with db.transaction(cfg) as c:
-        provision.device_passwd(c, cfg.auth.realm, a.tenant, a.extension, pw)
+    service(cfg).device_passwd(a.tenant, a.extension, pw)
     print(f"password of device {a.extension} of tenant {a.tenant} changed")
 
 
@@ -38,8 +37,7 @@ def cmd_device_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_device_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.device_remove(c, a.tenant, a.extension)
+    service(cfg).device_remove(a.tenant, a.extension)
     print(f"device {a.extension} removed from tenant {a.tenant}")
 
 

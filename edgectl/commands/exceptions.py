@@ -8,18 +8,17 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import db, provision
 from edgectl.commands.common import print_rows
+from edgectl.service import service
 
 
 def cmd_exception_add(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.exception_add(c, a.from_tenant, a.to_tenant, a.both_ways)
+    service(cfg).exception_add(a.from_tenant, a.to_tenant, a.both_ways)
     arrow = "<->" if a.both_ways else "->"
     print(f"exception {a.from_tenant} {arrow} {a.to_tenant} added")
 
 
 def cmd_exception_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.exception_remove(c, a.from_tenant, a.to_tenant, a.both_ways)
+    service(cfg).exception_remove(a.from_tenant, a.to_tenant, a.both_ways)
     print("exception removed")
 
 

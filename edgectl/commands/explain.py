@@ -10,28 +10,11 @@ from edgecore.config import Config
 
 
 def cmd_explain(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import explain, rpc
+    from edgectl import explain
+    from edgectl.service import service
 
-    def registered(aor: str) -> int | None:
-        try:
-            res = rpc.call(cfg.rpc_socket, "ul.lookup", "location", aor.removeprefix("sip:"),
-                           timeout=2)
-        except rpc.RpcError as exc:
-            return 0 if "not found" in str(exc).lower() else None
-        except OSError:
-            return None
-        return len(res.get("Contacts", [])) if isinstance(res, dict) else None
-
-    def pool_up() -> bool | None:
-        from edgectl import pool
-
-        view = pool.node_view(cfg)
-        if view is None:
-            return None
-        return any(v["flags"].startswith(("A", "T")) for v in view.values())
-
-    e = explain.explain(cfg, a.caller, a.dialled, registered, pool_up)
-    print(json.dumps(e.as_dict(), indent=1) if a.json else explain.render(e))
+    d = service(cfg).explain(a.caller, a.dialled)
+    print(json.dumps(d, indent=1) if a.json else explain.render(explain.Explanation(**d)))
 
 
 def register(top: Any, group: Any, json_flag: Any) -> None:

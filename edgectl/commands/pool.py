@@ -8,6 +8,7 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import db
 from edgectl.commands.common import print_rows
+from edgectl.service import service
 
 
 def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, present: bool,
@@ -21,42 +22,27 @@ def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, presen
 
 
 def cmd_pool_add(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        uri = pool.add(c, a.uri, a.weight, a.description)
+    uri = service(cfg).pool_add(a.uri, a.weight, a.description)
     _pool_change(cfg, a, "added", uri, True, False)
 
 
 def cmd_pool_drain(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        uri = pool.set_state(c, a.uri, "draining")
+    uri = service(cfg).pool_state(a.uri, "draining")
     _pool_change(cfg, a, "draining (no new calls; calls in progress continue)", uri, True, True)
 
 
 def cmd_pool_activate(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        uri = pool.set_state(c, a.uri, "active")
+    uri = service(cfg).pool_state(a.uri, "active")
     _pool_change(cfg, a, "active", uri, True, False)
 
 
 def cmd_pool_weight(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        uri = pool.set_weight(c, a.uri, a.weight)
+    uri = service(cfg).pool_weight(a.uri, a.weight)
     _pool_change(cfg, a, f"weight {a.weight}", uri, True)
 
 
 def cmd_pool_remove(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        uri = pool.remove(c, a.uri, a.force, lambda u: pool.calls_in_progress(cfg, u))
+    uri = service(cfg).pool_remove(a.uri, a.force)
     _pool_change(cfg, a, "removed", uri, False)
 
 

@@ -8,11 +8,11 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import db, provision
 from edgectl.commands.common import print_rows
+from edgectl.service import service
 
 
 def cmd_range_add(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        scope = provision.range_add(c, a.tenant, a.first, a.last, a.scope)
+    scope = service(cfg).range_add(a.tenant, a.first, a.last, a.scope)
     print(f"{scope} range {a.first}-{a.last} added to tenant {a.tenant}")
 
 
@@ -22,8 +22,7 @@ def cmd_range_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_range_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.range_remove(c, a.tenant, a.first, a.last)
+    service(cfg).range_remove(a.tenant, a.first, a.last)
     print(f"range {a.first}-{a.last} removed from tenant {a.tenant}")
 
 

@@ -8,24 +8,22 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import db, provision
 from edgectl.commands.common import print_rows
+from edgectl.service import service
 
 
 def cmd_rg_add(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.ringgroup_add(c, a.tenant, a.number, a.name, a.strategy, a.timeout,
-                                a.member or [])
+    service(cfg).ringgroup_add(a.tenant, a.number, a.name, a.strategy, a.timeout,
+                               a.member or [])
     print(f"ring group {a.number} added to tenant {a.tenant}")
 
 
 def cmd_rg_member_add(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.ringgroup_member_add(c, a.tenant, a.number, a.extensions)
+    service(cfg).ringgroup_members_add(a.tenant, a.number, a.extensions)
     print(f"ring group {a.number}: added {', '.join(a.extensions)}")
 
 
 def cmd_rg_member_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.ringgroup_member_remove(c, a.tenant, a.number, a.extensions)
+    service(cfg).ringgroup_members_remove(a.tenant, a.number, a.extensions)
     print(f"ring group {a.number}: removed {', '.join(a.extensions)}")
 
 
@@ -35,8 +33,7 @@ def cmd_rg_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_rg_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.ringgroup_remove(c, a.tenant, a.number)
+    service(cfg).ringgroup_remove(a.tenant, a.number)
     print(f"ring group {a.number} removed from tenant {a.tenant}")
 
 

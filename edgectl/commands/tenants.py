@@ -8,23 +8,23 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import db, provision
 from edgectl.commands.common import print_rows
+from edgectl.service import service
 
 
 def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        rec, required = provision.recording_mode("off" if a.no_recording else a.recording)
-        provision.tenant_add(c, a.id, a.name, a.global_access, rec, a.domain,
-                             a.max_calls, required)
+    rec, required = provision.recording_mode("off" if a.no_recording else a.recording)
+    service(cfg).tenant_add(a.id, a.name, a.global_access, rec, a.domain, a.max_calls,
+                            a.max_devices, a.max_ring_groups, recording_required=required)
     print(f"tenant {a.id} added")
 
 
 def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        rec, required = (None, None) if a.recording is None else \
-            provision.recording_mode(a.recording)
-        provision.tenant_set(c, a.id, name=a.name, global_access=a.global_access,
-                             recording=rec, recording_required=required, domain=a.domain,
-                             max_calls=a.max_calls)
+    rec, required = (None, None) if a.recording is None else \
+        provision.recording_mode(a.recording)
+    service(cfg).tenant_set(a.id, name=a.name, global_access=a.global_access,
+                            recording=rec, recording_required=required, domain=a.domain,
+                            max_calls=a.max_calls, max_devices=a.max_devices,
+                            max_ring_groups=a.max_ring_groups)
     print(f"tenant {a.id} updated")
 
 
@@ -34,8 +34,7 @@ def cmd_tenant_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_tenant_remove(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        provision.tenant_remove(c, a.id, a.cascade)
+    service(cfg).tenant_remove(a.id, a.cascade)
     print(f"tenant {a.id} removed")
 
 
@@ -51,6 +50,8 @@ def register(top: Any, group: Any, json_flag: Any) -> None:
                     help="required: refuse calls (503) rather than connect them unrecorded")
     sp.add_argument("--domain", help="the tenant's own SIP domain (optional)")
     sp.add_argument("--max-calls", type=int, help="concurrent call limit of the tenant")
+    sp.add_argument("--max-devices", type=int, help="quota: devices the tenant may have")
+    sp.add_argument("--max-ring-groups", type=int, help="quota: ring groups the tenant may have")
     sp.set_defaults(fn=cmd_tenant_add)
     sp = g.add_parser("set", help="change a tenant")
     sp.add_argument("id")
@@ -61,6 +62,8 @@ def register(top: Any, group: Any, json_flag: Any) -> None:
     sp.add_argument("--no-recording", dest="recording", action="store_const", const="off")
     sp.add_argument("--domain", help="'' clears it")
     sp.add_argument("--max-calls", type=int, help="-1 clears it")
+    sp.add_argument("--max-devices", type=int, help="quota of devices; -1 clears it")
+    sp.add_argument("--max-ring-groups", type=int, help="quota of ring groups; -1 clears it")
     sp.set_defaults(fn=cmd_tenant_set)
     sp = g.add_parser("list", help="list tenants")
     json_flag(sp)
