@@ -362,6 +362,37 @@ class Ops(Service):
         return self.ready_file.exists()
 
 
+class AdminApi(Service):
+    """`edgectl api run`: the administration API and web console (HTTPS),
+    ready once it answers a TLS request, not when a file appears."""
+
+    def __init__(self, cfg: Config, cfg_path: Path):
+        super().__init__(cfg, "api", "python")
+        self.cfg_path = cfg_path
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "edgectl", "--config", str(self.cfg_path), "api", "run"]
+
+    def env(self) -> dict[str, str]:
+        return python_env(self.cfg_path)
+
+    def ready(self) -> bool:
+        import http.client
+        import ssl
+
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE   # our own, just made
+        conn = http.client.HTTPSConnection(self.cfg.api.listen, self.cfg.api.port,
+                                           timeout=2, context=ctx)
+        try:
+            conn.request("GET", "/api/v1/health")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+
 # -- Kamailio ---------------------------------------------------------------------
 
 class Kamailio(Service):
@@ -479,10 +510,12 @@ class Stack:
             self.kamailios.append(Kamailio(c, path))
         self.kamailio = self.kamailios[0]
         self.ops = Ops(cfg, self.cfg_path)
-        wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio", "ops"]
+        self.api = AdminApi(cfg, self.cfg_path)
+        wanted = services or ["postgres", "redis", "rtpengine", "sync", "kamailio", "ops",
+                              *(["api"] if cfg.api.serve else [])]
         self.services: list[Service] = [s for s in
                                         (self.postgres, self.redis, self.rtpengine, self.sync,
-                                         *self.kamailios, self.ops)
+                                         *self.kamailios, self.ops, self.api)
                                         if s.name.split("-")[0] in wanted]
         self.on_migrated: list[Callable[[], None]] = []
 
@@ -591,6 +624,7 @@ def ephemeral_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0
     cfg.rtpengine.ng_port = free_port()
     cfg.rtpengine.port_min, cfg.rtpengine.port_max = rtp_ports
     cfg.ops.metrics_port = free_port()
+    cfg.api.port = free_port()
     return cfg
 
 

@@ -36,6 +36,15 @@ def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:
     print("\n".join(banner.lines(cfg)))
     print(f"Metrics: http://{cfg.ops.metrics_listen}:{cfg.ops.metrics_port}/metrics   "
           f"Status: .venv/bin/edgectl status")
+    if cfg.api.serve:
+        from edgectl.api import server
+
+        url = f"https://{cfg.api.listen}:{cfg.api.port}"
+        print(f"Administration: {url}/console/   API: {url}/api/v1 (OpenAPI: {url}/api/docs)")
+        creds = server.ensure_first_admin(cfg)
+        if creds:
+            print(f"  first provider admin: {creds[0]} / {creds[1]}"
+                  f"   (kept in {server.credentials_file(cfg)})")
     print(f"Logs: {cfg.run_dir / 'logs'}   Stop: make down")
 
 

@@ -41,6 +41,7 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     # the suite's own clients (127.0.0.1) make many deliberate auth failures;
     # attack tests come from other loopback addresses
     cfg.security.exempt_sources = ["127.0.0.1/32"]
+    cfg.api.serve = False               # the API's own tests turn it on (api={"serve": True})
     for section, values in sections.items():
         for k, v in values.items():
             setattr(getattr(cfg, section), k, v)

@@ -1,0 +1,1 @@
+"""The administration HTTP API and web console over the service layer."""

@@ -1,0 +1,73 @@
+"""Errors of the administration API as RFC 9457 problem details
+(``application/problem+json``): the service layer's refusal, typed, with
+its one-line message as ``detail``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from edgectl.db import EdgeError
+from edgectl.service import Conflict, Forbidden, NotFound, QuotaExceeded
+from edgectl.service.accounts import LoginRefused
+
+MEDIA_TYPE = "application/problem+json"        # RFC 9457 section 3
+
+# (status, type, title) per kind of refusal
+_KINDS: list[tuple[type[EdgeError], int, str, str]] = [
+    (NotFound, 404, "not-found", "No such object"),
+    (Forbidden, 403, "forbidden", "Not allowed for this account"),
+    (QuotaExceeded, 409, "quota-exceeded", "Tenant quota exceeded"),
+    (Conflict, 409, "conflict", "Conflicts with the current state"),
+    (LoginRefused, 401, "login-refused", "Login refused"),
+]
+_BY_STATUS = {400: ("bad-request", "Bad request"), 401: ("unauthorized", "Not signed in"),
+              403: ("forbidden", "Not allowed for this account"),
+              404: ("not-found", "No such object"),
+              405: ("method-not-allowed", "Method not allowed"),
+              422: ("invalid-request", "Invalid request"),
+              429: ("too-many-requests", "Too many login attempts"),
+              503: ("unavailable", "A store of the edge cannot be reached")}
+
+
+def problem(status: int, detail: str, instance: str | None = None, kind: str | None = None,
+            title: str | None = None, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    k, t = _BY_STATUS.get(status, ("error", "Error"))
+    body = {"type": f"/problems/{kind or k}", "title": title or t, "status": status,
+            "detail": detail, **extra}
+    if instance:
+        body["instance"] = instance
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def of_error(exc: EdgeError, instance: str) -> JSONResponse:
+    for cls, status, kind, title in _KINDS:
+        if isinstance(exc, cls):
+            return problem(status, str(exc), instance, kind, title)
+    if str(exc).startswith("cannot reach") or "read model is not loaded" in str(exc):
+        return problem(503, str(exc), instance)
+    return problem(400, str(exc), instance)
+
+
+def install(app: Any) -> None:
+    @app.exception_handler(EdgeError)
+    async def _edge(request: Request, exc: EdgeError) -> JSONResponse:
+        return of_error(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"where": ".".join(str(x) for x in e.get("loc", ())), "problem": e.get("msg")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"where": "request", "problem": "invalid"}
+        return problem(422, f"{first['where']}: {first['problem']}", request.url.path,
+                       errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), request.url.path,
+                       headers=getattr(exc, "headers", None))
