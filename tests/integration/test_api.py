@@ -384,3 +384,44 @@ def test_lists_are_paged_and_filtered(edge: Edge, provider: httpx.Client):
     assert provider.get("/devices", params={"tenant": t, "q": "gate"}).json()["total"] == 3
     assert provider.get("/devices", params={"tenant": t, "q": "700"}).json()["total"] == 7
     assert base_url(edge).startswith("https://")
+
+
+def test_the_api_against_its_own_openapi_document(edge: Edge, provider: httpx.Client):
+    """Property-based (schemathesis): requests generated from the OpenAPI
+    document, valid and not, never make the API fail (5xx) or answer an
+    error that is not a problem document. Last in the module: it adds
+    random objects. Bounded: a few examples per operation."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    doc = provider.get(base_url(edge) + "/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.") and len(doc["paths"]) >= 30
+    schemathesis.experimental.OPEN_API_3_1.enable()        # FastAPI writes OpenAPI 3.1
+    schema = schemathesis.from_dict(doc, base_url=base_url(edge))
+    auth = {"Authorization": str(provider.headers["Authorization"])}
+    cert = str(edge.cfg.tls_files[0])
+    # these would sign the test's own account out or change its password
+    skip = {"/api/v1/auth/logout", "/api/v1/auth/password"}
+    calls = 0
+    started = time.monotonic()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if op.path in skip:
+            continue
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=6, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck),
+                  phases=[Phase.explicit, Phase.generate])
+        def check(case: Any) -> None:
+            nonlocal calls
+            r = case.call(headers=auth, verify=cert)
+            calls += 1
+            case.validate_response(r, checks=(not_a_server_error,))
+            if r.status_code >= 400:
+                assert r.headers["content-type"].startswith("application/problem+json"), \
+                    (case.method, case.formatted_path, r.status_code, r.text)
+        check()
+    print(f"schemathesis: {calls} requests in {time.monotonic() - started:.1f}s")
+    assert calls >= 100
