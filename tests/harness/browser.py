@@ -48,8 +48,8 @@ class BrowserError(RuntimeError):
 
 
 class Browser:
-    def __init__(self, netns: str | None = None) -> None:
-        cmd = ["node", str(DRIVER)]
+    def __init__(self, netns: str | None = None, driver: Path = DRIVER) -> None:
+        cmd = ["node", str(driver)]
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
