@@ -256,7 +256,7 @@ class Api:
     with the edge's own certificate ([tls]) unless these name another."""
     serve: bool = True
     listen: str = "127.0.0.1"
-    port: int = 8443
+    port: int = 9443                   # beside the nodes' WSS ports (8443, 8453, ...)
     certificate: str = ""
     private_key: str = ""
     # bearer tokens expire after this many seconds (and can be revoked)

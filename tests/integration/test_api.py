@@ -425,3 +425,26 @@ def test_the_api_against_its_own_openapi_document(edge: Edge, provider: httpx.Cl
         check()
     print(f"schemathesis: {calls} requests in {time.monotonic() - started:.1f}s")
     assert calls >= 100
+
+
+def test_first_provider_admin_for_make_up(tmp_path):
+    """`make up` (edgectl stack up) makes the first provider admin once, with
+    a random password kept 0600 in the run directory, and prints it."""
+    from edgectl.api import server
+
+    e = Edge(tmp_path / "edge", api={"serve": True})
+    e.stack.services = [s for s in e.stack.services if s.name in ("postgres", "api")]
+    e.start()
+    try:
+        e.ctl_ok("db", "migrate")
+        user, pw = server.ensure_first_admin(e.cfg) or ("", "")
+        assert user == "admin" and len(pw) >= 12
+        f = server.credentials_file(e.cfg)
+        assert f.stat().st_mode & 0o777 == 0o600
+        assert server.ensure_first_admin(e.cfg) == (user, pw)        # not made twice
+        with login(e, user, pw) as c:
+            assert c.get("/auth/me").json()["role"] == "provider_admin"
+        with e.db() as db:
+            assert db.execute("SELECT count(*) FROM admin_users").fetchone() == (1,)
+    finally:
+        e.stop()
