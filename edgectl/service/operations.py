@@ -22,6 +22,10 @@ _CDR_SELECT = ("SELECT id, call_id, node, kind, tenant, caller, callee, callee_t
                " recording FROM edge_cdr")
 
 
+# what a tenant-scoped actor sees instead of another tenant's id
+OTHER_TENANT = "(another tenant)"
+
+
 def _split_aor(aor: str) -> tuple[str, str]:
     ext, _, tenant = aor.removeprefix("sip:").partition("@")
     return tenant, ext
@@ -210,7 +214,16 @@ class Operations(Base):
             if tenant is not None:
                 from edgectl import provision
                 provision._require_tenant(c, tenant)
-            return page_of(c, _CDR_SELECT, where, params, "setup_at DESC, id DESC", page)
+            res = page_of(c, _CDR_SELECT, where, params, "setup_at DESC, id DESC", page)
+        own = self.actor.tenant
+        if own is not None:
+            # a call between tenants (an exception, a global number): the
+            # other side's tenant is not this actor's to know
+            for r in res["items"]:
+                for col in ("tenant", "callee_tenant"):
+                    if r[col] not in (None, own):
+                        r[col] = OTHER_TENANT
+        return res
 
     def recordings(self, tenant: str | None = None, page: Page = Page(),
                    **filters: Any) -> dict[str, Any]:
@@ -259,7 +272,9 @@ class Operations(Base):
             if e.caller_tenant != own:
                 raise NotFound(f"unknown caller {caller}")
             if e.target_tenant not in (None, own):
-                out.update(target_tenant="(another tenant)")
+                other = e.target_tenant
+                out.update({k: (v.replace(other, OTHER_TENANT) if isinstance(v, str) else v)
+                            for k, v in out.items()})
         return out
 
     # -- a tenant at a glance --------------------------------------------------------------------
@@ -297,6 +312,9 @@ class Operations(Base):
         if tenant is not None:
             where.append("tenant_id = %s")
             params.append(tenant)
+        if self.actor.tenant is not None:
+            # an exception's row names the other tenant
+            where.append("object <> 'tenant_exceptions'")
         if actor is not None:
             where.append("actor = %s")
             params.append(actor)

@@ -205,6 +205,11 @@ class Provisioning(Base):
                    display_name: str | None = None,
                    max_calls: int | None = None) -> provision.DeviceCreated:
         self.see(tenant)
+        if (self.actor.tenant is not None and auth_username is not None
+                and auth_username != provision.default_auth_username(tenant, extension)):
+            # auth usernames are unique edge-wide: a chosen one could tell
+            # that another tenant uses it
+            raise Forbidden("only a provider admin may choose an auth username")
         with self.change("device.add") as c:
             return provision.device_add(c, self.cfg.auth.realm, tenant, extension,
                                         password=password, ha1=ha1, auth_username=auth_username,
@@ -320,6 +325,11 @@ class Provisioning(Base):
 
     # -- cross-tenant exceptions ----------------------------------------------------------------
     def exceptions(self, tenant: str | None = None, page: Page = Page()) -> dict[str, Any]:
+        """Exceptions name two tenants: the provider's to see (and change)."""
+        if tenant is not None:
+            self.see(tenant)
+        if self.actor.tenant is not None:
+            raise Forbidden("exceptions are the provider's")
         return self.listing("SELECT from_tenant, to_tenant FROM tenant_exceptions",
                             "from_tenant, to_tenant", page, tenant,
                             "(from_tenant = %s OR to_tenant = %s)")

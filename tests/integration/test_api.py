@@ -210,6 +210,13 @@ def test_a_tenant_admin_cannot_read_change_or_detect_another_tenant(edge: Edge,
                                                                       provider: httpx.Client):
     a = tenant_with_device(edge, "Isolation A")
     b = tenant_with_device(edge, "Isolation B")
+    # what ties them: an exception, and a call from B to A
+    edge.ctl_ok("exception", "add", b, a, "--both-ways")
+    with edge.db() as db:
+        db.execute("INSERT INTO edge_cdr (call_id, node, kind, tenant, caller, callee,"
+                   " callee_tenant, setup_at, end_at, duration_ms, final_code, media)"
+                   " VALUES (%s, 'edge1', 'call', %s, '7001', %s, %s, now(), now(), 0, 486,"
+                   " 'direct')", ("iso-call-from-b", b, f"{a}*7001", a))
     edge.wait_synced()
     name, pw, _ = new_user(edge, "tenant_admin", a)
     before = snapshot(edge)
@@ -223,9 +230,16 @@ def test_a_tenant_admin_cannot_read_change_or_detect_another_tenant(edge: Edge,
             assert got["type"] == missing["type"] and set(got) == set(missing)
         # lists without a tenant filter hold its own tenant only
         for path in ("/tenants", "/devices", "/ringgroups", "/ranges", "/audit", "/cdrs",
-                     "/registrations", "/exceptions"):
-            items = ta.get(path).json()["items"]
+                     "/registrations"):
+            items = ta.get(path, params={"limit": 500}).json()["items"]
             assert all(b not in repr(i) for i in items), (path, items)
+        # the call from B is its tenant's record too, without B's id
+        call = ta.get("/cdrs", params={"call_id": "iso-call-from-b"}).json()["items"]
+        assert [(c["tenant"], c["callee_tenant"]) for c in call] == [("(another tenant)", a)]
+        is_problem(ta.get("/exceptions"), 403)                # they name other tenants
+        is_problem(ta.post(f"/tenants/{a}/devices", json={
+            "extension": "7005", "password": "long-enough-pw", "auth_username": f"{b}7001"}),
+            403)                                           # would reveal a taken username
         assert {d["tenant"] for d in ta.get("/devices").json()["items"]} == {a}
     assert snapshot(edge) == before, "a refused request changed the database"
     # the provider sees both
