@@ -7,6 +7,7 @@ login attempts lives in front of this, in the API process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -24,9 +25,14 @@ from edgectl.service.provisioning import page_of, rows
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 12
 _hasher = argon2.PasswordHasher()
-# a hash to verify against when the user does not exist: the same work, so
-# the answer's timing does not tell which usernames exist
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist: the same work,
+    so the answer's timing does not tell which usernames exist (made on first
+    use: an argon2 hash costs ~0.1-0.5 s, not to be paid by every edgectl run)."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class LoginRefused(EdgeError):
@@ -123,7 +129,7 @@ class Accounts(Base):
                             " failed_logins, locked_until FROM admin_users"
                             " WHERE lower(username) = lower(%s) FOR UPDATE", (username,))
             if not found:
-                _verify(_DUMMY_HASH, password)
+                _verify(_dummy_hash(), password)
                 raise refused
             u = found[0]
             if u["locked_until"] is not None and u["locked_until"] > now:
