@@ -4,6 +4,7 @@ its one-line message as ``detail``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +16,7 @@ from edgectl.db import EdgeError
 from edgectl.service import Conflict, Forbidden, NotFound, QuotaExceeded
 from edgectl.service.accounts import LoginRefused
 
+log = logging.getLogger("edgectl.api")
 MEDIA_TYPE = "application/problem+json"        # RFC 9457 section 3
 
 # (status, type, title) per kind of refusal
@@ -31,6 +33,7 @@ _BY_STATUS = {400: ("bad-request", "Bad request"), 401: ("unauthorized", "Not si
               405: ("method-not-allowed", "Method not allowed"),
               422: ("invalid-request", "Invalid request"),
               429: ("too-many-requests", "Too many login attempts"),
+              500: ("internal", "Internal error"),
               503: ("unavailable", "A store of the edge cannot be reached")}
 
 
@@ -66,6 +69,20 @@ def install(app: Any) -> None:
         first = errors[0] if errors else {"where": "request", "problem": "invalid"}
         return problem(422, f"{first['where']}: {first['problem']}", request.url.path,
                        errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a store that cannot be reached is the edge's trouble, not the
+        # request's: 503, one line; anything else a bare 500, no internals
+        from edgectl.cli import store_error
+
+        line = store_error(exc, None)
+        if line is None and type(exc).__name__ == "PoolTimeout":
+            line = "cannot reach PostgreSQL: no connection available"
+        if line is not None:
+            return problem(503, line, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error (logged)", request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -63,8 +63,9 @@ def run(cfg: Config, ready_file: Path | None = None) -> None:
     from edgectl.api.app import create_app
 
     cert, key = tls_files(cfg)
-    pool = ConnectionPool(cfg.postgres.dsn, min_size=1, max_size=8, open=True,
+    pool = ConnectionPool(cfg.postgres.dsn, min_size=1, max_size=8, open=False, timeout=5,
                           kwargs={"connect_timeout": 5})
+    pool.open(wait=False)             # serve (503s) even while PostgreSQL is down
 
     @contextlib.contextmanager
     def connect() -> Iterator[psycopg.Connection]:

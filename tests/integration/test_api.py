@@ -503,3 +503,19 @@ def test_first_provider_admin_for_make_up(tmp_path):
             assert db.execute("SELECT count(*) FROM admin_users").fetchone() == (1,)
     finally:
         e.stop()
+
+
+def test_postgresql_down_is_a_503_problem(tmp_path):
+    e = Edge(tmp_path / "edge", api={"serve": True})
+    e.stack.services = [s for s in e.stack.services if s.name in ("postgres", "api")]
+    e.start()
+    try:
+        e.ctl_ok("db", "migrate")
+        name, pw, _ = new_user(e, "provider_admin")
+        with login(e, name, pw) as c:
+            assert c.get("/tenants").status_code == 200
+            e.stack.postgres.stop()
+            p = is_problem(c.get("/tenants"), 503)
+            assert p["detail"].startswith("cannot reach PostgreSQL"), p
+    finally:
+        e.stop()
