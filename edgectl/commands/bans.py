@@ -7,20 +7,11 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def cmd_ban_list(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl.service import MAX_LIMIT, Page
-
-    svc, rows, offset = service(cfg), [], 0
-    while True:
-        page = svc.bans(Page(MAX_LIMIT, offset))
-        rows += page["items"]
-        offset += MAX_LIMIT
-        if offset >= page["total"]:
-            break
-    print_rows(rows, a.json)
+    print_rows(service(cfg).bans(EVERYTHING)["items"], a.json)
 
 
 def cmd_ban_add(cfg: Config, a: argparse.Namespace) -> None:

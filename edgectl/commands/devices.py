@@ -6,9 +6,9 @@ import argparse
 from typing import Any, Callable
 
 from edgecore.config import Config
-from edgectl import db, device_name, provision
+from edgectl import db, device_name
 from edgectl.commands.common import print_rows, read_password
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def cmd_device_add(cfg: Config, a: argparse.Namespace) -> None:
@@ -32,8 +32,7 @@ def _in_transaction(cfg: Config, fn: Callable[[Any], None]) -> None:
 
 
 def cmd_device_list(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        print_rows(provision.device_list(c, a.tenant), a.json)
+    print_rows(service(cfg).devices(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def cmd_device_remove(cfg: Config, a: argparse.Namespace) -> None:

@@ -6,9 +6,8 @@ import argparse
 from typing import Any
 
 from edgecore.config import Config
-from edgectl import db, provision
 from edgectl.commands.common import print_rows
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def cmd_exception_add(cfg: Config, a: argparse.Namespace) -> None:
@@ -23,8 +22,7 @@ def cmd_exception_remove(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_exception_list(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        print_rows(provision.exception_list(c, a.tenant), a.json)
+    print_rows(service(cfg).exceptions(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def register(top: Any, group: Any, json_flag: Any) -> None:

@@ -6,9 +6,8 @@ import argparse
 from typing import Any
 
 from edgecore.config import Config
-from edgectl import db
 from edgectl.commands.common import print_rows
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, present: bool,
@@ -47,11 +46,8 @@ def cmd_pool_remove(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_pool_list(cfg: Config, a: argparse.Namespace) -> None:
-    from edgectl import pool
-
-    with db.transaction(cfg) as c:
-        print_rows(pool.listing(cfg, c), a.json,
-                    ("uri", "weight", "state", "edge_sees", "duid", "description"))
+    print_rows(service(cfg).pool(EVERYTHING)["items"], a.json,
+               ("uri", "weight", "state", "edge_sees", "duid", "description"))
 
 
 def register(top: Any, group: Any, json_flag: Any) -> None:

@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from edgecore.config import Config
-from edgectl import db, provision
+from edgectl import provision
 from edgectl.commands.common import print_rows
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def cmd_range_add(cfg: Config, a: argparse.Namespace) -> None:
@@ -17,8 +17,7 @@ def cmd_range_add(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_range_list(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        print_rows(provision.range_list(c, a.tenant), a.json)
+    print_rows(service(cfg).ranges(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def cmd_range_remove(cfg: Config, a: argparse.Namespace) -> None:

@@ -6,9 +6,9 @@ import argparse
 from typing import Any
 
 from edgecore.config import Config
-from edgectl import db, provision
+from edgectl import provision
 from edgectl.commands.common import print_rows
-from edgectl.service import service
+from edgectl.service import EVERYTHING, service
 
 
 def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
@@ -29,8 +29,7 @@ def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_tenant_list(cfg: Config, a: argparse.Namespace) -> None:
-    with db.transaction(cfg) as c:
-        print_rows(provision.tenant_list(c), a.json)
+    print_rows(service(cfg).tenants(EVERYTHING)["items"], a.json)
 
 
 def cmd_tenant_remove(cfg: Config, a: argparse.Namespace) -> None:

@@ -103,14 +103,25 @@ Connect = Callable[[], ContextManager[psycopg.Connection]]
 
 @dataclass(frozen=True)
 class Page:
-    limit: int = DEFAULT_LIMIT
+    """A window of a list: ``limit`` rows from ``offset`` (``limit`` None:
+    every row, for edgectl's lists)."""
+
+    limit: int | None = DEFAULT_LIMIT
     offset: int = 0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_LIMIT:
+        if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
             raise EdgeError(f"limit must be between 1 and {MAX_LIMIT}")
         if self.offset < 0:
             raise EdgeError("offset must be >= 0")
+
+    def cut(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """This window of a list held in memory, as a page."""
+        end = None if self.limit is None else self.offset + self.limit
+        return paged(items[self.offset:end], len(items), self)
+
+
+EVERYTHING = Page(None)
 
 
 def paged(items: list[dict[str, Any]], total: int, page: Page) -> dict[str, Any]:

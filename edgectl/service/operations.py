@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from edgectl import pool as pool_ops
 from edgectl.db import EdgeError
-from edgectl.service import Base, Forbidden, NotFound, Page, paged
+from edgectl.service import Base, Forbidden, NotFound, Page
 from edgectl.service.provisioning import page_of, rows
 
 _CDR_SELECT = ("SELECT id, call_id, node, kind, tenant, caller, callee, callee_tenant, setup_at,"
@@ -47,7 +47,7 @@ class Operations(Base):
             items = pool_ops.listing(self.cfg, c)
         if state is not None:
             items = [i for i in items if i["state"] == state]
-        return paged(items[page.offset:page.offset + page.limit], len(items), page)
+        return page.cut(items)
 
     def pool_add(self, uri: str, weight: int = 1, description: str | None = None) -> str:
         self.edge_wide("the media pool", write=True)
@@ -108,7 +108,7 @@ class Operations(Base):
                   .isoformat(timespec="seconds"),
                   "seconds_left": int(b.until - now), "reason": b.reason}
                  for b in guard.bans(self._guard_redis(), now)]
-        return paged(items[page.offset:page.offset + page.limit], len(items), page)
+        return page.cut(items)
 
     def ban_add(self, target: str, seconds: int, reason: str) -> tuple[str, str]:
         from edgecore import guard
@@ -168,7 +168,7 @@ class Operations(Base):
                             "transport": (ct.get("Socket") or "").split(":", 1)[0] or None})
         items = sorted(seen.values(), key=lambda r: (r["tenant"], r["extension"],
                                                      str(r["contact"])))
-        return paged(items[page.offset:page.offset + page.limit], len(items), page)
+        return page.cut(items)
 
     def _dumps(self) -> list[Any]:
         from edgectl import ops, rpc

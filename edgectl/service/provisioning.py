@@ -28,6 +28,8 @@ def page_of(conn: psycopg.Connection, select: str, where: list[str], params: lis
             order: str, page: Page) -> dict[str, Any]:
     """One page of ``select`` with the total count of what matches."""
     w = " WHERE " + " AND ".join(where) if where else ""
+    if page.limit is None:
+        return page.cut(rows(conn, f"{select}{w} ORDER BY {order}", params))
     total = conn.execute(f"SELECT count(*) FROM ({select}{w}) q", params).fetchone()
     items = rows(conn, f"{select}{w} ORDER BY {order} LIMIT %s OFFSET %s",
                  [*params, page.limit, page.offset])
@@ -49,6 +51,7 @@ _TENANT_SELECT = """
            t.max_calls,
            t.max_devices, t.max_ring_groups,
            (SELECT count(*) FROM devices d WHERE d.tenant_id = t.id) AS devices,
+           (SELECT count(*) FROM number_ranges r WHERE r.tenant_id = t.id) AS ranges,
            (SELECT count(*) FROM ring_groups g WHERE g.tenant_id = t.id) AS ring_groups
       FROM tenants t"""
 
