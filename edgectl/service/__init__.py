@@ -138,10 +138,13 @@ class Base:
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
-    def change(self, action: str) -> Iterator[psycopg.Connection]:
+    def change(self, action: str, own_account: bool = False) -> Iterator[psycopg.Connection]:
         """One change = one transaction, recorded in the audit trail as
-        ``action`` by this actor; any refusal rolls it back whole."""
-        self.may_write()
+        ``action`` by this actor; any refusal rolls it back whole. A
+        read-only account changes nothing but its own password
+        (``own_account``)."""
+        if not own_account:
+            self.may_write()
         with self._tx() as conn:
             conn.execute("SELECT set_config('edge.actor', %s, true),"
                          " set_config('edge.action', %s, true)", (self.actor.name, action))

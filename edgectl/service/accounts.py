@@ -95,10 +95,11 @@ class Accounts(Base):
     def user_passwd(self, username: str, password: str) -> None:
         """Set an account's password (a provider admin, or the user itself);
         it also unlocks the account and revokes its tokens."""
-        if not (self.actor.is_provider or self.actor.name == f"api:{username}"):
+        own = self.actor.name == f"api:{username}"
+        if not own:
             self.provider_only("manage accounts")
         _check_password(password)
-        with self.change("user.passwd") as c:
+        with self.change("user.passwd", own_account=own) as c:
             cur = c.execute("UPDATE admin_users SET password_hash = %s, failed_logins = 0,"
                             " locked_until = NULL WHERE lower(username) = lower(%s)"
                             " RETURNING id", (_hasher.hash(password), username))

@@ -164,6 +164,11 @@ def test_roles(edge: Edge, provider: httpx.Client):
                 ("POST", "/pool", {"uri": "127.0.0.9"})]:
             is_problem(ro.request(method, path, json=body), 403)
         assert snapshot(edge) == before
+        # ... but its own password (which signs it out everywhere)
+        assert ro.put("/auth/password", json={"password": "a-new-long-password"}
+                      ).status_code == 204
+        is_problem(ro.get("/tenants"), 401)
+    login(edge, rname, "a-new-long-password").close()
     # a read-only account limited to one tenant sees that tenant only
     other = edge.new_tenant("Roles B")
     sname, spw, _ = new_user(edge, "read_only", a)
