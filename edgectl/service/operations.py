@@ -26,6 +26,10 @@ _CDR_SELECT = ("SELECT id, call_id, node, kind, tenant, caller, callee, callee_t
 OTHER_TENANT = "(another tenant)"
 
 
+def _set(value: Any) -> Any:
+    return None if value in (None, "", "[not set]") else value
+
+
 def _split_aor(aor: str) -> tuple[str, str]:
     ext, _, tenant = aor.removeprefix("sip:").partition("@")
     return tenant, ext
@@ -162,8 +166,9 @@ class Operations(Base):
                         key = str(ct.get("Ruid") or ct.get("Address", ""))
                         seen.setdefault(key, {
                             "tenant": t, "extension": ext, "contact": ct.get("Address"),
-                            "received": ct.get("Received") or None,
-                            "user_agent": ct.get("User-Agent"),
+                            # usrloc says "[not set]" when the contact was not NATed
+                            "received": _set(ct.get("Received")),
+                            "user_agent": _set(ct.get("User-Agent")),
                             "expires": ct.get("Expires"),
                             "transport": (ct.get("Socket") or "").split(":", 1)[0] or None})
         items = sorted(seen.values(), key=lambda r: (r["tenant"], r["extension"],

@@ -81,6 +81,7 @@ def test_tenant_admin_console(edge: Edge, browser: Browser):
     s = "ta"
     sign_in(browser, edge, s, user, pw)
     browser.cmd("wait_text", session=s, selector="#whoami", value=f"tenant {a}")
+    browser.cmd("wait_text", session=s, selector="#tenant", value=a)
     assert browser.cmd("options", session=s, selector="#tenant") == [a]
 
     # add a device; a phone registers with it; the console shows it online
@@ -96,6 +97,7 @@ def test_tenant_admin_console(edge: Edge, browser: Browser):
                  timeout=5, what="the device added in the console registers")
         browser.cmd("wait_text", session=s, selector=row + " .status", value="online",
                     timeout=15000)
+        assert "127.0.0.1" in browser.cmd("text", session=s, selector=row + " .from")
     browser.cmd("wait_text", session=s, selector="#ov-online", value="1")
 
     # a CDR of its tenant appears; the other tenant's does not
@@ -154,5 +156,6 @@ def test_sign_in_with_totp(edge: Edge, browser: Browser):
     browser.cmd("fill", session=s, selector="#totp", value=pyotp.TOTP(secret).now())
     browser.cmd("click", session=s, selector="#signin")
     browser.cmd("wait_text", session=s, selector="#whoami", value="provider admin")
+    browser.cmd("wait_text", session=s, selector="#tenant", value=b)
     tenants = browser.cmd("options", session=s, selector="#tenant")
     assert a in tenants and b in tenants                    # the provider sees all

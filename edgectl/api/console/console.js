@@ -76,7 +76,11 @@ async function refresh() {
   $("ov-calls").textContent = ov.calls_today;
   $("ov-failures").textContent = ov.failures_today;
 
-  const online = new Set(regs.items.map((r) => r.extension));
+  const online = new Map();
+  for (const r of regs.items) {
+    const from = (r.received || r.contact || "").replace(/^sips?:/, "");
+    online.set(r.extension, [...(online.get(r.extension) || []), from]);
+  }
   const dbody = $("devices").tBodies[0];
   dbody.replaceChildren();
   for (const d of devs.items) {
@@ -89,6 +93,7 @@ async function refresh() {
     row.insertCell().appendChild(name);
     const on = online.has(d.extension);
     cell(row, on ? "online" : "offline", "status " + (on ? "online" : "offline"));
+    cell(row, on ? online.get(d.extension).join(", ") : "", "from");
     const actions = row.insertCell();
     const path = `/tenants/${t}/devices/${d.extension}`;
     button(actions, "Save", "save", async () => {
