@@ -85,7 +85,7 @@ def create_app(cfg: Config, connect: Connect | None = None) -> FastAPI:
 
     S = Depends(current)
     P = Depends(page)
-    r = APIRouter(prefix="/api/v1")
+    r = APIRouter(prefix="/api/v1", responses=problems.RESPONSES)
 
     @app.middleware("http")
     async def _hsts(request: Request, call_next: Any) -> Response:

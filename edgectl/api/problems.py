@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from edgectl.db import EdgeError
@@ -35,6 +36,26 @@ _BY_STATUS = {400: ("bad-request", "Bad request"), 401: ("unauthorized", "Not si
               429: ("too-many-requests", "Too many login attempts"),
               500: ("internal", "Internal error"),
               503: ("unavailable", "A store of the edge cannot be reached")}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the API is."""
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+
+
+# declared on every operation of the OpenAPI document
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": desc,
+           "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}}}
+    for code, desc in ((400, "Bad input"), (401, "Not signed in"),
+                       (403, "Not allowed for this account"),
+                       (404, "No such object (or not this account's to know)"),
+                       (409, "Conflict or tenant quota exceeded"),
+                       (422, "Invalid request"), (503, "A store cannot be reached"))}
 
 
 def problem(status: int, detail: str, instance: str | None = None, kind: str | None = None,
