@@ -135,6 +135,12 @@ def create_app(cfg: Config, connect: Connect | None = None) -> FastAPI:
         s.user_passwd(username, body.password)
         return Response(status_code=204)
 
+    @r.put("/users/{username}/totp", tags=["accounts"])
+    def user_totp(username: str, body: m.TotpIn, s: Service = S) -> dict[str, Any]:
+        """Require a TOTP code at login (the new secret is in this answer
+        only) or stop requiring one; a user may do it for itself."""
+        return s.user_totp(username, body.enabled)
+
     @r.delete("/users/{username}", tags=["accounts"], status_code=204)
     def user_remove(username: str, s: Service = S) -> Response:
         s.user_remove(username)

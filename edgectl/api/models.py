@@ -114,3 +114,7 @@ class UserIn(Body):
     role: Literal["provider_admin", "tenant_admin", "read_only"]
     tenant: str | None = Field(None, max_length=10)
     totp: bool = False
+
+
+class TotpIn(Body):
+    enabled: bool

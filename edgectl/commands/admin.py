@@ -46,6 +46,15 @@ def cmd_user_passwd(cfg: Config, a: argparse.Namespace) -> None:
     print(f"password of user {a.username} changed; its sessions are revoked")
 
 
+def cmd_user_totp(cfg: Config, a: argparse.Namespace) -> None:
+    out = service(cfg).user_totp(a.username, a.enable)
+    if a.enable:
+        print(f"user {a.username} now needs a TOTP code at login\n"
+              f"TOTP secret: {out['totp_secret']}\nTOTP URI: {out['totp_uri']}")
+    else:
+        print(f"user {a.username} no longer needs a TOTP code")
+
+
 def cmd_user_remove(cfg: Config, a: argparse.Namespace) -> None:
     service(cfg).user_remove(a.username)
     print(f"user {a.username} removed")
@@ -77,6 +86,12 @@ def register(top: Any, group: Any, json_flag: Any) -> None:
     sp.add_argument("username")
     sp.add_argument("--password", required=True, help="'-' reads it from stdin")
     sp.set_defaults(fn=cmd_user_passwd)
+    sp = g.add_parser("totp", help="require (a new secret) or stop requiring a TOTP code")
+    sp.add_argument("username")
+    on = sp.add_mutually_exclusive_group(required=True)
+    on.add_argument("--enable", action="store_true", dest="enable")
+    on.add_argument("--disable", action="store_false", dest="enable")
+    sp.set_defaults(fn=cmd_user_totp)
     sp = g.add_parser("remove", help="remove an account")
     sp.add_argument("username")
     sp.set_defaults(fn=cmd_user_remove)

@@ -109,6 +109,24 @@ class Accounts(Base):
             c.execute("UPDATE admin_tokens SET revoked_at = now() WHERE user_id = %s"
                       " AND revoked_at IS NULL", (row[0],))
 
+    def user_totp(self, username: str, enabled: bool) -> dict[str, Any]:
+        """Require (a new secret, returned once) or stop requiring a TOTP
+        code at the account's login: a provider admin, or the user itself."""
+        own = self.actor.name == f"api:{username}"
+        if not own:
+            self.provider_only("manage accounts")
+        secret = pyotp.random_base32() if enabled else None
+        with self.change("user.totp", own_account=own) as c:
+            if c.execute("UPDATE admin_users SET totp_secret = %s WHERE lower(username) ="
+                         " lower(%s)", (secret, username)).rowcount == 0:
+                raise NotFound(f"no such user {username}")
+        out: dict[str, Any] = {"username": username, "totp": enabled}
+        if secret:
+            out["totp_secret"] = secret
+            out["totp_uri"] = pyotp.TOTP(secret).provisioning_uri(name=username,
+                                                                  issuer_name="SIP edge")
+        return out
+
     def user_remove(self, username: str) -> None:
         self.provider_only("manage accounts")
         with self.change("user.remove") as c:

@@ -98,6 +98,15 @@ def test_lockout_after_failed_logins_and_totp(edge: Edge):
                                                   "totp": "000000" if pyotp.TOTP(secret).now()
                                                   != "000000" else "111111"}), 401)
     login(edge, tname, tpw, pyotp.TOTP(secret).now()).close()
+    # a user turns TOTP on for itself through the API; edgectl turns it off
+    with login(edge, name, pw) as c:
+        on = c.put(f"/users/{name}/totp", json={"enabled": True}).json()
+        is_problem(c.put(f"/users/{tname}/totp", json={"enabled": False}), 403)
+    with client(edge) as anon:
+        is_problem(anon.post("/auth/login", json={"username": name, "password": pw}), 401)
+    login(edge, name, pw, pyotp.TOTP(on["totp_secret"]).now()).close()
+    edge.ctl_ok("user", "totp", name, "--disable")
+    login(edge, name, pw).close()
 
 
 def test_login_rate_limit(tmp_path):
