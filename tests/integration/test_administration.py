@@ -95,3 +95,24 @@ def test_user_accounts_from_edgectl(edge: Edge):
     assert h.startswith("$argon2id$")
     rows = audit_rows(edge, t)
     assert rows[-1][1] == "user.add" and rows[-1][5]["password_hash"] == "(hidden)"
+
+
+def test_bans_and_pool_changes_are_audited(edge: Edge):
+    """Changes outside the tenants' tables: a ban (Redis) and a pool member."""
+    edge.ctl_ok("ban", "add", "10.99.0.7", "--for", "60", "--reason", "audit test")
+    edge.ctl_ok("ban", "remove", "10.99.0.7")
+    out = edge.ctl("ban", "remove", "10.99.0.7")
+    assert out.returncode == 1 and "is not banned" in out.stderr
+    edge.ctl_ok("pool", "add", "127.0.0.97", "--weight", "3")
+    edge.ctl_ok("pool", "remove", "127.0.0.97", "--force")
+    with edge.db() as c:
+        rows = list(c.execute("SELECT action, op, object, before, after FROM audit_log"
+                              " WHERE object IN ('bans', 'pool_members') ORDER BY id"
+                              ).fetchall())
+    bans = [r for r in rows if r[2] == "bans" and "10.99.0.7" in str(r[3] or r[4])]
+    assert [(r[0], r[3] is None, r[4] is None) for r in bans] == [("ban.add", True, False),
+                                                                  ("ban.remove", False, True)]
+    assert bans[0][4]["reason"] == "audit test"               # the refused remove left none
+    pool = [r for r in rows if r[2] == "pool_members" and "127.0.0.97" in str(r[3] or r[4])]
+    assert [(r[0], r[1]) for r in pool] == [("pool.add", "INSERT"), ("pool.remove", "DELETE")]
+    assert pool[0][4]["weight"] == 3
