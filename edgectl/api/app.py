@@ -155,7 +155,8 @@ def create_app(cfg: Config, connect: Connect | None = None) -> FastAPI:
     @r.post("/tenants", tags=["tenants"], status_code=201)
     def tenant_add(body: m.TenantIn, s: Service = S) -> dict[str, Any]:
         return s.tenant_add(body.id, body.name, body.global_access, body.recording,
-                            body.domain, body.max_calls, body.max_devices, body.max_ring_groups)
+                            body.domain, body.max_calls, body.max_devices, body.max_ring_groups,
+                            body.recording_required)
 
     @r.get("/tenants/{tenant}", tags=["tenants"])
     def tenant(tenant: str, s: Service = S) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class TenantIn(Body):
     name: str = Field(max_length=200)
     global_access: bool = False
     recording: bool = True
+    recording_required: bool = Field(False, description="refuse calls (503) rather than "
+                                                        "connect them unrecorded")
     domain: str | None = Field(None, max_length=253)
     max_calls: int | None = Field(None, ge=0, le=1_000_000)
     max_devices: int | None = Field(None, ge=0, le=10_000_000)
@@ -39,6 +41,7 @@ class TenantPatch(Body):
     name: str | None = Field(None, max_length=200)
     global_access: bool | None = None
     recording: bool | None = None
+    recording_required: bool | None = None
     domain: str | None = Field(None, max_length=253, description="'' clears it")
     max_calls: int | None = Field(None, ge=-1, le=1_000_000, description="-1 clears it")
     max_devices: int | None = Field(None, ge=-1, le=10_000_000, description="-1 clears it")

@@ -4,6 +4,7 @@ its one-line message as ``detail``."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -58,6 +59,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
                        (422, "Invalid request"), (503, "A store cannot be reached"))}
 
 
+class ProblemResponse(JSONResponse):
+    """A problem document in ASCII (non-ASCII escaped, as JSON allows): a
+    detail quoting the request's own bytes reads the same whatever charset a
+    client assumes for a media type that names none."""
+
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem(status: int, detail: str, instance: str | None = None, kind: str | None = None,
             title: str | None = None, headers: dict[str, str] | None = None,
             **extra: Any) -> JSONResponse:
@@ -66,7 +78,7 @@ def problem(status: int, detail: str, instance: str | None = None, kind: str | N
             "detail": detail, **extra}
     if instance:
         body["instance"] = instance
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def of_error(exc: EdgeError, instance: str) -> JSONResponse:

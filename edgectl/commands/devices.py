@@ -6,7 +6,7 @@ import argparse
 from typing import Any, Callable
 
 from edgecore.config import Config
-from edgectl import db, device_name
+from edgectl import device_name
 from edgectl.commands.common import print_rows, read_password
 from edgectl.service import EVERYTHING, service
 
@@ -27,7 +27,8 @@ def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def _in_transaction(cfg: Config, fn: Callable[[Any], None]) -> None:
-    with db.transaction(cfg) as c:
+    """device set: one audited change through the service layer."""
+    with service(cfg).change("device.set") as c:
         fn(c)
 
 

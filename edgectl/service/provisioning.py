@@ -224,9 +224,9 @@ class Provisioning(Base):
         self.see(tenant)
         sets: dict[str, Any] = {}
         if display_name is not None:
-            if len(display_name) > 100:
-                raise EdgeError("display name too long: at most 100 characters")
-            sets["display_name"] = display_name or None
+            # the rules of `edgectl device set --name` (what a SIP display name can carry)
+            from edgectl import device_name
+            sets["display_name"] = device_name.check_name(display_name)
         if max_calls is not None:
             if max_calls < -1:
                 raise EdgeError("max calls must be >= 0 (or -1 to clear it)")

@@ -80,3 +80,10 @@ def test_scope_and_roles_before_any_io():
                  connect=lambda: pytest.fail("no I/O expected"))  # type: ignore[arg-type]
     with pytest.raises(Forbidden, match="read-only"):
         ro.device_remove("00003", "7001")
+
+
+def test_a_problem_quoting_non_ascii_input_is_ascii_json():
+    r = of_error(EdgeError("malformed tenant id '鉄\\U00039aec': expected 5 digits"), "/x")
+    raw = bytes(r.body)
+    assert raw.isascii()
+    assert json.loads(raw)["detail"] == "malformed tenant id '鉄\\U00039aec': expected 5 digits"
