@@ -47,7 +47,7 @@ def test_slot_taken_and_stored_with_the_dialog(ksr, worker):
     assert args[:5] == ("call-1", "edge:calls:d:000037001", "1", "edge:calls:t:00003", "5")
     names = [n for n, _ in ksr.calls]
     assert names.index("dialog.dlg_manage") < names.index("dialog.var_sets")
-    assert ksr.called("dialog.var_sets") == [("edge_slot", "000037001 00003")]
+    assert ksr.called("dialog.var_sets") == [("edge_slot", "000037001 00003 call-1")]
 
 
 @pytest.mark.parametrize("which", ["device", "tenant"])
@@ -70,13 +70,16 @@ def test_refused_calls_take_no_slot(ksr, worker):
 
 
 def test_release_on_end_and_failure_only_with_a_slot(ksr, worker):
-    ksr.message("BYE", ci="call-1")
-    ksr.results["dialog.var_get"] = "000037001 00003"
+    # the event's message is not the call's (a reply the edge made itself):
+    # the slot is freed by the Call-ID stored with it, and forgotten after
+    ksr.message("SIP/2.0", ci="not-the-call")
+    ksr.results["dialog.var_get"] = "000037001 00003 call-1"
     policy.release("dialog:end")
     policy.release("dialog:failed")
     policy.release("dialog:start")
     assert [c[1] for c in worker.redis.calls] == [
         ("call-1", "edge:calls:d:000037001", "edge:calls:t:00003")] * 2
+    assert ksr.called("dialog.var_rm") == [("edge_slot",)] * 2
     ksr.results["dialog.var_get"] = None
     policy.release("dialog:end")
     assert len(worker.redis.calls) == 2
