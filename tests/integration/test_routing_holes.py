@@ -146,12 +146,7 @@ def test_a_contact_pointing_elsewhere_is_called_where_the_device_is(edge, tenant
     t, _ = tenant["id"]
     au, pw = tenant["7002"]
     port = free_port(ATTACKER)
-    with SipClient(edge.sip, local_ip=ATTACKER) as c:
-        c.sock.close()
-        c.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        c.sock.settimeout(3)
-        c.sock.bind((ATTACKER, port))
-        c.local = c.sock.getsockname()
+    with SipClient(edge.sip, local_ip=ATTACKER, local_port=port) as c:
         aor = f"sip:{au}@{edge.target}"
         contact = f"<sip:+5511999999999@{OUTSIDE}:{outside.port}>"
         hdrs = ["Expires: 600"]
@@ -285,3 +280,90 @@ def test_a_call_for_a_foreign_domain_is_refused_even_to_a_number_that_exists(edg
         assert not uas.received_requests("INVITE")
         # the same number at the edge's own address is called
         assert final_invite_reply(sipp_call(edge, au, pw, "7002"))[0] == 200
+
+
+# -- 5. every way a call ends releases its slot ---------------------------------------------
+ENDINGS = {
+    # name: (callee behaviour or None for not registered, caller scenario, final code)
+    "not_registered_480": (None, "call_any.xml", 480),
+    "callee_busy_486": ("uas_busy.xml", "call_any.xml", 486),
+    "ring_timeout_408": ("uas_ring.xml", "call_any.xml", 408),
+    "caller_cancels_487": ("uas_ring.xml", "call_cancel.xml", 487),
+    "answered_then_bye": ("uas_answer.xml", "call_any.xml", 200),
+}
+
+
+def _next_call_succeeds(edge: Edge, tenant: dict, au: str, pw: str) -> None:
+    with registered_uas(edge, *tenant["7003"]):
+        code, msg = final_invite_reply(sipp_call(edge, au, pw, "7003"))
+        assert code == 200, msg.splitlines()[0]
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_every_ending_releases_the_call_slot(edge, tenant, ending):
+    t, _ = tenant["id"]
+    au, pw = tenant["7001"]                 # --max-calls 1
+    behaviour, scenario, code = ENDINGS[ending]
+    assert slots(edge, au, t) == 0
+    if behaviour is None:
+        res = sipp_call(edge, au, pw, "7002", scenario=scenario)
+    else:
+        with registered_uas(edge, *tenant["7002"], scenario=behaviour):
+            res = sipp_call(edge, au, pw, "7002", scenario=scenario)
+    assert final_invite_reply(res)[0] == code, res.describe()
+    wait_for(lambda: slots(edge, au, t) == 0, timeout=10, what=f"slot released ({ending})")
+    _next_call_succeeds(edge, tenant, au, pw)
+    wait_for(lambda: slots(edge, au, t) == 0, timeout=10, what="the next call's slot released")
+
+
+def test_an_answer_never_acked_releases_the_call_slot(edge, tenant):
+    """RFC 3261 13.3.1.4: the callee gives up retransmitting its 2xx after
+    64*T1; the edge ends the dialog (and frees the slot) soon after, not
+    after the whole call timeout."""
+    t, _ = tenant["id"]
+    au, pw = tenant["7001"]
+    with registered_uas(edge, *tenant["7002"]):
+        with SipClient(edge.sip, local_ip=ATTACKER) as c:
+            ruri = f"sip:7002@{edge.target}"
+            sdp = SDP.format(ip=ATTACKER, port=40104)
+            hdr = ["Content-Type: application/sdp"]
+            ip, port = c.local
+            contact = f"<sip:{au}@{ip}:{port}>"
+            r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri, hdr, body=sdp,
+                                  contact=contact))
+            assert r is not None and r.code == 407
+            auth = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au, pw,
+                                 header="Proxy-Authorization")
+            r = c.request(c.build("INVITE", ruri, f"sip:{au}@x", ruri, hdr + [auth], body=sdp,
+                                  contact=contact), timeout=10)
+            assert r is not None and r.code == 200           # and never ACKed
+            assert slots(edge, au, t) == 1
+    # noack_timeout 32 s, then the dialog module's 90 s sweep, then 10 s
+    wait_for(lambda: slots(edge, au, t) == 0, timeout=160, interval=1,
+             what="slot of the unacknowledged call released")
+    _next_call_succeeds(edge, tenant, au, pw)
+
+
+def test_a_call_past_its_maximum_duration_releases_the_slot(tmp_path):
+    """The dialog times out (security.max_call_duration): the edge ends it and
+    frees its slot -- removed, not merely expired in Redis."""
+    e = Edge(tmp_path / "short", security={"max_call_duration": 4})
+    e.start()
+    try:
+        t = e.new_tenant("Short calls", "--no-recording")
+        creds = {x: e.new_device(t, x) for x in ("7001", "7002")}
+        e.ctl_ok("device", "remove", t, "7001")
+        e.ctl_ok("device", "add", t, "7001", "--password", creds["7001"][1], "--max-calls", "1")
+        e.wait_synced()
+        au, pw = creds["7001"]
+        with registered_uas(e, *creds["7002"]) as uas:
+            th = threading.Thread(target=lambda: sipp_call(e, au, pw, "7002", hold_ms=12000))
+            th.start()
+            wait_for(lambda: uas.received_requests("ACK"), timeout=10, what="call answered")
+            assert slots(e, au, t) == 1
+            wait_for(lambda: uas.received_requests("BYE"), timeout=15,
+                     what="the edge ends the call at its maximum duration")
+            wait_for(lambda: slots(e, au, t) == 0, timeout=5, what="slot removed")
+            th.join(timeout=30)
+    finally:
+        e.stop()
