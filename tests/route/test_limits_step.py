@@ -93,3 +93,32 @@ def test_in_dialog_request_outside_any_known_dialog_is_481(ksr, worker):
     assert indialog.within(Request()) == STOP
     assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
     assert not ksr.called("tm.t_relay")
+
+
+def test_in_dialog_request_steered_out_is_refused_before_loose_routing(ksr, worker):
+    """The dialog module ends a dialog on a BYE as it is loose-routed: a BYE
+    aimed elsewhere must be refused before, the dialog (and its slot) kept."""
+    ksr.message("BYE", ru="sip:+5511999999999@127.0.0.99", tt="calleetag",
+                **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["dialog.is_known_dlg"] = 1
+    ksr.results["is_myself"] = True
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.83:5090"
+    assert indialog.within(Request()) == STOP
+    assert ksr.replies() == [(403, "Forbidden - Outside The Dialog")]
+    assert ksr.called("dialog.var_get") == [("p:calleetag",)]
+    assert not ksr.called("rr.loose_route") and not ksr.called("tm.t_relay")
+
+
+def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
+    ksr.message("INFO", ru="sip:uas@127.0.0.83:5090", tt="calleetag",
+                **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["dialog.is_known_dlg"] = 1
+    ksr.results["is_myself"] = True
+    ksr.results["rr.loose_route"] = 1
+    ksr.results["rr.check_route_param"] = -1
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.83:5090"
+    assert indialog.within(Request()) == STOP
+    assert ksr.called("setdsturi") == [("sip:127.0.0.83:5090",)]
+    assert ksr.called("tm.t_relay")
