@@ -269,6 +269,10 @@ def test_nodes_sharing_an_address_deliver_through_the_owner(same_host: Cluster):
         a.start(), b.start()
         wait_for(lambda: c.contacts_on(e.cfg.rpc_socket, f"7002@{t}"), timeout=10,
                  what="node 2's TCP contact replicated to node 1")
+        # explain predicts the call answered, and so it is
+        predicted = json.loads(e.ctl_ok("explain", au_a, "7002", "--json"))
+        assert predicted["predicted_code"] is None and predicted["registered_contacts"], \
+            predicted
         res = call(c.n1, au_a, pw_a, "7002")
         assert final(res) == 200, res.describe()
         hops = vias(b.wait_request("INVITE"))
