@@ -74,7 +74,8 @@ def steered(ruri: str, routes: list[str], party_contact: str, party_source: str,
     beyond = [r for r in routes if not is_self(r)]
     if any(not is_peer(r) for r in beyond):
         return ROUTE
-    if hostport(ruri) != hostport(party_contact):
+    want = hostport(party_contact)
+    if want is None or hostport(ruri) != want:           # no Contact: nowhere to go
         return REQUEST_URI
     alias = uri_param(ruri, "alias")
     if alias is not None and not beyond and alias_hostport(alias) != hostport(party_source):

@@ -35,9 +35,11 @@ def _contact_uri() -> str:
 def note(tag: str) -> None:
     """The party with dialog tag ``tag`` sent the message being handled
     (a request with From tag ``tag``, or a reply with To tag ``tag``)."""
-    contact = _contact_uri()
-    if tag and contact and " " not in tag:
-        KSR.dialog.var_sets(VAR_PREFIX + tag, f"{_source_uri()} {contact}")
+    # recorded even without a Contact: a party that gave none cannot be
+    # sent anything inside the dialog (edgecore.dialogs.steered refuses),
+    # rather than leaving its dialog unjudged
+    if tag and " " not in tag:
+        KSR.dialog.var_sets(VAR_PREFIX + tag, f"{_source_uri()} {_contact_uri()}".rstrip())
 
 
 def note_caller() -> None:
@@ -82,8 +84,9 @@ def steered() -> str | None:
 
 def to_party() -> None:
     """After loose routing, no further hop: the request goes to where the
-    receiving party really is (the alias nathelper put in its Contact, else
-    its recorded source), never to whatever host its R-URI names."""
+    receiving party really is -- the alias nathelper put in its Contact, or
+    its recorded source when its Contact names another host (as a REGISTER's
+    does, kemi/nat.py) -- never to whatever host that Contact names."""
     if KSR.isdsturiset():
         return
     had_alias = dialogs.uri_param(context.pv_str("$ru"), "alias") is not None
@@ -91,5 +94,8 @@ def to_party() -> None:
     if had_alias:
         return
     party = _party(context.pv_str("$tt"))
-    if party is not None:
+    if party is None:
+        return
+    source, contact = dialogs.hostport(party[0]), dialogs.hostport(party[1])
+    if source is not None and (contact is None or contact[0] != source[0]):
         KSR.setdsturi(party[0])

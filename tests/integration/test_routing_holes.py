@@ -263,6 +263,24 @@ def test_in_dialog_requests_and_a_bye_steered_out_are_refused(edge, tenant, outs
         assert cdr["final_code"] == 200 and cdr["end_at"].timestamp() >= bye_at - 0.5
 
 
+def test_a_callee_answering_with_a_contact_elsewhere_gets_the_dialog_itself(
+        edge, tenant, outside, tmp_path):
+    """The callee's 2xx names the outside host as its Contact: the caller's
+    ACK and BYE, addressed there, are delivered to the callee, not to it."""
+    text = (SCEN / "uas_answer.xml").read_text().replace(
+        "Contact: <sip:uas@[local_ip]:[local_port];transport=[transport]>",
+        f"Contact: <sip:uas@{OUTSIDE}:{outside.port}>")
+    lying = tmp_path / "uas_contact_elsewhere.xml"
+    lying.write_text(text)
+    with registered_uas(edge, *tenant["7002"], scenario=str(lying)) as uas:
+        res = sipp_call(edge, *tenant["7003"], "7002")
+        assert final_invite_reply(res)[0] == 200, res.describe()
+        wait_for(lambda: uas.received_requests("BYE"), what="the caller's BYE at the callee")
+        assert uas.received_requests("ACK")
+    time.sleep(0.5)
+    assert outside.got == []
+
+
 # -- 4. foreign domains ---------------------------------------------------------------------
 def test_a_call_for_a_foreign_domain_is_refused_even_to_a_number_that_exists(edge, tenant):
     au, pw = tenant["7003"]

@@ -111,14 +111,22 @@ def test_in_dialog_request_steered_out_is_refused_before_loose_routing(ksr, work
 
 
 def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
-    ksr.message("INFO", ru="sip:uas@127.0.0.83:5090", tt="calleetag",
+    """The callee answered with a Contact on another host than its own: the
+    caller's requests, addressed to that Contact, go to the callee."""
+    ksr.message("INFO", ru="sip:uas@127.0.0.99:5090", tt="calleetag",
                 **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
     ksr.results["siputils.has_totag"] = 1
     ksr.results["dialog.is_known_dlg"] = 1
     ksr.results["is_myself"] = True
     ksr.results["rr.loose_route"] = 1
     ksr.results["rr.check_route_param"] = -1
-    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.83:5090"
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.99:5090"
     assert indialog.within(Request()) == STOP
     assert ksr.called("setdsturi") == [("sip:127.0.0.83:5090",)]
     assert ksr.called("tm.t_relay")
+    # a Contact on its own host: its port is the party's to choose
+    ksr.calls.clear()
+    ksr.message("INFO", ru="sip:uas@127.0.0.83:5060")
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:40001;transport=tcp sip:uas@127.0.0.83"
+    assert indialog.within(Request()) == STOP
+    assert not ksr.called("setdsturi") and ksr.called("tm.t_relay")

@@ -22,6 +22,10 @@ def test_in_dialog_requests_steered_out_of_their_dialog():
                            source, is_self, is_peer) == dialogs.ALIAS
     assert dialogs.steered("sip:uas@127.0.0.83:5090;alias=127.0.0.83~5090~1", [me], contact,
                            source, is_self, is_peer) is None
+    # a party that gave no Contact is sent nothing, whatever the R-URI
+    for ruri in ("sip:uas@127.0.0.83:5090", "tel:+5511999999999", ""):
+        assert dialogs.steered(ruri, [me], "", source, is_self,
+                               is_peer) == dialogs.REQUEST_URI
 
 
 def test_a_contact_naming_another_host_than_the_source():
