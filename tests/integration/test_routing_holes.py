@@ -263,6 +263,55 @@ def test_in_dialog_requests_and_a_bye_steered_out_are_refused(edge, tenant, outs
         assert cdr["final_code"] == 200 and cdr["end_at"].timestamp() >= bye_at - 0.5
 
 
+def test_the_callee_cannot_steer_its_requests_out_either(edge, tenant, outside):
+    """Upstream: the answering device sends an INFO and a BYE whose R-URI is
+    the outside host along the dialog's route set; neither leaves the edge,
+    and the caller's own BYE later still finds the dialog."""
+    from harness.ua import TcpDevice
+
+    callee = TcpDevice(edge.sip, *tenant["7002"])
+    try:
+        assert callee.register() == 200
+        callee.start()
+        out: list[sipp.SippResult] = []
+        th = threading.Thread(target=lambda: out.append(
+            sipp_call(edge, *tenant["7003"], "7002", hold_ms=3000)))
+        th.start()
+        inv = callee.wait_request("INVITE")
+        head = inv.split("\r\n\r\n", 1)[0]
+
+        def hdr(name: str) -> str:
+            m = re.search(rf"(?im)^{name}\s*:\s*(.*)$", head)
+            assert m, name
+            return m.group(1).strip()
+
+        routes = re.findall(r"<[^>]+>", ",".join(
+            re.findall(r"(?im)^record-route\s*:\s*(.*)$", head)))
+        to_tag = "dev" + str(abs(hash(inv)) % 100000)        # the tag TcpDevice answered with
+        ip, port = callee.client.local
+        for n, method in enumerate(("INFO", "BYE")):
+            msg = "\r\n".join([
+                f"{method} sip:+5511999999999@{OUTSIDE}:{outside.port} SIP/2.0",
+                f"Via: SIP/2.0/TCP {ip}:{port};branch=z9hG4bKup{n}{to_tag};rport",
+                "Max-Forwards: 70",
+                f"From: {hdr('To')};tag={to_tag}",
+                f"To: {hdr('From')}",
+                f"Call-ID: {hdr('Call-ID')}",
+                f"CSeq: {10 + n} {method}",
+                *[f"Route: {r}" for r in routes],
+                "Content-Length: 0"]) + "\r\n\r\n"
+            callee.client.send_raw(msg)
+        th.join(timeout=30)
+        assert final_invite_reply(out[0])[0] == 200, out[0].describe()
+        assert out[0].rc == 0, out[0].describe()         # its BYE found the dialog: 200
+        callee.wait_request("BYE")
+        time.sleep(0.5)
+        assert outside.got == []
+    finally:
+        callee.close()
+        unregister_all(edge, *tenant["7002"])
+
+
 def test_a_callee_answering_with_a_contact_elsewhere_gets_the_dialog_itself(
         edge, tenant, outside, tmp_path):
     """The callee's 2xx names the outside host as its Contact: the caller's
