@@ -484,6 +484,27 @@ def server_id(cfg: Config) -> int:
     return int(a) * 256 + int(b) or 1
 
 
+def shares_address_with_peers(cfg: Config) -> bool:
+    """A peer listens on this node's cluster address with another port (all
+    nodes of one host on 127.0.0.1, say). The registrar's path_check_local
+    compares a Path's host only (registrar lookup.c: check_self(host, 0, 0)),
+    so such a node would take a peer's Path for its own and skip the owner.
+    A peer given by name is resolved here, in the launcher, never in a SIP
+    worker."""
+    import socket
+
+    own = cluster_address(cfg)
+    for peer in cfg.cluster.peers:
+        host, _, port = peer.rpartition(":")
+        try:
+            addrs = {i[4][0] for i in socket.getaddrinfo(host, None, socket.AF_INET)}
+        except OSError:
+            addrs = {host}
+        if own in addrs and int(port or 5060) != cfg.sip.udp_port:
+            return True
+    return False
+
+
 def kamailio_defines(cfg: Config) -> dict[str, str]:
     """The values ``kamailio/defaults.cfg`` declares with ``#!trydef``, rendered
     as Kamailio preprocessor values (strings quoted), for ``-A NAME=value``."""
@@ -535,6 +556,9 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "DMQ_SERVER": f"sip:{_dmq_address(cfg)}:{cfg.sip.udp_port}",
         "DMQ_NOTIFY": f"sip:{cfg.cluster.peers[0]}" if cfg.cluster.peers else
                       f"sip:{_dmq_address(cfg)}:{cfg.sip.udp_port}",
+        # 0: a contact this node owns is delivered through its own Path hop
+        # (kemi/cluster.py deliver), as a peer's call is
+        "PATH_CHECK_LOCAL": 0 if cfg.cluster.peers and shares_address_with_peers(cfg) else 1,
     }
     out: dict[str, str] = {}
     for name, value in raw.items():

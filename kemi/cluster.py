@@ -115,7 +115,10 @@ def deliver(req: Request) -> int:
 
 
 def reply_from_peer() -> bool:
-    return enabled() and _source() in peers()
+    """A reply relayed by a peer node -- or by this node itself, when a call
+    to one of its own devices followed the device's Path back here (nodes
+    sharing an address, features/cluster.cfg): its Contact was fixed there."""
+    return enabled() and (_source() in peers() or _source() == own_address())
 
 
 def path_header(node: str, src_ip: str, src_port: int, proto: str) -> str:

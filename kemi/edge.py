@@ -27,12 +27,12 @@ import KSR  # noqa: E402
 
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
-    auth, calls, cluster, context, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
+    auth, calls, cluster, context, domains, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
     pool, poller, registrar, relay, replies, sanity, security, tenant, web,
 )
 
 _STEP_MODULES = (ksrconst, calls, replies, cluster, security, sanity, nat, keepalive, indialog, methods, auth,
-                 registrar, tenant, policy, pool, media, relay, failure, fallback, poller, web)
+                 registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)
@@ -57,6 +57,7 @@ REQUEST_STEPS = (
     auth.authenticate,            # digest against the read model (401/407/503)
     registrar.register,           # REGISTER: save under the tenant-scoped AOR
     tenant.resolve,               # INVITE: dialled number -> tenant, target, decision
+    domains.check,                # INVITE: a domain the edge does not serve: refused
     calls.open,                   # INVITE: the call's dialog, CDR fields, counters
     policy.enforce,               # INVITE: 403 cross-tenant / 404 / 484
     policy.limit_calls,           # INVITE: concurrent-call limits (device, tenant)

@@ -2,13 +2,18 @@
 INFO, PRACK, NOTIFY, REFER), routed by the route set the edge recorded
 (RFC 3261 16.12 loose routing), never by a fresh lookup -- and only within a
 dialog the edge itself set up (dialog module), so a forged in-dialog request
-never reaches a device unauthenticated."""
+never reaches a device unauthenticated -- and only to the dialog's other
+party (kemi.parties): one steered elsewhere by its R-URI, an added Route or
+an alias is refused before it is loose-routed, because the dialog module
+acts on a BYE as it is loose-routed (the dialog ends, its call slot is freed,
+its CDR written) whether or not it is relayed afterwards."""
 
 from __future__ import annotations
 
 import KSR
 
-from kemi import media, relay
+from kemi import media, parties, relay
+from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
 from kemi.replies import send
@@ -25,12 +30,19 @@ def cancel(req: Request) -> int:
 def within(req: Request) -> int:
     if KSR.siputils.has_totag() < 0:
         return CONTINUE
+    if KSR.dialog.is_known_dlg() > 0:
+        why = parties.steered()
+        if why is not None:
+            KSR.notice(f"edge: in-dialog {context.pv_str('$rm')} from {KSR.kx.get_srcip()} "
+                       f"steered out of its dialog ({why}): refused\n")
+            return STOP if KSR.is_ACK() else send(403, "Forbidden - Outside The Dialog")
     if KSR.rr.loose_route() > 0:
         if KSR.dialog.is_known_dlg() < 0:
             # a Route to the edge is not enough: only dialogs the edge set up
             return STOP if KSR.is_ACK() else send(481, "Call/Transaction Does Not Exist")
-        if not KSR.isdsturiset():
-            KSR.nathelper.handle_ruri_alias()
+        parties.to_party()
+        if KSR.is_INVITE() or KSR.is_UPDATE():      # a target refresh (RFC 3261 12.2)
+            parties.note_caller()
         if not media.in_dialog():
             return send(503, "Service Unavailable - Media Relay Down")
         if KSR.is_ACK():

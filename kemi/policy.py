@@ -22,7 +22,12 @@ from kemi.context import Request
 from kemi.ksrconst import CONTINUE
 from kemi.replies import send
 
-SLOT_VAR = "edge_slot"          # dialog variable: "<auth username> <tenant>"
+# dialog variable: "<auth username> <tenant> <Call-ID>". The Call-ID is kept
+# with the slot because the message a dialog event runs with is not always the
+# call's: a dialog that fails on a reply the edge generated itself (its own
+# 480, a tm timeout's 408) runs the event with a faked message, where $ci is
+# not the INVITE's -- a slot freed by $ci there freed nothing and leaked
+SLOT_VAR = "edge_slot"
 
 
 def enforce(req: Request) -> int:
@@ -63,19 +68,28 @@ def limit_calls(req: Request) -> int:
     # the slot is stored with the call's dialog (created here if it is not
     # yet) so whichever process sees the call end can free it
     KSR.dialog.dlg_manage()
-    KSR.dialog.var_sets(SLOT_VAR, f"{device.auth_username} {tenant.id}")
+    KSR.dialog.var_sets(SLOT_VAR, slot_value(device.auth_username, tenant.id, call_id))
     return CONTINUE
 
 
+def slot_value(auth_username: str, tenant: str, call_id: str) -> str:
+    """SLOT_VAR's value (auth usernames and tenant ids hold no spaces)."""
+    return f"{auth_username} {tenant} {call_id}"
+
+
 def release(evname: str) -> None:
-    """dialog:end / dialog:failed: free the call's slot, if it took one."""
+    """dialog:end / dialog:failed: free the call's slot, if it took one --
+    once: the variable is cleared, so a second event of the same dialog (an
+    end after a failure, a timeout after a BYE) frees nothing twice."""
     if evname not in ("dialog:end", "dialog:failed"):
         return
     slot = KSR.dialog.var_get(SLOT_VAR)
     if not slot:
         return
-    au, _, tenant = str(slot).partition(" ")
+    au, tenant, call_id = (str(slot).split(" ", 2) + [""])[:3]
     try:
-        guard.release_call(context.worker().redis, context.pv_str("$ci"), au, tenant)
+        guard.release_call(context.worker().redis, call_id or context.pv_str("$ci"), au, tenant)
     except Exception as exc:
         KSR.warn(f"call slot not released (expires by itself): {exc}\n")
+        return
+    KSR.dialog.var_rm(SLOT_VAR)

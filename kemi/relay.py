@@ -11,7 +11,7 @@ import time
 
 import KSR
 
-from kemi import calls, cluster, context, identity, media
+from kemi import calls, cluster, context, identity, media, parties
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLT_DELIVERED, LOCATION, STOP
 from kemi.replies import send
@@ -40,6 +40,7 @@ def forward() -> int:
     if KSR.is_INVITE() and KSR.siputils.has_totag() < 0:
         KSR.dialog.dlg_manage()         # in-dialog requests must match this dialog
         media.note_offerer()
+        parties.note_caller()           # where the caller is: its requests' destination
     # requests whose branches or replies carry SDP or a Contact to fix (a BYE
     # and its 200 carry neither: no Python run for them)
     if KSR.is_INVITE() or KSR.is_UPDATE():
@@ -106,6 +107,8 @@ def on_reply() -> None:
     first = media.first_answer(code)
     if first and calls.in_call() and context.pv_str("$rm") == "INVITE":
         calls.answered(code, context.pv_str("$rr"))
+    if 200 <= code < 300 and context.pv_str("$rm") in ("INVITE", "UPDATE"):
+        parties.note_answer()           # where the callee is (or moved its Contact to)
     if code < 200 and media.answered() and context.pv_str("$rm") == "INVITE":
         cancel_late_fork()
         return                      # tm discards it: the caller has its answer

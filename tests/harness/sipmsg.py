@@ -70,12 +70,12 @@ class SipClient:
     """One UA endpoint on its own socket (UDP or TCP)."""
 
     def __init__(self, edge: tuple[str, int], local_ip: str = "127.0.0.1", tcp: bool = False,
-                 timeout: float = 3.0):
+                 timeout: float = 3.0, local_port: int = 0):
         self.edge = edge
         self.tcp = tcp
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         self.sock.settimeout(timeout)
-        self.sock.bind((local_ip, 0))
+        self.sock.bind((local_ip, local_port))
         if tcp:
             self.sock.connect(edge)
         self.local = self.sock.getsockname()

@@ -228,3 +228,78 @@ def test_losing_a_node_leaves_a_working_edge(cluster: Cluster):
         b.close()
         if a2 is not None:
             a2.close()
+
+
+# -- nodes sharing one address (make up NODES=3: every node on 127.0.0.1) -------------------
+SHARED = "127.0.0.46"
+
+
+@pytest.fixture(scope="module")
+def same_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Two nodes on one address, told apart by their ports only."""
+    p2 = free_port(SHARED)
+    e = Edge(tmp_path_factory.mktemp("samehost"), listen_ip=SHARED,
+             cluster={"peers": [f"{SHARED}:{p2}"], "server_id": 1})
+    e.start()
+    try:
+        n2 = e.add_node("edge2", listen_ip=SHARED, udp_port=p2,
+                        cluster={"peers": [f"{SHARED}:{e.cfg.sip.udp_port}"], "server_id": 2})
+        c = Cluster(e, n2)
+        c.n1, c.n2 = (SHARED, e.cfg.sip.udp_port), (SHARED, p2)
+        yield c
+    finally:
+        e.stop()
+
+
+def test_nodes_sharing_an_address_deliver_through_the_owner(same_host: Cluster):
+    """Node 1 must not take node 2's Path (same host, other port) for its own:
+    a TCP device on node 2 is reached over node 2's connection, a UDP device
+    on node 2 through node 2 -- and a device on node 1 still from node 1."""
+    c = same_host
+    e = c.edge
+    t = e.new_tenant("same host")
+    (au_a, pw_a), (au_b, pw_b), (au_u, pw_u) = (e.new_device(t, x)
+                                                 for x in ("7001", "7002", "7003"))
+    e.wait_synced()
+    a = TcpDevice(c.n1, au_a, pw_a)
+    b = TcpDevice(c.n2, au_b, pw_b)
+    port2 = c.n2[1]
+    try:
+        assert a.register() == 200 and b.register() == 200
+        a.start(), b.start()
+        wait_for(lambda: c.contacts_on(e.cfg.rpc_socket, f"7002@{t}"), timeout=10,
+                 what="node 2's TCP contact replicated to node 1")
+        # explain predicts the call answered, and so it is
+        predicted = json.loads(e.ctl_ok("explain", au_a, "7002", "--json"))
+        assert predicted["predicted_code"] is None and predicted["registered_contacts"], \
+            predicted
+        res = call(c.n1, au_a, pw_a, "7002")
+        assert final(res) == 200, res.describe()
+        hops = vias(b.wait_request("INVITE"))
+        assert f"{SHARED}:{port2}" in hops and f"{SHARED}:{c.n1[1]}" in hops, hops
+        b.wait_request("BYE")
+        # the other way round, and a device on the node the call entered
+        res = call(c.n2, au_b, pw_b, "7001")
+        assert final(res) == 200, res.describe()
+        hops = vias(a.wait_request("INVITE"))
+        assert f"{SHARED}:{c.n1[1]}" in hops, hops
+        # a UDP device registered on node 2, called from node 1: through node 2
+        # (registered from the socket it answers on: calls go to the source)
+        uport = free_port("127.0.0.47")
+        with SipClient(c.n2, local_ip="127.0.0.47", local_port=uport) as reg:
+            _, r = reg.register(au_u, pw_u)
+            assert r is not None and r.code == 200
+        with sipp.SippServer(SCEN / "uas_answer.xml", local_ip="127.0.0.47", port=uport) as uas:
+            wait_for(lambda: c.contacts_on(e.cfg.rpc_socket, f"7003@{t}"), timeout=10,
+                     what="node 2's UDP contact replicated to node 1")
+            res = call(c.n1, au_a, pw_a, "7003")
+            assert final(res) == 200, res.describe()
+            hops = vias(uas.received_requests("INVITE")[0])
+            assert f"{SHARED}:{port2}" in hops, hops
+        # one CDR per call, by the node the caller used, with the real outcome
+        rows = e.cdrs(tenant=t, expect=3)
+        assert sorted((r["caller"], r["node"], r["final_code"]) for r in rows) == \
+            [("7001", "edge1", 200), ("7001", "edge1", 200), ("7002", "edge2", 200)]
+    finally:
+        a.close()
+        b.close()

@@ -47,7 +47,7 @@ def test_slot_taken_and_stored_with_the_dialog(ksr, worker):
     assert args[:5] == ("call-1", "edge:calls:d:000037001", "1", "edge:calls:t:00003", "5")
     names = [n for n, _ in ksr.calls]
     assert names.index("dialog.dlg_manage") < names.index("dialog.var_sets")
-    assert ksr.called("dialog.var_sets") == [("edge_slot", "000037001 00003")]
+    assert ksr.called("dialog.var_sets") == [("edge_slot", "000037001 00003 call-1")]
 
 
 @pytest.mark.parametrize("which", ["device", "tenant"])
@@ -70,13 +70,16 @@ def test_refused_calls_take_no_slot(ksr, worker):
 
 
 def test_release_on_end_and_failure_only_with_a_slot(ksr, worker):
-    ksr.message("BYE", ci="call-1")
-    ksr.results["dialog.var_get"] = "000037001 00003"
+    # the event's message is not the call's (a reply the edge made itself):
+    # the slot is freed by the Call-ID stored with it, and forgotten after
+    ksr.message("SIP/2.0", ci="not-the-call")
+    ksr.results["dialog.var_get"] = "000037001 00003 call-1"
     policy.release("dialog:end")
     policy.release("dialog:failed")
     policy.release("dialog:start")
     assert [c[1] for c in worker.redis.calls] == [
         ("call-1", "edge:calls:d:000037001", "edge:calls:t:00003")] * 2
+    assert ksr.called("dialog.var_rm") == [("edge_slot",)] * 2
     ksr.results["dialog.var_get"] = None
     policy.release("dialog:end")
     assert len(worker.redis.calls) == 2
@@ -90,3 +93,40 @@ def test_in_dialog_request_outside_any_known_dialog_is_481(ksr, worker):
     assert indialog.within(Request()) == STOP
     assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
     assert not ksr.called("tm.t_relay")
+
+
+def test_in_dialog_request_steered_out_is_refused_before_loose_routing(ksr, worker):
+    """The dialog module ends a dialog on a BYE as it is loose-routed: a BYE
+    aimed elsewhere must be refused before, the dialog (and its slot) kept."""
+    ksr.message("BYE", ru="sip:+5511999999999@127.0.0.99", tt="calleetag",
+                **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["dialog.is_known_dlg"] = 1
+    ksr.results["is_myself"] = True
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.83:5090"
+    assert indialog.within(Request()) == STOP
+    assert ksr.replies() == [(403, "Forbidden - Outside The Dialog")]
+    assert ksr.called("dialog.var_get") == [("p:calleetag",)]
+    assert not ksr.called("rr.loose_route") and not ksr.called("tm.t_relay")
+
+
+def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
+    """The callee answered with a Contact on another host than its own: the
+    caller's requests, addressed to that Contact, go to the callee."""
+    ksr.message("INFO", ru="sip:uas@127.0.0.99:5090", tt="calleetag",
+                **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["dialog.is_known_dlg"] = 1
+    ksr.results["is_myself"] = True
+    ksr.results["rr.loose_route"] = 1
+    ksr.results["rr.check_route_param"] = -1
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.99:5090"
+    assert indialog.within(Request()) == STOP
+    assert ksr.called("setdsturi") == [("sip:127.0.0.83:5090",)]
+    assert ksr.called("tm.t_relay")
+    # a Contact on its own host: its port is the party's to choose
+    ksr.calls.clear()
+    ksr.message("INFO", ru="sip:uas@127.0.0.83:5060")
+    ksr.results["dialog.var_get"] = "sip:127.0.0.83:40001;transport=tcp sip:uas@127.0.0.83"
+    assert indialog.within(Request()) == STOP
+    assert not ksr.called("setdsturi") and ksr.called("tm.t_relay")
