@@ -5,9 +5,14 @@
 instance), rtpengine, the schema migrations, the sync follower and Kamailio;
 each is checked ready by speaking its protocol (a PostgreSQL connection, Redis
 PING, rtpengine ng ping, Kamailio JSON-RPC), never by sleeping. PIDs are
-recorded in ``<run_dir>/stack.json``; ``edgectl stack down`` stops exactly
-those processes, by PID, after checking each PID still runs the program it
-started. Starting a stack that already runs is a no-op.
+recorded in ``<run_dir>/stack.json`` (with each one's start time, so a PID
+reused by another process is never mistaken for it); ``edgectl stack down``
+stops exactly those processes, by PID, after checking each PID still runs the
+program it started. Every daemon starts in its own session, whose process
+group id is its PID: stopping a daemon also stops what is left of its group
+(Kamailio's workers outlive a killed main process and keep its ports).
+Starting a stack that already runs is a no-op; after one daemon died, ``up``
+clears what is left of that one and starts only it.
 
 The tests build their stacks from the same :class:`Service` classes on
 ephemeral ports, so what `make up` runs is what the suite tests.
@@ -46,23 +51,78 @@ class StartError(EdgeError):
     pass
 
 
-def _pid_alive(pid: int, program: str | None = None) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from the state field on (proc(5): [0] state, [2] pgrp,
+    [3] session, [19] starttime), None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): with the PID, what
+    identifies one process for as long as the machine runs."""
+    st = _stat(pid)
+    return int(st[19]) if st else None
+
+
+def _runs(pid: int, program: str) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(program.encode() in part for part in cmd[:3])
+
+
+def _pid_alive(pid: int, program: str | None = None, started: int | None = None) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(")")[-1].split()[0] == "Z":
-                return False
-        if program:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            return any(program.encode() in part for part in cmd[:3])
-    except OSError:
+    st = _stat(pid)
+    if st is None or st[0] == "Z":
         return False
-    return True
+    if started is not None and int(st[19]) != started:
+        return False                        # the PID now belongs to another process
+    return _runs(pid, program) if program else True
+
+
+def group_members(pgid: int, program: str | None = None) -> list[int]:
+    """Live processes of the session and process group a daemon of ours
+    leads (start_new_session: both ids are its PID), running ``program``:
+    what is left of a daemon whose main process died."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        st = _stat(int(entry))
+        if (st is not None and st[0] != "Z" and int(st[2]) == pgid and int(st[3]) == pgid
+                and (program is None or _runs(int(entry), program))):
+            out.append(int(entry))
+    return sorted(out)
+
+
+def stop_group(pgid: int, program: str | None = None, timeout: float = 10.0) -> list[int]:
+    """Stop what is left of a daemon's process group (by the PIDs found in
+    it); returns those PIDs."""
+    members = group_members(pgid, program)
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(_pid_alive(p) for p in members):
+            for pid in members:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        if not any(_pid_alive(p) for p in members):
+            break
+    return members
 
 
 def stop_pid(pid: int, program: str | None = None, timeout: float = 10.0,
@@ -99,6 +159,7 @@ class Service:
     program: str = ""            # what /proc/<pid>/cmdline must contain
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     pid: int | None = None
+    started: int | None = None   # its start time (start_time), recorded with the PID
 
     @property
     def log_path(self) -> Path:
@@ -130,6 +191,7 @@ class Service:
         finally:
             log.close()
         self.pid = self.proc.pid
+        self.started = start_time(self.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -144,17 +206,20 @@ class Service:
                          f"{self.tail()}")
 
     def alive(self) -> bool:
-        return self.pid is not None and _pid_alive(self.pid, self.program)
+        return self.pid is not None and _pid_alive(self.pid, self.program, self.started)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.pid is not None:
-            stop_pid(self.pid, self.program, timeout)
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
+            if _pid_alive(self.pid, self.program, self.started):
+                stop_pid(self.pid, self.program, timeout)
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+            stop_group(self.pid, self.program, timeout)     # workers of a killed main
         self.pid = None
+        self.started = None
         self.proc = None
 
     def kill(self) -> None:
@@ -521,9 +586,13 @@ class Stack:
 
     # state file: what runs, by PID
     def _save(self) -> None:
-        state = {s.name: {"pid": s.pid, "program": s.program} for s in self.services
-                 if s.pid is not None}
-        self.state_file.write_text(json.dumps(state, indent=1))
+        state = {n: st for n, st in self._load().items()      # nodes of a bigger `up`
+                 if n not in {s.name for s in self.services}}
+        state.update({s.name: {"pid": s.pid, "program": s.program, "start": s.started}
+                      for s in self.services if s.pid is not None})
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.state_file)
 
     def _load(self) -> dict[str, dict[str, object]]:
         try:
@@ -531,24 +600,45 @@ class Stack:
         except (OSError, ValueError):
             return {}
 
+    @staticmethod
+    def _is_running(st: dict[str, object]) -> bool:
+        pid, prog, start = st.get("pid"), st.get("program"), st.get("start")
+        return isinstance(pid, int) and _pid_alive(pid, str(prog),
+                                                   start if isinstance(start, int) else None)
+
     def running(self) -> dict[str, int]:
-        out = {}
-        for name, st in self._load().items():
-            pid, prog = st.get("pid"), st.get("program")
-            if isinstance(pid, int) and _pid_alive(pid, str(prog)):
-                out[name] = pid
-        return out
+        return {name: int(str(st["pid"])) for name, st in self._load().items()
+                if self._is_running(st)}
+
+    def _adopt(self) -> list[str]:
+        """Take over the daemons recorded as running; of those that died,
+        stop what is left of their process group (workers holding the
+        ports). Returns the names that need starting."""
+        state = self._load()
+        missing = []
+        for s in self.services:
+            st = state.get(s.name, {})
+            if self._is_running(st):
+                s.pid = int(str(st["pid"]))
+                start = st.get("start")
+                s.started = start if isinstance(start, int) else start_time(s.pid)
+                continue
+            pid = st.get("pid")
+            if isinstance(pid, int):
+                stop_group(pid, s.program)
+            s.pid = s.started = None
+            missing.append(s.name)
+        return missing
 
     def up(self) -> list[str]:
         """Start whatever is not running; returns the names started."""
         from edgectl import db
 
-        live = self.running()
+        missing = self._adopt()
         started = []
         try:
             for s in self.services:
-                if s.name in live:
-                    s.pid = live[s.name]
+                if s.name not in missing:
                     continue
                 if s is self.sync:
                     db.migrate(self.cfg)
@@ -589,20 +679,30 @@ class Stack:
             time.sleep(0.05)
 
     def down(self) -> list[str]:
+        """Stop every daemon recorded as started (by PID, what is left of
+        its process group too); returns the names of those that ran."""
+        state = self._load()
         live = self.running()
         stopped = []
         for s in reversed(self.services):
-            if s.pid is None and s.name in live:
-                s.pid = live[s.name]
+            st = state.get(s.name, {})
+            if s.pid is None and isinstance(st.get("pid"), int):
+                s.pid = int(str(st["pid"]))
+                start = st.get("start")
+                s.started = start if isinstance(start, int) else None
             if s.pid is not None:
+                if s.name in live or s.alive():
+                    stopped.append(s.name)
                 s.stop()
-                stopped.append(s.name)
         # started by an `up` with more nodes than this Stack knows of
-        programs = {n: str(st.get("program")) for n, st in self._load().items()}
-        for name, pid in live.items():
-            if name not in stopped:
-                stop_pid(pid, programs.get(name))
+        for name, st in state.items():
+            pid = st.get("pid")
+            if name in {s.name for s in self.services} or not isinstance(pid, int):
+                continue
+            if name in live:
+                stop_pid(pid, str(st.get("program")))
                 stopped.append(name)
+            stop_group(pid, str(st.get("program")))
         self.state_file.unlink(missing_ok=True)
         return stopped
 

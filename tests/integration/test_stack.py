@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+
+import pytest
 
 from harness.edge import Edge, wait_for
 
@@ -152,3 +155,47 @@ def test_a_node_registers_restarts_and_routes_while_postgresql_is_down(tmp_path)
         member.stop()
         callee.stop()
         e.stop()
+
+
+def _group(pgid: int) -> set[int]:
+    """PIDs of a daemon's session and process group (its own PID's)."""
+    from edgectl.stack import group_members
+    return set(group_members(pgid))
+
+
+@pytest.mark.parametrize("victim", ["kamailio-edge1", "redis"])
+def test_up_after_one_daemon_died_repairs_only_it_and_down_leaves_none(tmp_path, victim):
+    e = Edge(tmp_path / "repair")
+    try:
+        e.ctl_ok("stack", "up", "--no-demo")
+        before = {n: s["pid"] for n, s in
+                  json.loads((e.cfg.run_dir / "stack.json").read_text()).items()}
+        groups = {n: _group(pid) for n, pid in before.items()}
+        assert len(groups["kamailio-edge1"]) > 2          # its main process and workers
+        os.kill(before[victim], signal.SIGKILL)             # a crash of that one daemon
+        wait_for(lambda: not _alive(before[victim]), 10, what=f"{victim} to die")
+
+        out = e.ctl_ok("stack", "up", "--no-demo")
+        assert out.splitlines()[0] == f"started: {victim}"
+        after = {n: s["pid"] for n, s in
+                 json.loads((e.cfg.run_dir / "stack.json").read_text()).items()}
+        assert set(after) == set(before)
+        for name, pid in before.items():
+            if name == victim:
+                assert after[name] != pid and _alive(after[name])
+                # nothing of the dead one is left (Kamailio's workers held its ports)
+                assert not [p for p in groups[name] if _alive(p)]
+            else:                                           # the others untouched
+                assert after[name] == pid and _alive(pid)
+                assert _group(pid) >= {pid}
+        assert e.rpc("core.version")                       # the node answers again
+        e.ctl_ok("stack", "status")
+
+        out = e.ctl_ok("stack", "down")
+        everything = set().union(*groups.values(), *(_group(p) for p in after.values()),
+                                 before.values(), after.values())
+        left = [p for p in everything if _alive(p)]
+        assert not left, f"still running after down: {left}"
+        assert e.ctl("stack", "status").returncode == 3
+    finally:
+        e.ctl("stack", "down")
