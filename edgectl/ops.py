@@ -6,7 +6,9 @@ The ops service is one process beside the nodes. It
   (``/metrics``): the counters the KEMI code increments in every Kamailio
   worker (prometheus-client multiprocess files, merged here -- see
   edgecore.metrics), plus what describes the running stack, read at scrape
-  time: registrations per tenant (usrloc), pool members' state and calls in
+  time: registrations per tenant (edgecore.regcount, kept in Redis by the
+  registrar step; never ``ul.dump``, which does not fit a JSON-RPC reply
+  beyond a few thousand contacts), pool members' state and calls in
   progress (dispatcher, dialog profile), rtpengine sessions, bans in force,
   read-model sync lag, unshipped CDRs, and Kamailio's own core/tm/sl/dialog/
   usrloc counters (``stats.get_statistics``);
@@ -27,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from edgecore import metrics as em
 from edgecore.config import Config
 from edgectl import cdr, rpc
 
@@ -53,6 +54,10 @@ class Snapshot:
     nodes: dict[str, bool] = field(default_factory=dict)                # node -> answers RPC
     registrations: dict[str, int] = field(default_factory=dict)         # tenant -> contacts
     devices_registered: dict[str, int] = field(default_factory=dict)    # tenant -> AORs
+    # the location table's own totals (usrloc statistics; a cluster's nodes
+    # each hold every contact, so the largest node's): None when no node answered
+    location_contacts: int | None = None
+    location_aors: int | None = None
     pool: dict[str, dict[str, Any]] = field(default_factory=dict)       # uri -> state, calls
     rtpengine_sessions: int | None = None
     bans: list[Any] = field(default_factory=list)
@@ -66,36 +71,31 @@ class Snapshot:
     errors: list[str] = field(default_factory=list)
 
 
-def contacts_of(dump: Any) -> Iterator[tuple[str, str]]:
-    """(AOR, contact id) of every contact in one node's ``ul.dump``. The id
-    is usrloc's ruid, made by the node that saved the contact (its
-    server_id, start time, pid, counter) and kept by the DMQ replication."""
-    domains = dump.get("Domains", []) if isinstance(dump, dict) else []
-    for d in domains or []:
-        for rec in (d.get("Domain", {}) or {}).get("AoRs", []) or []:
-            info = rec.get("Info", rec)
-            aor = str(info.get("AoR", ""))
-            for c in info.get("Contacts", []) or []:
-                c = c.get("Contact", c)
-                yield aor, str(c.get("Ruid") or c.get("Address", ""))
+# usrloc statistics of the location table (usrloc module docs, 5. Statistics),
+# as kamailio_stats names them
+LOCATION_CONTACTS = "usrloc_location_contacts"
+LOCATION_AORS = "usrloc_location_users"
 
 
-def count_registrations(dumps: Iterable[Any]) -> tuple[Tally[str], Tally[str]]:
-    """(contacts, registered AORs) per tenant (AOR ext@tenant) over the
-    nodes' ``ul.dump``s. On a cluster every node holds every contact (DMQ
-    replicates them all): a contact counts once, whichever nodes show it."""
-    seen = {key for dump in dumps for key in contacts_of(dump)}
-    contacts: Tally[str] = Tally()
-    aors: dict[str, set[str]] = {}
-    for aor, _ in seen:
-        tenant = aor.rpartition("@")[2] or em.UNKNOWN_TENANT
-        contacts[tenant] += 1
-        aors.setdefault(tenant, set()).add(aor)
-    return contacts, Tally({t: len(a) for t, a in aors.items()})
+def location_totals(stats: Iterable[dict[str, float]]) -> tuple[int | None, int | None]:
+    """(contacts, AORs) in the location table from the nodes' usrloc
+    statistics: on a cluster every node holds every contact (DMQ), so the
+    node holding most is the edge's count, not the sum."""
+    per_node = [st for st in stats if LOCATION_CONTACTS in st]
+    if not per_node:
+        return None, None
+    return (int(max(st[LOCATION_CONTACTS] for st in per_node)),
+            int(max(st.get(LOCATION_AORS, 0) for st in per_node)))
 
 
-def ul_dump(sock: Path) -> Any:
-    return _rpc(sock, "ul.dump", timeout=10.0)
+def registrations(cfg: Config, snap: Snapshot, now: float) -> None:
+    from edgecore import redisconn, regcount
+
+    r = redisconn.client(cfg.redis, decode_responses=True, socket_timeout=2)
+    try:
+        snap.registrations, snap.devices_registered = regcount.counts(r, now)
+    finally:
+        r.close()
 
 
 def kamailio_stats(sock: Path) -> dict[str, float]:
@@ -180,7 +180,6 @@ def snapshot(cfg: Config, now: float | None = None) -> Snapshot:
     never a crash of the whole view."""
     now = time.time() if now is None else now
     snap = Snapshot()
-    dumps: list[Any] = []
 
     def attempt(what: str, fn: Callable[[], None]) -> None:
         try:
@@ -193,14 +192,13 @@ def snapshot(cfg: Config, now: float | None = None) -> Snapshot:
             snap.kamailio[name] = kamailio_stats(sock)
             snap.nodes[name] = True
             snap.node_versions[name] = rpc.read_model_version(sock, timeout=2.0)
-            dumps.append(ul_dump(sock))
             for uri, v in pool_view(cfg, sock).items():
                 cur = snap.pool.setdefault(uri, {**v, "calls": 0})
                 cur["calls"] += v["calls"]
         snap.nodes[name] = False
         attempt(f"node {name}", one)
-    contacts, aors = count_registrations(dumps)
-    snap.registrations, snap.devices_registered = dict(contacts), dict(aors)
+    snap.location_contacts, snap.location_aors = location_totals(snap.kamailio.values())
+    attempt("registrations", lambda: registrations(cfg, snap, now))
     attempt("rtpengine", lambda: setattr(snap, "rtpengine_sessions", rtpengine_sessions(cfg)))
     attempt("read model", lambda: sync_state(cfg, snap, now))
     attempt("cdr spool", lambda: setattr(snap, "cdr_backlog", cdr.backlog(cfg.cdr_spool)))
@@ -420,8 +418,10 @@ def status_data(cfg: Config, top: int) -> dict[str, Any]:
         "nodes": {n: {"up": up, "model_behind": (s.model_version or 0) - s.node_versions.get(n, 0)
                       if up and s.model_version is not None else None}
                   for n, up in s.nodes.items()},
-        "registered_devices": sum(s.devices_registered.values()),
-        "registered_contacts": sum(s.registrations.values()),
+        "registered_devices": (s.location_aors if s.location_aors is not None
+                               else sum(s.devices_registered.values())),
+        "registered_contacts": (s.location_contacts if s.location_contacts is not None
+                                else sum(s.registrations.values())),
         "top_tenants": [{"tenant": t, "devices": n, "contacts": s.registrations.get(t, 0)}
                         for t, n in regs[:top]],
         "tenants_with_registrations": len(regs),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import KSR
 
 from edgecore import metrics, tenancy
-from kemi import cluster, context
+from kemi import cluster, context, registrations
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
 from kemi.replies import send
@@ -44,4 +44,5 @@ def register(req: Request) -> int:
         KSR.sl.sl_reply_error()
     else:
         metrics.inc("registrations", tenant.id, "ok")
+        registrations.note(tenant.id, device.aor)       # counted without ul.dump
     return STOP

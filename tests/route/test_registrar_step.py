@@ -64,3 +64,56 @@ def test_save_failure_answers_with_the_registrar_error(ksr, req):
 def test_other_methods_pass_through(ksr, req):
     ksr.message("INVITE")
     assert registrar.register(req) == CONTINUE
+
+
+class _Pipe:
+    """Records the Redis commands a deferred write queues."""
+
+    def __init__(self) -> None:
+        self.cmds: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args: self.cmds.append((name, args))
+
+
+def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
+    import time
+
+    from edgecore import regcount
+    soon = int(time.time()) + 600
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.pv["$(ulc(edgereg=>count))"] = 2
+    ksr.pv["$(ulc(edgereg=>expires)[0])"] = soon - 100
+    ksr.pv["$(ulc(edgereg=>expires)[1])"] = soon
+    assert registrar.register(req) == STOP
+    assert ksr.called("registrar.reg_fetch_contacts") == [("location", "sip:7001@00003",
+                                                           "edgereg")]
+    assert ksr.called("registrar.reg_free_contacts") == [("edgereg",)]
+    from kemi import context
+    (write,) = context.worker().deferred             # sent after the reply, not before
+    pipe = _Pipe()
+    write(pipe)
+    assert ("zadd", (regcount.devices_key("00003"), {"7001@00003": soon})) in pipe.cmds
+    assert ("zadd", (regcount.contacts_key("00003"),
+                     {"7001@00003#1": soon, "7001@00003#2": soon - 100})) in pipe.cmds
+    # the slots above the count (up to max_contacts) are cleared
+    (rem,) = [a for n, a in pipe.cmds if n == "zrem"]
+    assert rem[0] == regcount.contacts_key("00003") and "7001@00003#3" in rem[1:]
+
+
+def test_an_unregister_records_no_contacts(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.results["registrar.reg_fetch_contacts"] = -1       # none left
+    registrar.register(req)
+    from kemi import context
+    pipe = _Pipe()
+    context.worker().deferred[0](pipe)
+    assert [n for n, _ in pipe.cmds] == ["sadd", "zrem", "zrem"]
+
+
+def test_a_refused_register_records_nothing(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.results["registrar.save_uri"] = -1
+    registrar.register(req)
+    from kemi import context
+    assert not context.worker().deferred

@@ -47,29 +47,13 @@ def test_counters_cover_what_ops_asked_for():
         assert not set(labels) & {"device", "number", "user", "address", "ip"}
 
 
-# -- the registration gauges it plots: each contact once, on a cluster too ---------
+# -- the registration totals: the location table's own statistics, once on a cluster ----
 
-def _dump(*aors: tuple[str, list[str]]) -> dict:
-    """An ul.dump reply (the shape Kamailio 5.6 returns) of AOR -> contact ruids."""
-    return {"Domains": [{"Domain": {"Domain": "location", "AoRs": [
-        {"Info": {"AoR": aor, "Contacts": [{"Contact": {"Address": f"sip:{aor}-{r}",
-                                                        "Ruid": r}} for r in ruids]}}
-        for aor, ruids in aors]}}]}
-
-
-def test_replicated_contacts_count_once():
-    # node 1 owns 7001's two contacts, node 2 owns 7002's; DMQ gave each
-    # node every contact -- and node 2 has not yet seen 7003 (just saved on 1)
-    one = _dump(("7001@00010", ["uloc-1-a-1", "uloc-1-a-2"]), ("7002@00010", ["uloc-2-b-1"]),
-                ("7003@00011", ["uloc-1-a-3"]))
-    two = _dump(("7001@00010", ["uloc-1-a-1", "uloc-1-a-2"]), ("7002@00010", ["uloc-2-b-1"]))
-    contacts, aors = ops.count_registrations([one, two])
-    assert contacts == {"00010": 3, "00011": 1}
-    assert aors == {"00010": 2, "00011": 1}
-    assert ops.count_registrations([one]) == (contacts, aors)       # a single node
-    assert ops.count_registrations([]) == ({}, {})
-
-
-def test_an_aor_without_contacts_is_not_registered():
-    contacts, aors = ops.count_registrations([_dump(("7001@00010", []))])
-    assert not contacts and not aors
+def test_location_totals_are_the_largest_nodes_not_the_sum():
+    # DMQ gives every node every contact; node 2 has not yet seen the newest
+    one = {ops.LOCATION_CONTACTS: 100000.0, ops.LOCATION_AORS: 2000.0, "core_rcv_requests": 5.0}
+    two = {ops.LOCATION_CONTACTS: 99999.0, ops.LOCATION_AORS: 2000.0}
+    assert ops.location_totals([one, two]) == (100000, 2000)
+    assert ops.location_totals([two]) == (99999, 2000)
+    assert ops.location_totals([]) == (None, None)              # no node answered
+    assert ops.location_totals([{"core_rcv_requests": 1.0}]) == (None, None)
