@@ -246,7 +246,7 @@ class Ops:
     # so a PostgreSQL outage delays CDRs and loses none. "" = <run_dir>/cdr
     cdr_spool: str = ""
     ship_interval: float = 1.0
-    # registrations per tenant are counted from usrloc at most this often (s)
+    # the stack's gauges (registrations per tenant...) are read at most this often (s)
     registrations_every: float = 5.0
 
 
@@ -266,6 +266,23 @@ class Api:
     lockout_seconds: int = 900
     # login attempts per source address per minute, failed or not
     logins_per_minute: int = 20
+
+
+@dataclass
+class Log:
+    """The stack's logs: each daemon writes to <run_dir>/logs/<name>.log, a
+    file the launcher opened for it (edgectl.stack). The ops service rotates
+    them by size (edgectl.logs): past max_bytes a log is copied to
+    <name>.log.1 (older copies shift up to .<keep>, the oldest is dropped)
+    and emptied in place, so the daemon keeps writing without a restart.
+    Kamailio's own level is [sip] log_level."""
+    max_bytes: int = 20_000_000
+    keep: int = 5
+    check_every: float = 10.0       # seconds between size checks
+    # rtpengine --log-level (syslog levels: 3 error, 4 warning, 5 notice,
+    # 6 info, 7 debug). At 5 it writes a notice for every call it handles
+    # (tens of KB a minute at 30 calls/s); 4 keeps warnings and errors only.
+    rtpengine_level: int = 4
 
 
 @dataclass
@@ -290,6 +307,7 @@ class Config:
     ops: Ops = field(default_factory=Ops)
     cluster: Cluster = field(default_factory=Cluster)
     api: Api = field(default_factory=Api)
+    log: Log = field(default_factory=Log)
     paths: Paths = field(default_factory=Paths)
 
     # -- derived values ------------------------------------------------
@@ -368,6 +386,11 @@ def from_dict(data: dict[str, Any]) -> Config:
     _merge(cfg, data, "")
     if cfg.sip.memory_manager not in MEMORY_MANAGERS:
         raise ConfigError(f"sip.memory_manager must be one of {', '.join(MEMORY_MANAGERS)}")
+    if cfg.log.max_bytes < 4096 or cfg.log.keep < 0 or cfg.log.check_every <= 0:
+        raise ConfigError("log.max_bytes must be at least 4096, log.keep at least 0 and "
+                          "log.check_every positive")
+    if not 0 <= cfg.log.rtpengine_level <= 7:
+        raise ConfigError("log.rtpengine_level must be a syslog level, 0 to 7")
     if not cfg.node.name:
         # a replica of a scaled service: its host name (the container's) is unique
         import socket

@@ -12,7 +12,8 @@ The ops service is one process beside the nodes. It
   progress (dispatcher, dialog profile), rtpengine sessions, bans in force,
   read-model sync lag, unshipped CDRs, and Kamailio's own core/tm/sl/dialog/
   usrloc counters (``stats.get_statistics``);
-* ships the CDR spool into PostgreSQL (edgectl.cdr) every ship_interval.
+* ships the CDR spool into PostgreSQL (edgectl.cdr) every ship_interval;
+* rotates the stack's logs by size (edgectl.logs).
 
 ``status`` builds the one-screen view from the same :class:`Snapshot`.
 """
@@ -343,7 +344,9 @@ def run(cfg: Config, ready_file: Path | None = None,
     if ready_file is not None:
         ready_file.write_text("ready\n")
     stop = stop or threading.Event()
-    from edgectl import db
+    from edgectl import db, logs
+
+    logs.Rotator(cfg, stop).start()        # the stack's logs, by size ([log])
 
     spools: dict[Path, cdr.Spool] = {}
     last_error = ""

@@ -361,6 +361,7 @@ class Rtpengine(Service):
     def command(self) -> list[str]:
         r = self.cfg.rtpengine
         return ["rtpengine", f"--config-file={RTPENGINE_CONF}", "--foreground", "--log-stderr",
+                f"--log-level={self.cfg.log.rtpengine_level}",
                 f"--interface={r.interface}", f"--listen-ng={r.ng_host}:{r.ng_port}",
                 f"--port-min={r.port_min}", f"--port-max={r.port_max}"]
 
