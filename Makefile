@@ -5,7 +5,7 @@ VENV    := .venv
 EDGECTL := $(VENV)/bin/edgectl
 PYTEST  := $(VENV)/bin/pytest
 
-.PHONY: deps up down status test unit bench stubs
+.PHONY: deps up down status test unit bench soak stubs
 
 deps:
 	@scripts/bootstrap.sh
@@ -35,6 +35,13 @@ unit: deps
 ## targets and loadtest/results/bench-<time>.json (not part of the suite)
 bench: deps
 	@$(VENV)/bin/python loadtest/bench.py $(BENCH_ARGS)
+
+## make soak: N minutes of mixed traffic (REGISTER refreshes, calls with and without
+## NAT, calls to unregistered numbers, wrong passwords) against a private edge,
+## printing what grew and what did not return afterwards (not part of the suite);
+## e.g. make soak SOAK_ARGS="--minutes 20 --rate 30"
+soak: deps
+	@$(VENV)/bin/python loadtest/soak.py $(SOAK_ARGS)
 
 ## make stubs: regenerate kemi/stubs/KSR.py from the installed Kamailio
 stubs: deps
