@@ -106,9 +106,16 @@ def group_members(pgid: int, program: str | None = None) -> list[int]:
     return sorted(out)
 
 
-def stop_group(pgid: int, program: str | None = None, timeout: float = 10.0) -> list[int]:
+def stop_group(pgid: int, program: str | None = None, timeout: float = 10.0,
+               started: int | None = None) -> list[int]:
     """Stop what is left of a daemon's process group (by the PIDs found in
-    it); returns those PIDs."""
+    it); returns those PIDs. Left alone when the group's id is the PID of a
+    live process that is not that daemon (``started`` given: its start
+    time): a PID is not handed out again while it still names a group, so
+    only then could the group be someone else's."""
+    st = _stat(pgid)
+    if st is not None and st[0] != "Z" and not _pid_alive(pgid, program, started):
+        return []
     members = group_members(pgid, program)
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         for pid in members:
@@ -217,7 +224,7 @@ class Service:
                     self.proc.wait(timeout=1)
                 except subprocess.TimeoutExpired:
                     pass
-            stop_group(self.pid, self.program, timeout)     # workers of a killed main
+            stop_group(self.pid, self.program, timeout, self.started)   # workers of a killed main
         self.pid = None
         self.started = None
         self.proc = None
@@ -624,9 +631,9 @@ class Stack:
                 start = st.get("start")
                 s.started = start if isinstance(start, int) else start_time(s.pid)
                 continue
-            pid = st.get("pid")
+            pid, start = st.get("pid"), st.get("start")
             if isinstance(pid, int):
-                stop_group(pid, s.program)
+                stop_group(pid, s.program, started=start if isinstance(start, int) else None)
             s.pid = s.started = None
             missing.append(s.name)
         return missing
@@ -700,10 +707,12 @@ class Stack:
             pid = st.get("pid")
             if name in {s.name for s in self.services} or not isinstance(pid, int):
                 continue
+            start = st.get("start")
             if name in live:
                 stop_pid(pid, str(st.get("program")))
                 stopped.append(name)
-            stop_group(pid, str(st.get("program")))
+            stop_group(pid, str(st.get("program")),
+                       started=start if isinstance(start, int) else None)
         self.state_file.unlink(missing_ok=True)
         return stopped
 
