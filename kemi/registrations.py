@@ -19,11 +19,25 @@ PROFILE = "edgereg"     # $ulc profile (registrar module docs, 7.1)
 
 
 def note(tenant: str, aor: str) -> None:
-    expiries: list[int] = []
-    if KSR.registrar.reg_fetch_contacts(LOCATION, aor, PROFILE) > 0:
-        n = int(KSR.pv.get(f"$(ulc({PROFILE}=>count))") or 0)
-        expiries = [int(KSR.pv.get(f"$(ulc({PROFILE}=>expires)[{i}])") or 0) for i in range(n)]
-        KSR.registrar.reg_free_contacts(PROFILE)
+    """Called once the REGISTER was answered (save replied): whatever goes
+    wrong here costs a count, never a second reply."""
+    try:
+        expiries = _contact_expiries(aor)
+    except (TypeError, ValueError) as exc:
+        KSR.warn(f"edge: registration count of {aor} not updated: {exc}\n")
+        return
     w = context.worker()
     member, slots, now = aor.removeprefix("sip:"), w.cfg.sip.max_contacts, time.time()
     w.defer(lambda pipe: regcount.record(pipe, tenant, member, expiries, slots, now))
+
+
+def _contact_expiries(aor: str) -> list[int]:
+    """Expiry times of the AOR's contacts in this node's usrloc (none: it
+    has none left)."""
+    if KSR.registrar.reg_fetch_contacts(LOCATION, aor, PROFILE) <= 0:
+        return []
+    try:
+        n = int(KSR.pv.get(f"$(ulc({PROFILE}=>count))") or 0)
+        return [int(KSR.pv.get(f"$(ulc({PROFILE}=>expires)[{i}])") or 0) for i in range(n)]
+    finally:
+        KSR.registrar.reg_free_contacts(PROFILE)

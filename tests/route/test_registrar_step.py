@@ -117,3 +117,12 @@ def test_a_refused_register_records_nothing(ksr, req):
     registrar.register(req)
     from kemi import context
     assert not context.worker().deferred
+
+
+def test_an_unreadable_contact_list_costs_the_count_not_a_second_reply(ksr, req):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.pv["$(ulc(edgereg=>count))"] = "garbage"
+    assert registrar.register(req) == STOP
+    from kemi import context
+    assert ksr.replies() == [] and not context.worker().deferred
+    assert ksr.called("registrar.reg_free_contacts") == [("edgereg",)]
