@@ -188,8 +188,12 @@ class Service:
         """Work done once the daemon answers (create database, ...)."""
 
     def start(self, timeout: float = 30.0) -> None:
+        from edgectl import logs
+
         self.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # a log past its size is rotated now too (while it runs: the ops service)
+        logs.rotate(self.log_path, self.cfg.log.max_bytes, self.cfg.log.keep)
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,

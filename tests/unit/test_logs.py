@@ -68,3 +68,28 @@ def test_rtpengine_gets_the_configured_level():
     assert "--log-level=4" in Rtpengine(cfg).command()          # no per-call notices
     cfg.log.rtpengine_level = 5
     assert "--log-level=5" in Rtpengine(cfg).command()
+
+
+def test_a_daemon_started_again_starts_a_log_past_its_size_afresh(tmp_path):
+    from edgectl.stack import Service
+
+    cfg = edgeconfig.Config()
+    cfg.paths.run_dir = str(tmp_path)
+    cfg.log.max_bytes, cfg.log.keep = 4096, 1
+
+    class Echo(Service):
+        def command(self) -> list[str]:
+            return ["sh", "-c", "echo started; exec sleep 30"]
+
+        def ready(self) -> bool:
+            return b"started" in self.log_path.read_bytes()
+
+    svc = Echo(cfg, "echo", "sleep")
+    svc.log_path.parent.mkdir(parents=True)
+    svc.log_path.write_bytes(b"old\n" * 2000)
+    svc.start()
+    try:
+        assert svc.log_path.read_bytes() == b"started\n"
+        assert logs.rotated(svc.log_path, 1).read_bytes() == b"old\n" * 2000
+    finally:
+        svc.stop()

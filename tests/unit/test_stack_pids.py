@@ -18,7 +18,7 @@ def _daemon_with_worker() -> subprocess.Popen[bytes]:
                             stdin=subprocess.DEVNULL)
 
 
-def _wait(pred, timeout: float = 5.0) -> None:
+def _wait(pred, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < deadline
