@@ -174,6 +174,24 @@ def test_call_scenarios_with_and_without_media(kit: Edge, tmp_path: Path):
     unregister_all(kit)
 
 
+def test_soak_scenarios_refused_calls_and_wrong_passwords(kit: Edge, tmp_path: Path):
+    """loadtest/soak.py's refusal scenarios: calls to devices that exist but
+    are not registered end in 480 and are ACKed (uac_refused.xml); a wrong
+    password is refused (register_wrong.xml), and a right one fails that
+    scenario."""
+    unregister_all(kit)
+    res = run(kit, "uac_refused.xml", export(kit, tmp_path, "calls"), 4, rate=10)
+    assert res.received_codes.count(480) == 4 and 200 not in res.received_codes
+    assert sum(m.startswith("ACK ") and "CSeq: 2 ACK" in m for m in res.sent) == 4
+    wrong = export(kit, tmp_path, "register", "--pattern", "wrong-{tenant}-{ext}")
+    res = run(kit, "register_wrong.xml", wrong, 4, rate=10)
+    assert res.received_codes.count(401) == 8 and 200 not in res.received_codes
+    right = sipp.run(kit.target, SIPP / "register_wrong.xml", calls=1, rate=10, timeout=30,
+                     extra=["-inf", str(export(kit, tmp_path, "register"))])
+    assert res.rc == 0 and right.rc != 0 and 200 in right.received_codes
+    unregister_all(kit)
+
+
 # -- locust -------------------------------------------------------------------------
 
 def test_locust_users_register_and_call_without_failures(kit: Edge, tmp_path: Path):
