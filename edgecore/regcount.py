@@ -21,8 +21,9 @@ Counting is ZCOUNT from now on (O(log n), no dump); expired members need no
 event, they fall out of the count by their score and are trimmed when read.
 An AOR is one member whichever node saved it last (on a cluster every node's
 usrloc holds every contact, DMQ), so nothing is counted twice. What this
-cannot see: contacts a node loses when it restarts without cluster peers
-still count until their registered expiry (the phones re-register by then).
+cannot see: contacts usrloc drops early without a REGISTER (a node restarted
+without cluster peers, a TCP/WebSocket connection lost) still count until
+their registered expiry.
 """
 
 from __future__ import annotations
