@@ -241,7 +241,10 @@ def test_codecs_offered_are_only_those_the_member_can_bridge_and_record():
     for codec in allow:
         if codec != "h264":                  # video: passed through, never recorded
             assert TRANSLATORS[codec] in loaded, codec
+    # h264's SDP format attributes (profile-level-id, packetization-mode)
+    assert "res_format_attr_h264" in loaded
     assert "format_wav" in loaded            # MixMonitor's .wav
+    assert "res_musiconhold" in loaded       # a device putting the call on hold
 
 
 def loaded_modules() -> set[str]:
@@ -271,8 +274,7 @@ def test_modules_are_an_explicit_list_that_covers_the_dialplan():
     assert {m for m in loaded if m.startswith("cdr_")} == {"cdr_pgsql"}
     assert {"pbx_config", "chan_pjsip", "res_pjsip", "res_pjsip_session", "res_rtp_asterisk",
             "res_pjsip_sdp_rtp", "res_pjsip_endpoint_identifier_ip", "res_pjsip_acl",
-            "res_pjsip_options", "res_pjsip_rfc3326", "res_pjsip_caller_id",
-            "bridge_simple"} <= loaded
+            "res_pjsip_rfc3326", "res_pjsip_caller_id", "bridge_simple"} <= loaded
     text = (ETC / "extensions.conf").read_text()
     # applications and functions (not Dial options: b() U(), nor labels n(x))
     used = {m for m in re.findall(r"\b([A-Za-z_]+)\(", re.sub(r";.*", "", text))
@@ -280,6 +282,54 @@ def test_modules_are_an_explicit_list_that_covers_the_dialplan():
     assert used <= set(PROVIDERS), used - set(PROVIDERS)
     for name in used:
         assert PROVIDERS[name] in loaded, (name, PROVIDERS[name])
+
+
+# AST_MODULE_INFO .requires of each module the pool loads, identical in the
+# asterisk/asterisk branches 20 and 22 (modules not named here require
+# nothing). With autoload = no, a module whose requirement is not loaded is
+# declined -- chan_pjsip without res_pjsip_pubsub: no channel driver at all.
+REQUIRES = {
+    "chan_pjsip": {"res_pjsip", "res_pjsip_session", "res_pjsip_pubsub"},
+    "res_pjsip": {"dnsmgr", "res_pjproject", "res_sorcery_config", "res_sorcery_memory",
+                  "res_sorcery_astdb"},
+    "res_pjproject": {"res_sorcery_config"},
+    "res_rtp_asterisk": {"res_pjproject"},
+    "res_pjsip_session": {"res_pjsip"},
+    "res_pjsip_pubsub": {"res_pjsip"},
+    "res_pjsip_acl": {"res_pjsip"},
+    "res_pjsip_endpoint_identifier_ip": {"res_pjsip"},
+    "res_pjsip_authenticator_digest": {"res_pjsip"},
+    "res_pjsip_outbound_authenticator_digest": {"res_pjsip"},
+    "res_pjsip_header_funcs": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_caller_id": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_rfc3326": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_sdp_rtp": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_nat": {"res_pjsip", "res_pjsip_session"},
+    "func_cdr": {"cdr"},
+    "cdr_pgsql": {"cdr"},
+}
+# every module of the 20/22 source the list may name, with no .requires
+NO_REQUIRES = {"pbx_config", "app_dial", "app_stack", "app_while", "app_mixmonitor",
+               "func_channel", "func_callerid", "func_logic", "func_strings", "func_global",
+               "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb",
+               "bridge_simple", "bridge_native_rtp", "bridge_builtin_features",
+               "res_timing_timerfd", "res_musiconhold", "res_format_attr_h264",
+               "codec_ulaw", "codec_alaw", "codec_a_mu", "codec_gsm", "codec_g726",
+               "format_wav"}
+# built into the asterisk binary (main/*.c AST_MODULE_INFO): always loaded
+CORE = {"cdr", "dnsmgr", "extconfig", "cel", "ccss", "features", "http", "indications",
+        "manager", "named_acl", "udptl", "dsp", "enum", "logger", "plc", "sounds"}
+
+
+def test_every_module_listed_has_what_it_requires():
+    loaded = loaded_modules()
+    # only modules whose requirements are known (and that exist in 20/22:
+    # res_pjsip_options was folded into res_pjsip in Asterisk 16)
+    assert loaded <= set(REQUIRES) | NO_REQUIRES, loaded - set(REQUIRES) - NO_REQUIRES
+    assert "res_pjsip_options" not in loaded
+    for module in loaded:
+        missing = REQUIRES.get(module, set()) - loaded - CORE
+        assert not missing, (module, missing)
 
 
 def test_pjsip_trusts_only_the_edge():
