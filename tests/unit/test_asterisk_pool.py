@@ -375,6 +375,8 @@ def test_cdr_columns_exist():
                                                  "0003_asterisk_cdr.sql").read_text(), re.M))
     cols |= set(re.findall(r"ADD COLUMN ([a-z_]+)", (ROOT / "sql" / "migrations" /
                                                     "0006_call_view.sql").read_text()))
+    cols |= set(re.findall(r"ADD COLUMN ([a-z_]+)", (ROOT / "sql" / "migrations" /
+                                                    "0009_asterisk_call_key.sql").read_text()))
     set_in_dialplan = set(re.findall(r"CDR\(([a-z_]+)\)", (ETC / "extensions.conf")
                                      .read_text()))
     assert set_in_dialplan <= cols
