@@ -125,3 +125,25 @@ def test_a_fault_after_the_call_was_recorded_is_a_500_its_cdr_says(ksr, monkeypa
     edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
     assert ksr.replies() == [(500, "Server Internal Error")]
     assert ksr.called("tm.t_reply") and (calls.V_CODE, "500") in ksr.called("dialog.var_sets")
+
+
+@pytest.mark.parametrize("status,expected", [
+    (-1, [("sl.send_reply", 500)]),          # no transaction: stateless
+    (0, [("tm.t_reply", 500)]),              # a transaction, nothing sent yet
+    (180, [("tm.t_reply", 500)]),            # ringing: its final reply
+    (200, []),                               # already answered: nothing more
+])
+def test_a_fault_is_answered_inside_an_existing_transaction_once(ksr, monkeypatch, status,
+                                                                 expected):
+    from kemi import edge
+
+    def boom(req: Request) -> int:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (boom,))
+    ksr.message("BYE")
+    ksr.results["tm.t_get_status_code"] = status
+    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
+    sent = [(n, a[0]) for n, a in ksr.calls if n in ("sl.send_reply", "tm.t_reply",
+                                                     "sl.sl_send_reply")]
+    assert sent == expected
