@@ -417,3 +417,44 @@ def test_member_cdrs_of_calls_with_the_same_linkedid_stay_apart(edge: Edge):
         conn.commit()
     assert got == [("c-one", "ANSWERED", 2), ("c-two", "BUSY", 1),
                    ("m1/1764000001.3", "ANSWERED", 1), ("m2/1764000001.3", "BUSY", 1)]
+
+
+def test_the_callee_never_learns_the_callers_auth_username(edge: Edge):
+    """uac kept the original From in the Record-Route (vsf: old XOR new URI,
+    both halves of which the callee has); restore_dlg keeps it in the dialog.
+    Nothing the callee receives carries the caller's auth username or a
+    vsf/vst parameter, and in-dialog requests still cross both ways: the
+    caller's BYE; INFO, UPDATE and a re-INVITE, then the callee's BYE."""
+    a = edge.new_tenant("Hide A", "--no-recording")
+    b = edge.new_tenant("Hide B", "--no-recording")
+    edge.ctl_ok("exception", "add", a, b)
+    au, pw = edge.new_device(a, "7001")
+    bu, bpw = edge.new_device(b, "7009")
+    edge.wait_synced()
+    # the phone calls from its extension (From and Contact): only the
+    # credentials name its auth username, and the edge consumes them
+    row = [au, f"[authentication username={au} password={pw}]", f"{b}*7009", "7001",
+           "127.0.0.1", "127.0.0.1"]
+    leaked = re.compile(rf"{re.escape(au)}|[;?&]vs[ft]=", re.I)
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = sipp.run(edge.target, SCEN / "call_any.xml", [row],
+                       extra=["-d", "200", "-default_behaviors", "all,-abortunexp"], timeout=30)
+        assert final_code(res) == 200 and res.rc == 0, res.describe()   # caller's BYE: 200
+        got = [m for m, d in zip(*callee.messages()) if d == "received"]
+        assert [m.split()[0] for m in got] == ["INVITE", "ACK", "BYE"], got
+        (invite,) = callee.received_requests("INVITE")
+        assert re.search(r"(?mi)^Record-Route:", invite), invite
+        assert re.search(rf"(?mi)^From:\s*<sip:{a}\*7001@", invite), invite
+        for m in got:
+            assert not leaked.search(m), m
+    with sipp.SippServer(SCEN / "uas_indialog.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = sipp.run(edge.target, SCEN / "call_indialog.xml", [row], timeout=30)
+        assert res.rc == 0, res.describe()
+        got = [m for m, d in zip(*callee.messages()) if d == "received"]
+        assert [m.split()[0] for m in got] == ["INVITE", "ACK", "INFO", "UPDATE", "INVITE",
+                                               "ACK", "SIP/2.0"], got
+        assert any(m.startswith("BYE ") for m in res.received)   # the callee's BYE arrived
+        for m in got:
+            assert not leaked.search(m), m
