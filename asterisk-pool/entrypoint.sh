@@ -29,6 +29,10 @@
 #   AST_USER AST_GROUP the account Asterisk runs as when started as root
 #                      (default asterisk); started as another user, it stays that user
 #   MONITOR_DIR        the recordings' root (default /monitor: the edge's pool.record_dir)
+#   AST_SYSTEMNAME     asterisk.conf [options] systemname, unique per member
+#                      (default: POOL_ADDRESS:POOL_PORT with ':' and '.' as '-'):
+#                      it prefixes UNIQUEID and LINKEDID, which otherwise restart
+#                      at <epoch>.<counter> on every member and collide
 set -euo pipefail
 
 AST_ETC_DIR="${AST_ETC_DIR:-/etc/asterisk}"
@@ -68,17 +72,39 @@ render() {
       -e "s|@PG_PASSWORD@|${PGPASSWORD:-}|g" "$1" > "${AST_ETC_DIR}/$(basename "$1")"
 }
 
-# asterisk.conf: only a configuration outside /etc/asterisk needs one (the
-# compiled-in default is /etc/asterisk/asterisk.conf); it names the etc and
-# state directories, the rest (modules, sounds) stays the build's own
+# asterisk.conf: [options] systemname always (UNIQUEID/LINKEDID unique across
+# members: sql/migrations/0009_asterisk_call_key.sql); [directories] only for
+# a configuration outside /etc/asterisk (the compiled-in default is
+# /etc/asterisk/asterisk.conf): its etc and state directories, the rest
+# (modules, sounds) stays the build's own. As root, the state directories
+# belong to AST_USER, whom Asterisk drops to.
 ast_conf() {
-  [[ "${AST_ETC_DIR}" != /etc/asterisk ]] || return 0
-  AST_STATE_DIR="${AST_STATE_DIR:-$(dirname "${AST_ETC_DIR}")/state}"
-  mkdir -p "${AST_STATE_DIR}"/{run,log,spool,db}
-  printf '%s\n' "[directories]" "astetcdir => ${AST_ETC_DIR}" \
-    "astrundir => ${AST_STATE_DIR}/run" "astlogdir => ${AST_STATE_DIR}/log" \
-    "astspooldir => ${AST_STATE_DIR}/spool" "astdbdir => ${AST_STATE_DIR}/db" \
-    > "${AST_ETC_DIR}/asterisk.conf"
+  local name
+  name="$(systemname)" || return 1
+  local -a lines=("[options]" "systemname => ${name}")
+  if [[ "${AST_ETC_DIR}" != /etc/asterisk ]]; then
+    AST_STATE_DIR="${AST_STATE_DIR:-$(dirname "${AST_ETC_DIR}")/state}"
+    mkdir -p "${AST_STATE_DIR}"/{run,log,spool,db}
+    if [[ "$(id -u)" = 0 ]]; then
+      chown -R "${AST_USER}:${AST_GROUP}" "${AST_STATE_DIR}"
+    fi
+    lines+=("[directories]" "astetcdir => ${AST_ETC_DIR}"
+            "astrundir => ${AST_STATE_DIR}/run" "astlogdir => ${AST_STATE_DIR}/log"
+            "astspooldir => ${AST_STATE_DIR}/spool" "astdbdir => ${AST_STATE_DIR}/db")
+  fi
+  printf '%s\n' "${lines[@]}" > "${AST_ETC_DIR}/asterisk.conf"
+}
+
+# this member's name: AST_SYSTEMNAME, else its address and port (what the
+# edge's pool_members.uri names), in the characters a UNIQUEID may hold
+systemname() {
+  local name="${AST_SYSTEMNAME:-${POOL_ADDRESS:-$(hostname)}-${POOL_PORT}}"
+  name="${name//[:.]/-}"
+  if ! [[ "${name}" =~ ^[A-Za-z0-9_-]+$ ]]; then
+    echo "AST_SYSTEMNAME: '${name}' must be letters, digits, '-' or '_'" >&2
+    return 1
+  fi
+  echo "${name}"
 }
 
 # asterisk with this member's asterisk.conf (its control socket is in its astrundir)
@@ -98,22 +124,32 @@ run_as() {
   fi
 }
 
-sql() { psql -v ON_ERROR_STOP=1 -qAtc "$1"; }
+# one statement; values reach it only as psql variables (:'member' quoted as
+# a literal by psql), never spliced into its text. psql -c does not
+# interpolate variables: the statement goes in on stdin
+sql() {
+  local statement="$1"
+  shift
+  psql -v ON_ERROR_STOP=1 -qAt "$@" <<< "${statement}"
+}
 
 join_pool() {
   # idempotent: a restarted member comes back active with its weight; the
   # edge nodes' sync followers reload their dispatcher on the change
+  [[ "${POOL_WEIGHT}" =~ ^[0-9]+$ ]] || { echo "POOL_WEIGHT: '${POOL_WEIGHT}' is not a whole number" >&2; return 1; }
   sql "INSERT INTO pool_members (uri, weight, description)
-       VALUES ('${MEMBER}', ${POOL_WEIGHT}, 'asterisk $(hostname)')
-       ON CONFLICT (uri) DO UPDATE SET state = 'active', weight = EXCLUDED.weight"
+       VALUES (:'member', :'weight'::int, :'description')
+       ON CONFLICT (uri) DO UPDATE SET state = 'active', weight = EXCLUDED.weight" \
+    -v member="${MEMBER}" -v weight="${POOL_WEIGHT}" -v description="asterisk $(hostname)"
 }
 
 leave_pool() {
-  sql "UPDATE pool_members SET state = 'draining' WHERE uri = '${MEMBER}'" || true
+  sql "UPDATE pool_members SET state = 'draining' WHERE uri = :'member'" -v member="${MEMBER}" || true
   # Asterisk stops once the calls in progress have ended
   ast -rx "core stop when convenient" || true
   wait "${AST_PID}" || true
-  sql "DELETE FROM pool_members WHERE uri = '${MEMBER}' AND state = 'draining'" || true
+  sql "DELETE FROM pool_members WHERE uri = :'member' AND state = 'draining'" \
+    -v member="${MEMBER}" || true
   exit 0
 }
 
@@ -124,6 +160,7 @@ main() {
   POOL_ADDRESS="${POOL_ADDRESS:-$(hostname -i | awk '{print $1}')}"
   POOL_WEIGHT="${POOL_WEIGHT:-1}"
   MEMBER="sip:${POOL_ADDRESS}:${POOL_PORT}"
+  systemname >/dev/null
   mkdir -p "${AST_ETC_DIR}"
   for f in "${TEMPLATES}"/*.conf; do render "$f"; done
   ast_conf

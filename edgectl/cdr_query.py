@@ -90,13 +90,13 @@ def sql(f: Filters) -> tuple[str, list[Any]]:
     args: list[Any] = []
     if f.tenant is not None:
         if f.direction == "out":
-            where.append("tenant = %s")
+            where.append("f_tenant = %s")
             args.append(f.tenant)
         elif f.direction == "in":
-            where.append("callee_tenant = %s")
+            where.append("f_callee_tenant = %s")
             args.append(f.tenant)
         else:
-            where.append("(tenant = %s OR callee_tenant = %s)")
+            where.append("(f_tenant = %s OR f_callee_tenant = %s)")
             args += [f.tenant, f.tenant]
     if f.since is not None:
         where.append("setup_at >= %s")
@@ -108,10 +108,19 @@ def sql(f: Filters) -> tuple[str, list[Any]]:
         where.append("call_id = %s")
         args.append(f.call_id)
     cols = ", ".join(COLUMNS)
-    calls = f"SELECT {cols}, 'call' AS kind, NULL::text AS parent_call_id FROM edge_call"
+    # --tenant/--direction judge a call by its own tenants and a pool leg by
+    # its call's (parent_call_id): a leg's row holds the tenant of the device
+    # it rang, so a leg of A's call to B's ring group was listed as B's
+    # outgoing call and missed from A's
+    calls = (f"SELECT {cols}, 'call' AS kind, NULL::text AS parent_call_id,"
+             " tenant AS f_tenant, callee_tenant AS f_callee_tenant FROM edge_call")
     if f.legs:
         calls += (f" UNION ALL SELECT {cols.replace('answered_by', 'NULL::text')}, kind,"
-                  " parent_call_id FROM edge_cdr WHERE kind = 'pool_leg'")
+                  " parent_call_id, f_tenant, f_callee_tenant FROM (SELECT l.*,"
+                  " coalesce(p.tenant, l.tenant) AS f_tenant,"
+                  " coalesce(p.callee_tenant, l.callee_tenant) AS f_callee_tenant"
+                  " FROM edge_cdr l LEFT JOIN edge_call p ON p.call_id = l.parent_call_id"
+                  " WHERE l.kind = 'pool_leg') l")
     text = (f"SELECT * FROM ({calls}) c WHERE {' AND '.join(where) or 'true'} "
             "ORDER BY setup_at DESC LIMIT %s")
     return text, [*args, f.limit]

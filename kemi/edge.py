@@ -96,10 +96,11 @@ class EdgeRouter:
             KSR.err("edge: unexpected error routing a request: %s\n"
                     % traceback.format_exc().replace("\n", " | "))
             if not KSR.is_ACK():
-                # a call already recorded gets it statefully, so its CDR
-                # says 500 -- what the caller heard -- not a 408 at expiry
+                # inside the transaction if there is one (and only once); a
+                # call already recorded gets it statefully, so its CDR says
+                # 500 -- what the caller heard -- not a 408 at expiry
                 try:
-                    replies.send(500, "Server Internal Error")
+                    replies.fault(500, "Server Internal Error")
                 except Exception:
                     KSR.sl.send_reply(500, "Server Internal Error")
         if context.WORKER is not None:

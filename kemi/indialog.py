@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import KSR
 
-from kemi import media, parties, relay
+from kemi import identity, media, parties, relay
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
@@ -48,6 +48,7 @@ def within(req: Request) -> int:
         if KSR.is_ACK():
             KSR.tm.t_relay()
             return STOP
+        identity.in_dialog()
         return relay.forward()
     if KSR.is_ACK():
         if KSR.tm.t_check_trans() > 0:  # ACK of a non-2xx final reply relayed by us

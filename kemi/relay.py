@@ -103,6 +103,7 @@ def on_branch() -> None:
 
 def on_reply() -> None:
     """Reply route of relayed requests."""
+    identity.on_reply()
     code = int(KSR.pv.get("$rs") or 0)
     first = media.first_answer(code)
     if first and calls.in_call() and context.pv_str("$rm") == "INVITE":

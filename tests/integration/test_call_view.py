@@ -370,3 +370,91 @@ def test_a_browsers_favicon_request_logs_no_error(edge: Edge):
     assert r.status == 200 and r.read().startswith(b"<svg")
     time.sleep(0.3)
     assert edge.log().count("parsing failed") == before
+
+
+def test_cdr_list_legs_follow_their_calls_tenants(edge: Edge):
+    """A pool leg's row holds the tenant of the device it rang: --tenant and
+    --direction judge it by its call's tenants (parent_call_id)."""
+    a, b = (edge.new_tenant(f"Legs {x}", ranges=()) for x in "AB")
+    at = datetime(2026, 11, 4, 10, 0, tzinfo=timezone.utc)
+    with edge.db() as conn:
+        for cid, kind, t, ct, parent in (("g1", "call", a, b, None),
+                                         ("g1-leg", "pool_leg", b, b, f"g1-{a}")):
+            conn.execute(
+                "INSERT INTO edge_cdr (call_id, node, kind, tenant, caller, callee,"
+                " callee_tenant, setup_at, end_at, duration_ms, final_code, media, resolved,"
+                " parent_call_id)"
+                " VALUES (%s, 'n1', %s, %s, '7001', '7050', %s, %s, %s, 0, 486, 'direct',"
+                " '7050', %s)", (f"{cid}-{a}", kind, t, ct, at, at + timedelta(seconds=5),
+                                 parent))
+        conn.commit()
+
+    def ids(*args: str) -> list[str]:
+        out = edge.ctl_ok("cdr", "list", "--format", "csv", "--legs", "--since", "2026-11-04",
+                          "--until", "2026-11-05", *args)
+        return sorted(r["call_id"] for r in csv.DictReader(io.StringIO(out)))
+
+    assert ids("--tenant", a) == [f"g1-{a}", f"g1-leg-{a}"]
+    assert ids("--tenant", a, "--direction", "out") == [f"g1-{a}", f"g1-leg-{a}"]
+    assert ids("--tenant", b, "--direction", "in") == [f"g1-{a}", f"g1-leg-{a}"]
+    assert ids("--tenant", b, "--direction", "out") == []
+
+
+def test_member_cdrs_of_calls_with_the_same_linkedid_stay_apart(edge: Edge):
+    """Two members' calls of the same second: one linkedid (no systemname
+    before), two calls -- keyed by the edge's Call-ID, else member+linkedid."""
+    rows = [("1764000000.0", "m1", "c-one", "ANSWERED"), ("1764000000.0", "m1", "c-one",
+            "NO ANSWER"), ("1764000000.0", "m2", "c-two", "BUSY"),
+            ("1764000001.3", "m1", "", "ANSWERED"), ("1764000001.3", "m2", "", "BUSY")]
+    with edge.db() as conn:
+        conn.execute("DELETE FROM asterisk_cdr WHERE linkedid LIKE '17640000%%'")
+        for linkedid, member, call, disposition in rows:
+            conn.execute("INSERT INTO asterisk_cdr (linkedid, member, edge_call_id, disposition)"
+                         " VALUES (%s, %s, %s, %s)", (linkedid, member, call, disposition))
+        got = conn.execute("SELECT call_key, disposition, cdr_rows FROM asterisk_call"
+                           " WHERE linkedid LIKE '17640000%%' ORDER BY 1").fetchall()
+        conn.execute("DELETE FROM asterisk_cdr WHERE linkedid LIKE '17640000%%'")
+        conn.commit()
+    assert got == [("c-one", "ANSWERED", 2), ("c-two", "BUSY", 1),
+                   ("m1/1764000001.3", "ANSWERED", 1), ("m2/1764000001.3", "BUSY", 1)]
+
+
+def test_the_callee_never_learns_the_callers_auth_username(edge: Edge):
+    """uac kept the original From in the Record-Route (vsf: old XOR new URI,
+    both halves of which the callee has); restore_dlg keeps it in the dialog.
+    Nothing the callee receives carries the caller's auth username or a
+    vsf/vst parameter, and in-dialog requests still cross both ways: the
+    caller's BYE; INFO, UPDATE and a re-INVITE, then the callee's BYE."""
+    a = edge.new_tenant("Hide A", "--no-recording")
+    b = edge.new_tenant("Hide B", "--no-recording")
+    edge.ctl_ok("exception", "add", a, b)
+    au, pw = edge.new_device(a, "7001")
+    bu, bpw = edge.new_device(b, "7009")
+    edge.wait_synced()
+    # the phone calls from its extension (From and Contact): only the
+    # credentials name its auth username, and the edge consumes them
+    row = [au, f"[authentication username={au} password={pw}]", f"{b}*7009", "7001",
+           "127.0.0.1", "127.0.0.1"]
+    leaked = re.compile(rf"{re.escape(au)}|[;?&]vs[ft]=", re.I)
+    with sipp.SippServer(SCEN / "uas_answer.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = sipp.run(edge.target, SCEN / "call_any.xml", [row],
+                       extra=["-d", "200", "-default_behaviors", "all,-abortunexp"], timeout=30)
+        assert final_code(res) == 200 and res.rc == 0, res.describe()   # caller's BYE: 200
+        got = [m for m, d in zip(*callee.messages()) if d == "received"]
+        assert [m.split()[0] for m in got] == ["INVITE", "ACK", "BYE"], got
+        (invite,) = callee.received_requests("INVITE")
+        assert re.search(r"(?mi)^Record-Route:", invite), invite
+        assert re.search(rf"(?mi)^From:\s*<sip:{a}\*7001@", invite), invite
+        for m in got:
+            assert not leaked.search(m), m
+    with sipp.SippServer(SCEN / "uas_indialog.xml") as callee:
+        register_uas(edge, bu, bpw, callee.port)
+        res = sipp.run(edge.target, SCEN / "call_indialog.xml", [row], timeout=30)
+        assert res.rc == 0, res.describe()
+        got = [m for m, d in zip(*callee.messages()) if d == "received"]
+        assert [m.split()[0] for m in got] == ["INVITE", "ACK", "INFO", "UPDATE", "INVITE",
+                                               "ACK", "SIP/2.0"], got
+        assert any(m.startswith("BYE ") for m in res.received)   # the callee's BYE arrived
+        for m in got:
+            assert not leaked.search(m), m

@@ -441,6 +441,7 @@ def test_a_members_ring_group_leg_shows_the_device_the_callers_identity(
         f'From: "Portaria A" <sip:{t}*7001@[local_ip]>;tag=').replace(
         "Max-Forwards: 70\n      Content-Type",
         f'Max-Forwards: 70\n      P-Asserted-Identity: "Portaria A" <sip:{t}*7001@[local_ip]>\n'
+        f"      Remote-Party-ID: <sip:{t}*7001@[local_ip]>;party=calling\n"
         "      X-Edge-Call: parent-call-1@edge\n      Content-Type", 1))
     au, pw = f"{t}7003", f"pw-{t}-7003"
     with sipp.SippServer(SCEN / "uas_answer.xml") as device:
@@ -452,8 +453,11 @@ def test_a_members_ring_group_leg_shows_the_device_the_callers_identity(
             (inv,) = device.received_requests("INVITE")
         finally:
             unregister_all(e, au, pw)
-    assert re.search(rf'(?mi)^From: "Portaria A" <sip:{re.escape(t)}\*7001@', inv), inv
-    assert not re.search(r"(?mi)^(P-Asserted-Identity|X-Edge-[\w-]+):", inv), inv
+    # the edge's domain, never the member's address (redialled: the member, 403)
+    frm = re.search(rf'(?mi)^From: "Portaria A" <sip:{re.escape(t)}\*7001@([^>;]+)>', inv)
+    assert frm and frm.group(1) != m.ip and m.ip not in frm.group(1), inv
+    assert not re.search(r"(?mi)^(P-Asserted-Identity|Remote-Party-ID|X-Edge-[\w-]+):",
+                         inv), inv
     (row,) = e.cdrs(call_id=res.call_ids[0], expect=1)
     assert (row["kind"], row["parent_call_id"]) == ("pool_leg", "parent-call-1@edge"), row
     assert (row["caller_id"], row["caller_name"]) == (f"{t}*7001", "Portaria A"), row

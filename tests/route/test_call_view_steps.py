@@ -56,10 +56,55 @@ def test_a_pool_members_leg_keeps_its_from_and_loses_edge_headers(ksr):
     req = Request(from_pool=True, dialled="00003*7002")
     identity.to_device(req)
     assert not ksr.called("uac.uac_replace_from")
+    # the member's address in From would redial the member: the edge's
+    # domain instead, its user and display name kept
+    assert ksr.called("uac.uac_replace_from_uri") == [("sip:00003*7001@edge.local",)]
     assert ksr.called("textops.remove_hf_re") == [("^X-Edge-",)]
     # the leg's CDR: the caller as the member presented it
     assert ("cid_num", "00003*7001") in ksr.called("dialog.var_sets")
     assert ("cid_name", "Portaria A") in ksr.called("dialog.var_sets")
+
+
+def test_a_pool_leg_from_shows_the_callee_tenants_domain(ksr):
+    ksr.message("INVITE", fU="7001", fn='"Portaria A"', fd="127.0.0.31")
+    d = rm.Tenant("00005", "D", domain="d.example")
+    target = rm.Target("device", d.id, "7002")
+    identity.to_device(Request(from_pool=True, dialled="7002", plan=CallPlan(
+        Resolution(True, target, d), Decision(True, "x"))))
+    assert ksr.called("uac.uac_replace_from_uri") == [("sip:7001@d.example",)]
+
+
+ASSERTED = {("P-Asserted-Identity",), ("P-Preferred-Identity",), ("Remote-Party-ID",)}
+
+
+def test_a_devices_remote_party_id_never_reaches_a_callee(ksr):
+    ksr.message("INVITE", fd="edge.example")
+    identity.to_device(call_to(A, "7002"))
+    assert ASSERTED <= set(ksr.called("hdr.remove"))
+    ksr.calls.clear()
+    ksr.results["dispatcher.ds_select_dst"] = 1
+    pool.route(call_to(B, "7009"))
+    assert ASSERTED <= set(ksr.called("hdr.remove"))
+
+
+@pytest.mark.parametrize("code", [180, 183, 200, 486])
+def test_a_reply_loses_the_identity_its_device_asserted(ksr, code):
+    ksr.message("INVITE", rs=code)
+    relay.on_reply()
+    assert ASSERTED <= set(ksr.called("hdr.remove"))
+
+
+@pytest.mark.parametrize("method", ["BYE", "INVITE", "UPDATE", "INFO"])
+def test_an_in_dialog_request_loses_the_identity_its_device_asserted(ksr, method):
+    from kemi import indialog
+    ksr.message(method)
+    ksr.results["siputils.has_totag"] = 1
+    ksr.results["rr.loose_route"] = 1
+    ksr.results["dialog.is_known_dlg"] = 1
+    ksr.results["isdsturiset"] = True
+    assert indialog.within(Request()) == STOP
+    assert ASSERTED <= set(ksr.called("hdr.remove"))
+    assert ksr.called("tm.t_relay")
 
 
 def test_a_pool_member_gets_the_identity_asserted(ksr):
@@ -125,3 +170,25 @@ def test_a_fault_after_the_call_was_recorded_is_a_500_its_cdr_says(ksr, monkeypa
     edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
     assert ksr.replies() == [(500, "Server Internal Error")]
     assert ksr.called("tm.t_reply") and (calls.V_CODE, "500") in ksr.called("dialog.var_sets")
+
+
+@pytest.mark.parametrize("status,expected", [
+    (-1, [("sl.send_reply", 500)]),          # no transaction: stateless
+    (0, [("tm.t_reply", 500)]),              # a transaction, nothing sent yet
+    (180, [("tm.t_reply", 500)]),            # ringing: its final reply
+    (200, []),                               # already answered: nothing more
+])
+def test_a_fault_is_answered_inside_an_existing_transaction_once(ksr, monkeypatch, status,
+                                                                 expected):
+    from kemi import edge
+
+    def boom(req: Request) -> int:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (boom,))
+    ksr.message("BYE")
+    ksr.results["tm.t_get_status_code"] = status
+    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
+    sent = [(n, a[0]) for n, a in ksr.calls if n in ("sl.send_reply", "tm.t_reply",
+                                                     "sl.sl_send_reply")]
+    assert sent == expected

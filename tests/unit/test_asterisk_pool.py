@@ -7,6 +7,9 @@ exist, the edge is trusted by network, the entrypoint is valid shell."""
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import re
 import subprocess
 from pathlib import Path
@@ -241,7 +244,10 @@ def test_codecs_offered_are_only_those_the_member_can_bridge_and_record():
     for codec in allow:
         if codec != "h264":                  # video: passed through, never recorded
             assert TRANSLATORS[codec] in loaded, codec
+    # h264's SDP format attributes (profile-level-id, packetization-mode)
+    assert "res_format_attr_h264" in loaded
     assert "format_wav" in loaded            # MixMonitor's .wav
+    assert "res_musiconhold" in loaded       # a device putting the call on hold
 
 
 def loaded_modules() -> set[str]:
@@ -271,8 +277,7 @@ def test_modules_are_an_explicit_list_that_covers_the_dialplan():
     assert {m for m in loaded if m.startswith("cdr_")} == {"cdr_pgsql"}
     assert {"pbx_config", "chan_pjsip", "res_pjsip", "res_pjsip_session", "res_rtp_asterisk",
             "res_pjsip_sdp_rtp", "res_pjsip_endpoint_identifier_ip", "res_pjsip_acl",
-            "res_pjsip_options", "res_pjsip_rfc3326", "res_pjsip_caller_id",
-            "bridge_simple"} <= loaded
+            "res_pjsip_rfc3326", "res_pjsip_caller_id", "bridge_simple"} <= loaded
     text = (ETC / "extensions.conf").read_text()
     # applications and functions (not Dial options: b() U(), nor labels n(x))
     used = {m for m in re.findall(r"\b([A-Za-z_]+)\(", re.sub(r";.*", "", text))
@@ -280,6 +285,54 @@ def test_modules_are_an_explicit_list_that_covers_the_dialplan():
     assert used <= set(PROVIDERS), used - set(PROVIDERS)
     for name in used:
         assert PROVIDERS[name] in loaded, (name, PROVIDERS[name])
+
+
+# AST_MODULE_INFO .requires of each module the pool loads, identical in the
+# asterisk/asterisk branches 20 and 22 (modules not named here require
+# nothing). With autoload = no, a module whose requirement is not loaded is
+# declined -- chan_pjsip without res_pjsip_pubsub: no channel driver at all.
+REQUIRES = {
+    "chan_pjsip": {"res_pjsip", "res_pjsip_session", "res_pjsip_pubsub"},
+    "res_pjsip": {"dnsmgr", "res_pjproject", "res_sorcery_config", "res_sorcery_memory",
+                  "res_sorcery_astdb"},
+    "res_pjproject": {"res_sorcery_config"},
+    "res_rtp_asterisk": {"res_pjproject"},
+    "res_pjsip_session": {"res_pjsip"},
+    "res_pjsip_pubsub": {"res_pjsip"},
+    "res_pjsip_acl": {"res_pjsip"},
+    "res_pjsip_endpoint_identifier_ip": {"res_pjsip"},
+    "res_pjsip_authenticator_digest": {"res_pjsip"},
+    "res_pjsip_outbound_authenticator_digest": {"res_pjsip"},
+    "res_pjsip_header_funcs": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_caller_id": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_rfc3326": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_sdp_rtp": {"res_pjsip", "res_pjsip_session"},
+    "res_pjsip_nat": {"res_pjsip", "res_pjsip_session"},
+    "func_cdr": {"cdr"},
+    "cdr_pgsql": {"cdr"},
+}
+# every module of the 20/22 source the list may name, with no .requires
+NO_REQUIRES = {"pbx_config", "app_dial", "app_stack", "app_while", "app_mixmonitor",
+               "func_channel", "func_callerid", "func_logic", "func_strings", "func_global",
+               "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb",
+               "bridge_simple", "bridge_native_rtp", "bridge_builtin_features",
+               "res_timing_timerfd", "res_musiconhold", "res_format_attr_h264",
+               "codec_ulaw", "codec_alaw", "codec_a_mu", "codec_gsm", "codec_g726",
+               "format_wav"}
+# built into the asterisk binary (main/*.c AST_MODULE_INFO): always loaded
+CORE = {"cdr", "dnsmgr", "extconfig", "cel", "ccss", "features", "http", "indications",
+        "manager", "named_acl", "udptl", "dsp", "enum", "logger", "plc", "sounds"}
+
+
+def test_every_module_listed_has_what_it_requires():
+    loaded = loaded_modules()
+    # only modules whose requirements are known (and that exist in 20/22:
+    # res_pjsip_options was folded into res_pjsip in Asterisk 16)
+    assert loaded <= set(REQUIRES) | NO_REQUIRES, loaded - set(REQUIRES) - NO_REQUIRES
+    assert "res_pjsip_options" not in loaded
+    for module in loaded:
+        missing = REQUIRES.get(module, set()) - loaded - CORE
+        assert not missing, (module, missing)
 
 
 def test_pjsip_trusts_only_the_edge():
@@ -322,6 +375,8 @@ def test_cdr_columns_exist():
                                                  "0003_asterisk_cdr.sql").read_text(), re.M))
     cols |= set(re.findall(r"ADD COLUMN ([a-z_]+)", (ROOT / "sql" / "migrations" /
                                                     "0006_call_view.sql").read_text()))
+    cols |= set(re.findall(r"ADD COLUMN ([a-z_]+)", (ROOT / "sql" / "migrations" /
+                                                    "0009_asterisk_call_key.sql").read_text()))
     set_in_dialplan = set(re.findall(r"CDR\(([a-z_]+)\)", (ETC / "extensions.conf")
                                      .read_text()))
     assert set_in_dialplan <= cols
@@ -345,7 +400,7 @@ def test_entrypoint_renders_a_member_outside_the_image(tmp_path):
     script = ROOT / "asterisk-pool" / "entrypoint.sh"
     etc = tmp_path / "m1" / "etc"
     env = {"PATH": "/usr/bin:/bin", "AST_ETC_DIR": str(etc), "EDGE_HOST": "127.0.0.1",
-           "EDGE_PORT": "5999", "EDGE_NETWORKS": "127.0.0.0/8", "POOL_BIND": "127.0.0.31",
+           **ME, "EDGE_PORT": "5999", "EDGE_NETWORKS": "127.0.0.0/8", "POOL_BIND": "127.0.0.31",
            "POOL_PORT": "5061"}
     out = subprocess.run(["bash", "-c", 'source "$0"; mkdir -p "$AST_ETC_DIR"; '
                           'for f in "$TEMPLATES"/*.conf; do render "$f"; done; ast_conf',
@@ -357,7 +412,7 @@ def test_entrypoint_renders_a_member_outside_the_image(tmp_path):
                    re.search(r"@[A-Z_]+@", t) for t in rendered.values())
     assert "contact = sip:127.0.0.1:5999" in rendered["pjsip.conf"]
     assert "bind = 127.0.0.31:5061" in rendered["pjsip.conf"]
-    conf = dict(parse(etc / "asterisk.conf")[0][1])
+    conf = dict(dict(parse(etc / "asterisk.conf"))["directories"])
     assert conf["astetcdir"] == str(etc)
     assert conf["astrundir"] == str(tmp_path / "m1" / "state" / "run")
     assert (tmp_path / "m1" / "state" / "run").is_dir()
@@ -373,3 +428,72 @@ def test_entrypoint_is_valid_shell_and_joins_and_drains():
     placeholders = set(re.findall(r"@([A-Z_]+)@", "".join(
         p.read_text() for p in ETC.glob("*.conf"))))
     assert placeholders <= set(re.findall(r"@([A-Z_]+)@", text))
+
+
+# the account a rendering test's member runs as (as root, the state is chowned)
+ME = {"AST_USER": pwd.getpwuid(os.geteuid()).pw_name,
+      "AST_GROUP": grp.getgrgid(os.getegid()).gr_name}
+
+
+def render_member(tmp_path, **extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    script = ROOT / "asterisk-pool" / "entrypoint.sh"
+    etc = tmp_path / "m1" / "etc"
+    env = {"PATH": "/usr/bin:/bin", "AST_ETC_DIR": str(etc), "EDGE_HOST": "127.0.0.1",
+           "EDGE_NETWORKS": "127.0.0.0/8", "POOL_BIND": "127.0.0.31", "POOL_PORT": "5061",
+           **ME, **extra}
+    out = subprocess.run(["bash", "-c", 'source "$0"; mkdir -p "$AST_ETC_DIR"; ast_conf',
+                          str(script)], env=env, capture_output=True, text=True, timeout=10)
+    return out, etc
+
+
+def test_each_member_names_its_system_so_call_ids_never_collide(tmp_path):
+    """UNIQUEID/LINKEDID are <epoch>.<counter> per instance unless asterisk.conf
+    sets systemname: two members' calls shared ids (asterisk_call grouped them)."""
+    names = set()
+    for address in ("127.0.0.31", "127.0.0.32"):
+        out, etc = render_member(tmp_path / address, POOL_ADDRESS=address)
+        assert out.returncode == 0, out.stderr
+        sections = dict(parse(etc / "asterisk.conf"))
+        names.add(dict(sections["options"])["systemname"])
+    assert names == {"127-0-0-31-5061", "127-0-0-32-5061"}
+    out, etc = render_member(tmp_path / "named", AST_SYSTEMNAME="pool-a")
+    assert dict(dict(parse(etc / "asterisk.conf"))["options"])["systemname"] == "pool-a"
+    out, etc = render_member(tmp_path / "bad", AST_SYSTEMNAME="a b;c")
+    assert out.returncode != 0 and len(out.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_as_root_the_state_directories_belong_to_the_asterisk_user(tmp_path):
+    out, etc = render_member(tmp_path, AST_USER="nobody", AST_GROUP="nogroup")
+    assert out.returncode == 0, out.stderr
+    state = tmp_path / "m1" / "state"
+    for d in (state, *(state / n for n in ("run", "log", "spool", "db"))):
+        assert d.stat().st_uid == 65534, d
+
+
+def test_pool_membership_sql_takes_values_as_psql_variables(tmp_path):
+    """join/leave: the member's URI (from POOL_ADDRESS) reaches psql as a
+    variable, never spliced into the statement: a quote in it is data."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "psql.log"
+    (bin_dir / "psql").write_text(f'#!/bin/bash\nprintf "%s\\n" "$@" >> {log}\n'
+                                  f'echo --- >> {log}\ncat >> {log}\necho === >> {log}\n')
+    (bin_dir / "psql").chmod(0o755)
+    script = ROOT / "asterisk-pool" / "entrypoint.sh"
+    evil = "sip:x');DROP TABLE pool_members;--"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MEMBER": evil, "POOL_WEIGHT": "2"}
+    out = subprocess.run(["bash", "-c", 'source "$0"; join_pool; AST_PID=$$; '
+                          'ast() { :; }; wait() { :; }; leave_pool', str(script)],
+                         env=env, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    calls = log.read_text().split("===\n")[:-1]
+    assert len(calls) == 3
+    for call in calls:
+        args, statement = call.split("---\n")
+        assert "DROP TABLE" not in statement and ":'member'" in statement
+        assert f"member={evil}" in args.splitlines()
+    out = subprocess.run(["bash", "-c", 'source "$0"; join_pool', str(script)],
+                         env={**env, "POOL_WEIGHT": "1; DROP TABLE x"},
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and len(out.stderr.splitlines()) == 1

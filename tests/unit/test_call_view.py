@@ -131,9 +131,9 @@ def test_cdr_list_filters_parse_times_and_ages():
     assert f.since == datetime(2026, 12, 6, 10, 0, tzinfo=timezone.utc)
     assert f.until == datetime(2026, 12, 6, 11, 30, tzinfo=timezone.utc)
     text, args = cdr_query.sql(f)
-    assert "callee_tenant = %s" in text and args[0] == "00003"
+    assert "f_callee_tenant = %s" in text and args[0] == "00003"
     text, args = cdr_query.sql(cdr_query.filters("00003"))
-    assert "(tenant = %s OR callee_tenant = %s)" in text and args[:2] == ["00003", "00003"]
+    assert "(f_tenant = %s OR f_callee_tenant = %s)" in text and args[:2] == ["00003", "00003"]
 
 
 @pytest.mark.parametrize("kwargs,match", [
