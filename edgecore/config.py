@@ -52,6 +52,9 @@ class Sip:
     advertised_ip: str = ""
     udp_port: int = 5060
     tcp_port: int = 5060
+    # Further addresses the node listens on (UDP and TCP, same ports): the old
+    # addresses of imported legacy servers (edgectl import), once routed here
+    legacy_listen: list[str] = field(default_factory=list)
     tls_port: int = 5061
     wss_port: int = 8443
     children: int = 4

@@ -35,6 +35,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
                        ("tenant", "rule")),
     "unrecorded_calls": ("Calls of a recording tenant connected without a recording "
                          "(no media-pool member up)", ("tenant",)),
+    # legacy namespaces (edgectl import): a handful, created by ops
+    "namespace_registrations": ("REGISTERs saved for phones of an imported legacy server",
+                                ("namespace",)),
+    "namespace_auth_failures": ("Failed digest authentications addressed to an imported "
+                                "legacy server", ("namespace",)),
     "bans": ("Bans imposed by this edge (source: an address; identity: a locked user)",
              ("kind", "reason")),
 }

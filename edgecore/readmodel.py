@@ -21,6 +21,10 @@ their in-process caches are still valid.
     e<g>:dom:<domain>             tenant id of a tenant SIP domain
     e<g>:own:<tenant>             SET of the keys written for <tenant>
                                   (what an incremental update must delete)
+    e<g>:d:<ns>/<peer lowercased> a legacy identity of a device (namespace <ns>,
+                                  edgectl import): same record, u = "<ns>/<peer>"
+    edge:ns                       HASH address|host -> "<ns> <realm>": the legacy
+                                  namespaces, read once per version by each worker
 
 Reads go through the Redis function library in ``edge.lua`` (FUNCTION LOAD):
 the generation indirection and every lookup a request needs cost one round
@@ -71,6 +75,30 @@ def k_domain(gen: int, domain: str) -> str:
 
 def k_owned(gen: int, tenant: str) -> str:
     return f"e{gen}:own:{tenant}"
+
+
+NS_KEY = "edge:ns"
+
+
+def legacy_identity(namespace: str, authuser: str) -> str:
+    """The edge-wide identity of a legacy peer name in a namespace. '/' is in
+    no auth username, so it collides with no native identity."""
+    return f"{namespace}/{authuser}"
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    realm: str
+
+
+def fetch_namespaces(client: Any) -> dict[str, Namespace]:
+    """address|host -> namespace (one round trip; the worker caches it per version)."""
+    out = {}
+    for addr, v in (client.hgetall(NS_KEY) or {}).items():
+        name, _, realm = (_text(v) or "").partition(" ")
+        out[_text(addr) or ""] = Namespace(name, realm)
+    return out
 
 
 def range_member(first: str, last: str, tenant: str) -> str:
@@ -267,7 +295,11 @@ class CallData:
 
 
 def fetch_call(client: Any, authuser: str, dialled: str) -> CallData:
-    r = _call(client, "edge_call", authuser, dialled)
+    return decode_call(_call(client, "edge_call", authuser, dialled))
+
+
+def decode_call(r: list[Any]) -> CallData:
+    """An ``edge_call`` answer (also one of a pipeline's, edgectl import verify)."""
     rng = None
     if _text(r[4]):
         last, first, tenant = _text(r[4]).split(":")  # type: ignore[union-attr]

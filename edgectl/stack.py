@@ -493,6 +493,9 @@ class Kamailio(Service):
                "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
         for name, value in self.defines().items():
             cmd += ["-A", f"{name}={value}" if value != "" else name]
+        for addr in self.cfg.sip.legacy_listen:     # imported legacy servers' addresses
+            cmd += ["-l", f"udp:{addr}:{self.cfg.sip.udp_port}",
+                    "-l", f"tcp:{addr}:{self.cfg.sip.tcp_port}"]
         return cmd
 
     def env(self) -> dict[str, str]:

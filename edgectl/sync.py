@@ -75,12 +75,34 @@ def load_snapshots(conn: psycopg.Connection, tenants: Iterable[str] | None = Non
                 "SELECT id, name, global_access, recording, domain, max_calls,"
                 " recording_required FROM tenants" + where.format(col="id"), p):
             snaps[tid] = TenantSnapshot(rm.Tenant(tid, name, glob, rec, dom, mc, req))
-        for tid, ext, au, ha1, mc, dn in conn.execute(
-                "SELECT tenant_id, extension, auth_username, ha1, max_calls, display_name"
-                " FROM devices" + where.format(col="tenant_id"), p):
+        imported_targets: dict[tuple[str, str], rm.Target] = {}
+        for tid, ext, au, ha1, mc, dn, imported in conn.execute(
+                "SELECT tenant_id, extension, auth_username, ha1, max_calls, display_name,"
+                " EXISTS (SELECT 1 FROM legacy_objects o WHERE o.kind = 'device'"
+                " AND o.key = devices.tenant_id || ':' || devices.extension) FROM devices"
+                + where.format(col="tenant_id"), p):
             s = snaps[tid]
+            target = rm.Target("device", tid, ext, auth_username=au, max_calls=mc)
+            if imported:                # an imported device has legacy identities only
+                imported_targets[(tid, ext)] = target
+                continue
             s.devices.append(rm.Device(au, tid, ext, ha1, mc, dn or ""))
-            s.targets.append(rm.Target("device", tid, ext, auth_username=au, max_calls=mc))
+            s.targets.append(target)
+        # legacy identities (edgectl import), looked up as "<ns>/<peer>"; an imported
+        # device's number names its first identity (edgectl explain TENANT:EXT uses it)
+        for tid, ext, ns, au, ha1, mc, dn in conn.execute(
+                "SELECT d.tenant_id, d.extension, i.namespace, i.auth_username, i.ha1,"
+                " d.max_calls, d.display_name FROM legacy_identities i"
+                " JOIN devices d ON d.id = i.device_id"
+                + where.format(col="d.tenant_id") + " ORDER BY i.namespace, i.auth_username", p):
+            key = rm.legacy_identity(ns, au)
+            snaps[tid].devices.append(rm.Device(key, tid, ext, ha1, mc, dn or ""))
+            if (tid, ext) in imported_targets:
+                imported_targets.pop((tid, ext))
+                snaps[tid].targets.append(rm.Target("device", tid, ext, auth_username=key,
+                                                    max_calls=mc))
+        for (tid, _), target in imported_targets.items():      # no identity left: callable
+            snaps[tid].targets.append(target)
         members: dict[int, list[str]] = defaultdict(list)
         for rg_id, ext in conn.execute(
                 "SELECT m.ring_group_id, d.extension FROM ring_group_members m"
@@ -141,6 +163,17 @@ def tenant_writes(gen: int, s: TenantSnapshot) -> tuple[list[tuple[str, ...]], l
     if s.tenant.domain:
         put(rm.k_domain(gen, s.tenant.domain), t)
     return cmds, owned
+
+
+def write_namespaces(pipe: Any, conn: psycopg.Connection) -> None:
+    """The legacy namespaces (edgectl import) as ``edge:ns``, rewritten whole."""
+    with conn.transaction():
+        rows = conn.execute("SELECT a.address, n.name || ' ' || n.realm FROM"
+                            " legacy_namespace_addresses a JOIN legacy_namespaces n"
+                            " ON n.name = a.namespace").fetchall()
+    pipe.delete(rm.NS_KEY)
+    if rows:
+        pipe.hset(rm.NS_KEY, mapping=dict(rows))
 
 
 def _delete_owned(pipe: Any, entries: Iterable[str]) -> None:
@@ -229,6 +262,7 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
             old = current_generation(r)
             flip = r.pipeline(transaction=True)
             flip.set(rm.GEN_KEY, gen)
+            write_namespaces(flip, conn)
             flip.incr(rm.VER_KEY)
             flip.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
             flip.execute()
@@ -267,6 +301,11 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
             pass
         else:
             snaps = load_snapshots(conn, ids)
+            if not ids:                      # namespaces only ('ns' notification)
+                pipe = r.pipeline(transaction=True)
+                write_namespaces(pipe, conn)
+                pipe.incr(rm.VER_KEY)
+                pipe.execute()
             for tid in ids:
                 old = [str(x) for x in r.smembers(rm.k_owned(gen, tid))]
                 pipe = r.pipeline(transaction=True)
@@ -279,6 +318,7 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
                         pipe.execute_command(*c)
                     if owned:
                         pipe.sadd(rm.k_owned(gen, tid), *owned)
+                write_namespaces(pipe, conn)
                 pipe.incr(rm.VER_KEY)
                 pipe.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
                 pipe.execute()
@@ -360,6 +400,12 @@ class Follower:
 
     def _apply(self, payloads: set[str], r: redis.Redis, conn: psycopg.Connection) -> None:
         tenants = sorted(p[2:] for p in payloads if p.startswith("t:"))
+        if "ns" in payloads and not tenants:
+            snap_conn = connect(self.cfg)
+            try:
+                apply_tenants(self.cfg, [], r, snap_conn)
+            finally:
+                snap_conn.close()
         if tenants:
             # tenants and their data are read on a separate, transactional snapshot
             snap_conn = connect(self.cfg)

@@ -22,7 +22,7 @@ import KSR
 from edgecore import metrics
 from edgecore.cache import Unavailable
 from edgecore.numbering import normalise
-from kemi import context, security
+from kemi import context, namespace, security
 from kemi.context import Request
 from kemi.ksrconst import AUTH_HA1, AUTH_NONCE_EXPIRED, AUTH_QOP, AUTH_STALE, CONTINUE, STOP
 from kemi.replies import unavailable
@@ -36,8 +36,10 @@ def challenge(realm: str, stale: bool = False) -> int:
     return STOP
 
 
-def _failed(tenant: str) -> None:
+def _failed(tenant: str, ns: str = "") -> None:
     metrics.inc("auth_failures", tenant, metrics.method_label(context.pv_str("$rm")))
+    if ns:
+        metrics.inc("namespace_auth_failures", ns)
 
 
 def authenticate(req: Request) -> int:
@@ -51,10 +53,15 @@ def authenticate(req: Request) -> int:
         except Unavailable:
             return unavailable(w.cfg.redis.retry_after)
         return CONTINUE
-    realm = w.cfg.auth.realm
+    try:
+        ns = namespace.of_request(w)        # a legacy server's phones: its realm, its names
+    except Unavailable:
+        return unavailable(w.cfg.redis.retry_after)
+    realm = ns.realm if ns is not None else w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)
-    authuser = context.pv_str("$au")
+    authuser = namespace.identity(ns, context.pv_str("$au"))
+    req.namespace = ns.name if ns is not None else ""
     try:
         if KSR.is_INVITE():
             req.dialled = normalise(context.pv_str("$rU"))
@@ -70,19 +77,19 @@ def authenticate(req: Request) -> int:
         # old nonce tells no one which identities exist
         rc = KSR.auth.pv_auth_check(realm, DUMMY_HA1, AUTH_HA1, 0)
         if rc != AUTH_NONCE_EXPIRED:
-            _failed(metrics.UNKNOWN_TENANT)
+            _failed(metrics.UNKNOWN_TENANT, req.namespace)
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
     if security.identity_locked(authuser):
         # locked by repeated failures: not even checked, so no guess can
         # succeed; it still counts against the source
-        _failed(tenant.id)
+        _failed(tenant.id, req.namespace)
         security.auth_failed(authuser, checked=False)
         return challenge(realm)
     rc = KSR.auth.pv_auth_check(realm, device.ha1, AUTH_HA1, 0)
     if rc < 0:
         if rc != AUTH_NONCE_EXPIRED:
-            _failed(tenant.id)
+            _failed(tenant.id, req.namespace)
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
     security.auth_succeeded(authuser)

@@ -114,6 +114,11 @@ class Worker:
             KSR.htable.sht_sets(NODE_CACHE, "t:" + ten.id, rm.tagged(ver, ten.encode()))
         return dev, ten
 
+    def namespaces(self) -> dict[str, rm.Namespace]:
+        """The legacy namespaces by address or host (kemi/namespace.py): one
+        HGETALL per read-model version, none per request."""
+        return self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         """Everything a call needs: cache, else one FCALL (edge_call)."""
         return self.cache.get(("c", authuser.lower(), dialled),
@@ -160,3 +165,4 @@ class Request:
     dialled: str = ""                    # INVITE: the R-URI user, normalised
     call: rm.CallData | None = None      # INVITE: read-model data of the call
     plan: CallPlan | None = None         # INVITE: resolution + policy decision
+    namespace: str = ""                  # the legacy namespace addressed ("": edge-wide)

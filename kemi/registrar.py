@@ -28,8 +28,9 @@ def register(req: Request) -> int:
     if not tenancy.identity_matches(context.pv_str("$tU"), device):
         metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Not Your Identity")
-    if not tenancy.domain_acceptable(context.pv_str("$td"), tenant, context.worker().edge_domains,
-                                     KSR.is_myself_turi()):
+    if not req.namespace and not tenancy.domain_acceptable(
+            context.pv_str("$td"), tenant, context.worker().edge_domains, KSR.is_myself_turi()):
+        # (a legacy namespace was found by this address or name: it is served)
         metrics.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Domain Not Served")
     if req.nat:
@@ -45,4 +46,6 @@ def register(req: Request) -> int:
     else:
         metrics.inc("registrations", tenant.id, "ok")
         registrations.note(tenant.id, device.aor)       # counted without ul.dump
+        if req.namespace:
+            metrics.inc("namespace_registrations", req.namespace)
     return STOP

@@ -5,4 +5,4 @@ from __future__ import annotations
 
 # in the order `edgectl --help` lists them
 FAMILIES = ("schema", "tenants", "ranges", "devices", "exceptions", "ringgroups", "pool", "bans",
-            "loadtest", "sync", "ops", "cdr", "explain", "admin", "api", "stack")
+            "loadtest", "sync", "ops", "cdr", "explain", "legacy", "admin", "api", "stack")

@@ -14,6 +14,7 @@ class FakeWorker(context.Worker):
         self.devices: dict[str, tuple[rm.Device, rm.Tenant]] = {}
         self.calls: dict[tuple[str, str], rm.CallData] = {}
         self.down = False
+        self.ns: dict[str, rm.Namespace] = {}      # legacy namespaces by address/host
 
     def add(self, tenant: rm.Tenant, ext: str, ha1: str = "a" * 32) -> rm.Device:
         d = rm.Device(f"{tenant.id}{ext}", tenant.id, ext, ha1)
@@ -24,6 +25,11 @@ class FakeWorker(context.Worker):
         if self.down:
             raise Unavailable("test: read model down")
         return self.devices.get(authuser.lower(), (None, None))
+
+    def namespaces(self) -> dict[str, rm.Namespace]:
+        if self.down:
+            raise Unavailable("test: read model down")
+        return self.ns
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         if self.down:
