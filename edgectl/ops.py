@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from edgecore.config import Config
 from edgectl import cdr, rpc
+from edgectl.legacy import status as legacy_status
 
 log = logging.getLogger("edgectl.ops")
 
@@ -424,7 +425,13 @@ def status_data(cfg: Config, top: int) -> dict[str, Any]:
     except Exception as exc:
         s.errors.append(f"CDRs: {str(exc).splitlines()[0]}")
     regs = sorted(s.devices_registered.items(), key=lambda kv: (-kv[1], kv[0]))
+    legacy: list[dict[str, Any]] = []
+    try:
+        legacy = legacy_status.status(cfg)
+    except Exception as exc:
+        s.errors.append(f"legacy servers: {str(exc).splitlines()[0]}")
     return {
+        "legacy_servers": legacy,
         "nodes": {n: {"up": up, "model_behind": (s.model_version or 0) - s.node_versions.get(n, 0)
                       if up and s.model_version is not None else None}
                   for n, up in s.nodes.items()},
@@ -468,6 +475,7 @@ def render_status(d: dict[str, Any]) -> str:
         out.append(f"  {'tenant':<10} {'devices':>8} {'contacts':>9}")
         for t in d["top_tenants"]:
             out.append(f"  {t['tenant']:<10} {t['devices']:>8} {t['contacts']:>9}")
+    out.extend(legacy_status.render(d.get("legacy_servers", [])))
     out.append("")
     out.append(f"pool members: {len(d['pool'])}")
     for m in d["pool"]:

@@ -200,6 +200,36 @@ def test_dns_name_namespace_registers_by_request_uri(estate: Estate):
     assert estate.edge.contacts("00131", p.name)
 
 
+def test_status_shows_registrations_and_failures_per_server(estate: Estate):
+    d = json.loads(estate.edge.ctl_ok("status", "--json"))
+    rows = {r["namespace"]: r for r in d["legacy_servers"]}
+    assert set(rows) == {"gv1p", "gv2p", "gv3p"}
+    assert rows["gv1p"]["addresses"] == ["127.0.0.21"]
+    # the tests above: registrations to each server, refusals to gv1p and gv2p
+    assert all(rows[n]["registrations"] >= 1 for n in rows), rows
+    assert rows["gv1p"]["auth_failures"] >= 2 and rows["gv2p"]["auth_failures"] >= 1, rows
+    assert "legacy servers" in estate.edge.ctl_ok("status")
+
+
+def _redis_commands(edge: Edge, names: tuple[str, ...]) -> int:
+    stats = edge.redis().info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{n}", {}).get("calls", 0)) for n in names)
+
+
+def test_namespace_lookup_costs_no_redis_round_trip_per_request(estate: Estate):
+    """The namespace table is read once per read-model version by each
+    worker, never per request."""
+    p = estate.peer("GV2P", "1002")
+    addr = estate.edge_addr("GV2P")
+    workers = estate.edge.cfg.sip.children + estate.edge.cfg.sip.tcp_children
+    with SipClient(addr) as c:
+        assert c.register("1002", p.password)[1].code == 200
+        before = _redis_commands(estate.edge, ("hgetall",))
+        for _ in range(15):                              # 30 requests
+            assert c.register("1002", p.password)[1].code == 200
+        assert _redis_commands(estate.edge, ("hgetall",)) - before <= workers
+
+
 def _explain(estate: Estate, caller: str, dialled: str) -> dict[str, Any]:
     return json.loads(estate.edge.ctl_ok("explain", caller, dialled, "--json"))
 
