@@ -99,15 +99,29 @@ def _objects(conn: psycopg.Connection, kind: str) -> set[str]:
     return {r[0] for r in conn.execute("SELECT key FROM legacy_objects WHERE kind = %s", (kind,))}
 
 
+# how a legacy_objects key names its row (claims of rows removed by hand since are dropped)
+_ROW_KEYS = {
+    "tenant": "SELECT id FROM tenants",
+    "range": "SELECT tenant_id || ':' || first_number || '-' || last_number FROM number_ranges",
+    "device": "SELECT tenant_id || ':' || extension FROM devices",
+    "ring_group": "SELECT tenant_id || ':' || number FROM ring_groups",
+    "exception": "SELECT from_tenant || '>' || to_tenant FROM tenant_exceptions",
+}
+
+
 def reconcile(conn: psycopg.Connection, want: dict[str, Any]) -> dict[str, int]:
     ch = {"created": 0, "updated": 0, "deleted": 0}
     ex = conn.execute
+    for kind, rows in _ROW_KEYS.items():
+        ex(f"DELETE FROM legacy_objects WHERE kind = %s AND key NOT IN ({rows})",  # noqa: S608
+           (kind,))
     own = {k: _objects(conn, k) for k in ("tenant", "range", "device", "ring_group", "exception")}
 
     def claim(kind: str, keys: list[str]) -> None:
         if keys:
-            conn.cursor().executemany("INSERT INTO legacy_objects (kind, key) VALUES (%s, %s)",
-                                      [(kind, k) for k in keys])
+            # ON CONFLICT: a row created by an import and removed by hand since
+            conn.cursor().executemany("INSERT INTO legacy_objects (kind, key) VALUES (%s, %s)"
+                                      " ON CONFLICT DO NOTHING", [(kind, k) for k in keys])
             own[kind].update(keys)
 
     def unclaim(kind: str, keys: list[str]) -> None:

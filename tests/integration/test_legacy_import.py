@@ -10,6 +10,7 @@ server's address, and call as they did there.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -17,13 +18,16 @@ from typing import Any, Iterator
 
 import pytest
 
+from edgecore import pool as edge_pool
 from harness import legacy_tree, sipp
 from harness.baresip import Baresip
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
-ADDR = {"GV1P": "127.0.0.21", "GV2P": "127.0.0.22"}
+UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"
+ADDR = {"GV1P": "127.0.14.1", "GV2P": "127.0.14.2"}      # the old servers' addresses
+MEMBER_IP = "127.0.14.9"                                  # a pool member stand-in
 GV3P_NAME = "gv3p.legacy.test"
 
 
@@ -151,7 +155,7 @@ def test_import_all_three_servers(estate: Estate):
     # same tenant and number on several servers: one device
     devices = {(p.tenant, p.name) for t in estate.trees.values() for p in t.server.peers.values()}
     assert len([d for d in rows["devices"] if d[1] in {t for t, _ in devices}]) == len(devices)
-    assert ("127.0.0.21", "gv1p", "asterisk") in rows["namespaces"]
+    assert (ADDR["GV1P"], "gv1p", "asterisk") in rows["namespaces"]
     assert (GV3P_NAME, "gv3p", "asterisk") in rows["namespaces"]
     estate.edge.wait_synced()
 
@@ -204,7 +208,7 @@ def test_status_shows_registrations_and_failures_per_server(estate: Estate):
     d = json.loads(estate.edge.ctl_ok("status", "--json"))
     rows = {r["namespace"]: r for r in d["legacy_servers"]}
     assert set(rows) == {"gv1p", "gv2p", "gv3p"}
-    assert rows["gv1p"]["addresses"] == ["127.0.0.21"]
+    assert rows["gv1p"]["addresses"] == [ADDR["GV1P"]]
     # the tests above: registrations to each server, refusals to gv1p and gv2p
     assert all(rows[n]["registrations"] >= 1 for n in rows), rows
     assert rows["gv1p"]["auth_failures"] >= 2 and rows["gv2p"]["auth_failures"] >= 1, rows
@@ -262,6 +266,38 @@ def test_a_legacy_phone_calls_its_tenants_extension(estate: Estate):
         assert uas.received_requests("INVITE")
 
 
+def test_each_namespace_reaches_its_own_ring_group_through_the_pool(estate: Estate):
+    """GV2P's 1000 (00003) dials 7001, its reseller's ilha; GV1P's 1000
+    (00129) dials 201, Baluarte's; 7001 of GV1P is 00128's and admits only
+    00128 and support: refused to GV1P's 1000, as on the legacy server."""
+    e = estate.edge
+    with sipp.SippServer(SCEN / "member.xml", local_ip=MEMBER_IP, port=5060) as member:
+        e.ctl_ok("pool", "add", f"sip:{MEMBER_IP}:5060")
+        try:
+            for server, dialled, tenant, targets in (
+                    ("GV2P", "7001", "00003", "00003*1000,00003*1001,00003*1002"),
+                    ("GV1P", "201", "00129", "00129*3010,00129*3011,00129*3012")):
+                addr = estate.edge_addr(server)
+                pw = estate.peer(server, "1000").password
+                before = len(member.received_requests("INVITE"))
+                res = sipp.run(f"{addr[0]}:{addr[1]}", UAC,
+                               [["1000", f"[authentication username=1000 password={pw}]",
+                                 dialled]], timeout=20,
+                               extra=["-d", "100", "-default_behaviors", "all,-abortunexp"])
+                assert res.rc == 0, res.describe()
+                inv = member.received_requests("INVITE")[before]
+
+                def header(name: str, inv: str = inv) -> list[str]:
+                    return re.findall(rf"(?im)^{re.escape(name)}:\s*(.*?)\s*$", inv)
+                assert header(edge_pool.H_TENANT) == [tenant]
+                assert header(edge_pool.H_DEST) == [dialled]
+                assert header(edge_pool.H_TARGETS) == [targets]
+            refused = _explain(estate, "gv1p/1000", "7001")
+            assert (refused["allowed"], refused["predicted_code"]) == (False, 404), refused
+        finally:
+            e.ctl("pool", "remove", f"sip:{MEMBER_IP}:5060", "--force")
+
+
 def test_verify_shows_only_the_explained_difference(estate: Estate):
     for server in ("gv1p", "gv2p", "gv3p"):
         out = estate.edge.ctl("import", "verify", server, "--json")
@@ -292,8 +328,14 @@ def test_changed_input_updates_and_undo_restores(estate: Estate):
     estate.edge.wait_synced()
     addr = estate.edge_addr("GV1P")
     wait_for(lambda: register(addr, "8000", "Changed2024!") == 200, what="new secret works")
+    first = [i for i in json.loads(estate.edge.ctl_ok("import", "list", "--json"))
+             if i["server"] == "gv1p"][0]
+    refused = estate.edge.ctl("import", "undo", str(first["id"]))   # not the latest of gv1p
+    assert refused.returncode != 0 and f"undo {out['import']} first" in refused.stderr
     estate.edge.ctl_ok("import", "undo", str(out["import"]))
     assert estate.rows() == before
+    again = estate.edge.ctl("import", "undo", str(out["import"]))
+    assert again.returncode != 0 and "already undone" in again.stderr
     estate.edge.wait_synced()
     wait_for(lambda: register(addr, "8000", gv1.password) == 200, what="old secret back")
     # undoing a server's only import removes what it alone brought
