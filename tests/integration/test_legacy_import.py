@@ -234,6 +234,24 @@ def test_namespace_lookup_costs_no_redis_round_trip_per_request(estate: Estate):
         assert _redis_commands(estate.edge, ("hgetall",)) - before <= workers
 
 
+def test_a_new_address_of_a_server_applies_live(estate: Estate):
+    """Re-importing with another DNS name only changes the namespace table;
+    the running edge takes it without a restart."""
+    p = next(iter(x for x in estate.trees["GV3P"].server.peers.values() if x.tenant == "00131"))
+    other = "pabx3.legacy.test"
+    assert register(estate.edge.sip, p.name, p.password, domain=other) == 401
+    root = str(estate.trees["GV3P"].root)
+    out = json.loads(estate.edge.ctl_ok("import", "chan-sip", "--server", "GV3P", "--address",
+                                        GV3P_NAME, "--address", other, root, "--json"))
+    assert out["changes"] == {"created": 1, "updated": 0, "deleted": 0}, out
+    wait_for(lambda: register(estate.edge.sip, p.name, p.password, domain=other) == 200,
+             what="the new name served")
+    estate.edge.ctl_ok("import", "undo", str(out["import"]))
+    wait_for(lambda: register(estate.edge.sip, p.name, p.password, domain=other) == 401,
+             what="the name withdrawn")
+    assert register(estate.edge.sip, p.name, p.password, domain=GV3P_NAME) == 200
+
+
 def _explain(estate: Estate, caller: str, dialled: str) -> dict[str, Any]:
     return json.loads(estate.edge.ctl_ok("explain", caller, dialled, "--json"))
 
@@ -245,8 +263,9 @@ def test_each_namespace_reaches_its_own_tenants_numbers(estate: Estate):
         e = _explain(estate, f"{server.lower()}/1000", "1001")
         assert (e["caller_tenant"], e["target_tenant"], e["target_kind"], e["allowed"]) == \
             (tenant, tenant, "device", True), e
-    e = _explain(estate, "gv2p/1000", "7001")
-    assert (e["target_tenant"], e["target_kind"], e["allowed"]) == ("00003", "ring_group", True)
+    e = _explain(estate, "00003:1000", "7001")             # TENANT:EXT names the device too
+    assert (e["caller"], e["target_tenant"], e["target_kind"], e["allowed"]) == \
+        ("gv2p/1000", "00003", "ring_group", True)
     e = _explain(estate, "gv1p/1000", "201")            # Baluarte's own ring group there
     assert (e["target_tenant"], e["target_kind"], e["allowed"]) == ("00129", "ring_group", True)
 
