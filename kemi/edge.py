@@ -27,12 +27,12 @@ import KSR  # noqa: E402
 
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
-    auth, calls, cluster, context, domains, failure, fallback, indialog, keepalive, ksrconst, media, methods, nat, policy,
-    pool, poller, registrar, relay, replies, sanity, security, tenant, web,
+    auth, calls, cluster, context, domains, failure, fallback, indialog, keepalive, ksrconst, media, methods,
+    namespace, nat, policy, pool, poller, registrar, relay, replies, sanity, security, tenant, web,
 )
 
-_STEP_MODULES = (ksrconst, calls, replies, cluster, security, sanity, nat, keepalive, indialog, methods, auth,
-                 registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web)
+_STEP_MODULES = (ksrconst, calls, replies, cluster, security, sanity, nat, keepalive, indialog, methods, namespace,
+                 auth, registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)

@@ -280,7 +280,9 @@ def reconcile(conn: psycopg.Connection, want: dict[str, Any]) -> dict[str, int]:
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, auth_username) DO UPDATE"
             " SET device_id = EXCLUDED.device_id, ha1 = EXCLUDED.ha1, codecs = EXCLUDED.codecs",
             put)
-        ch["updated" if any(k[:2] in have_id for k in put) else "created"] += len(put)
+        updated = sum(1 for k in put if k[:2] in have_id)
+        ch["updated"] += updated
+        ch["created"] += len(put) - updated
 
     native_rg = {f"{t}:{n}" for t, n in ex("SELECT tenant_id, number FROM ring_groups")} \
         - own["ring_group"]
