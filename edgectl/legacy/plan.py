@@ -226,8 +226,15 @@ def report(plan: Plan, others: list[Plan], existing_tenants: set[str]) -> dict[s
             for b in tset:
                 if a != b and a not in glob and f"{a}>{b}" not in exc:
                     lost.append(f"{a}>{b}")
+    imported = {p["namespace"]: {"tenants": len(p["tenants"]), "devices": len(p["devices"]),
+                                 "ring_groups": len(p["ring_groups"]),
+                                 "exceptions": len(p["exceptions"])} for p in others}
     return {"server": ns, "realm": plan["realm"], "addresses": plan["addresses"],
-            "counts": counts, "numbers_on_several_servers": shared,
+            "counts": counts, "imported_servers": imported,
+            "after_import": {"tenants": len(merged["tenants"]), "devices": len(merged["devices"]),
+                             "identities": len(merged["identities"]),
+                             "ring_groups": len(merged["ring_groups"]),
+                             "exceptions": len(merged["exceptions"])}, "numbers_on_several_servers": shared,
             "unimportable": plan["problems"], "merge_notes": notes,
             "global_tenants": sorted(t for t, v in plan["tenants"].items() if v["global"]),
             "reachability_lost": lost,
@@ -246,6 +253,14 @@ def render(rep: dict[str, Any], limit: int = 20) -> str:
            f"ring groups {c['ring_groups']}, exceptions {c['exceptions']}, "
            f"registry-only resellers skipped {c['registry_only_resellers']}",
            f"  numbers also on other imported servers: {len(rep['numbers_on_several_servers'])}"]
+    for name, n in sorted(rep["imported_servers"].items()):
+        out.insert(2, f"  already imported {name}: tenants {n['tenants']}, devices {n['devices']}, "
+                      f"ring groups {n['ring_groups']}, exceptions {n['exceptions']}")
+    a = rep["after_import"]
+    out.insert(2 + len(rep["imported_servers"]),
+               f"  the edge after this import: tenants {a['tenants']}, devices {a['devices']} "
+               f"({a['identities']} legacy identities), ring groups {a['ring_groups']}, "
+               f"exceptions {a['exceptions']}")
     for s in rep["numbers_on_several_servers"][:limit]:
         out.append(f"    {s['number']} on {'+'.join(s['servers'])}: {s['outcome']}")
     if len(rep["numbers_on_several_servers"]) > limit:

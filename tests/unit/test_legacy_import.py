@@ -201,5 +201,9 @@ def test_report_numbers_on_several_servers_and_reachability(tmp_path: Path):
     assert "one ring group, members merged" in shared["7000"]
     assert rep["reachability_lost"] and "00003>00004" in rep["reachability_lost"]
     assert "00001>00003" not in rep["reachability_lost"]          # support: global access
+    assert rep["imported_servers"]["gv1p"]["devices"] == len(plans["GV1P"]["devices"])
+    assert rep["after_import"]["identities"] == \
+        len(plans["GV1P"]["identities"]) + len(plans["GV2P"]["identities"])
     text = plan.render(rep)
     assert "lines not imported: 4" in text and "sip/00001.conf:" in text
+    assert "already imported gv1p: tenants 5" in text and "the edge after this import" in text
