@@ -64,6 +64,12 @@ class Where:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
 
+    @classmethod
+    def parse(cls, text: str) -> "Where":
+        """Back from ``file:line`` (as plans store it)."""
+        f, _, line = text.rpartition(":")
+        return cls(f, int(line))
+
 
 @dataclass(frozen=True)
 class Problem:

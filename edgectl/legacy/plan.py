@@ -23,7 +23,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from edgecore import digest
-from edgectl.legacy.parse import RESELLER, LegacyServer, Problem
+from edgectl.legacy.parse import RESELLER, LegacyServer, Problem, Where
 
 Plan = dict[str, Any]
 NAMESPACE_NAME = r"^[a-z0-9][a-z0-9-]{0,31}$"
@@ -85,9 +85,8 @@ def plan_server(name: str, addresses: list[str], realm: str | None,
         admitted_by[f"{owner}:{g.number}"] = list(g.admitted)
 
     # support tenants: admitted by every other reseller's ring group
-    others = lambda t: [k for k in admitted_by if not k.startswith(t + ":")]  # noqa: E731
     for t in tenants:
-        groups = others(t)
+        groups = [k for k in admitted_by if not k.startswith(t + ":")]
         if len(groups) >= 2 and all(t in admitted_by[k] for k in groups):
             tenants[t]["global"] = True
     exceptions: set[str] = set()
@@ -97,9 +96,9 @@ def plan_server(name: str, addresses: list[str], realm: str | None,
             if r == owner or not RESELLER.match(r) or tenants.get(r, {}).get("global"):
                 continue
             if r not in tenants:
-                problems.append(Problem_at(ring_groups[key]["where"],
-                                           f"ring group {key} admits reseller {r}, which has no "
-                                           "device on this server: no exception imported"))
+                problems.append(Problem(Where.parse(ring_groups[key]["where"]),
+                                        f"ring group {key} admits reseller {r}, which has no "
+                                        "device on this server: no exception imported"))
                 continue
             exceptions.add(f"{r}>{owner}")
     return {
@@ -110,12 +109,6 @@ def plan_server(name: str, addresses: list[str], realm: str | None,
         "registry_only": sorted(t for t in server.resellers if t not in tenants),
         "problems": [str(p) for p in problems],
     }
-
-
-def Problem_at(where: str, why: str) -> Problem:  # noqa: N802 -- a Problem from "file:line"
-    from edgectl.legacy.parse import Where
-    f, _, line = where.rpartition(":")
-    return Problem(Where(f, int(line)), why)
 
 
 # -- merging the active plans -------------------------------------------------------
@@ -205,13 +198,17 @@ def report(plan: Plan, others: list[Plan], existing_tenants: set[str]) -> dict[s
         if len(servers) < 2 or ns not in servers:
             continue
         tenants = sorted({o[1] for o in occ})
-        if len(tenants) == 1:
-            same = len({(o[2] if o[2] == "group" else o[2]) for o in occ}) == 1
+        kinds = {o[2] for o in occ}            # the HA1s, or "group"
+        if len(tenants) == 1 and kinds == {"group"}:
+            what = f"same tenant {tenants[0]}: one ring group, members merged"
+        elif len(tenants) == 1 and "group" in kinds:
+            what = (f"same tenant {tenants[0]}: a device on one server, a ring group on another: "
+                    "the ring group is imported, the device not")
+        elif len(tenants) == 1:
             what = (f"same tenant {tenants[0]}, same secret: one device, one identity per server"
-                    if same and occ[0][2] != "group" else
-                    f"same tenant {tenants[0]}: one number, one identity per server "
-                    "(secrets differ)" if occ[0][2] != "group" else
-                    f"same tenant {tenants[0]}: one ring group, members merged")
+                    if len(kinds) == 1 else
+                    f"same tenant {tenants[0]}: one device, one identity per server "
+                    "(secrets differ)")
         else:
             what = ("different tenants " + ", ".join(f"{o[1]}@{o[0]}" for o in occ)
                     + ": distinct, told apart by namespace")
