@@ -12,9 +12,9 @@ on all three); the same number of the same tenant is one device (numbers are
 tenant-scoped on the edge) with one identity per server it came from; the same
 number of different tenants is different devices, told apart by namespace.
 Ranges are derived from the merged numbers: per tenant, the runs of
-consecutive numbers it uses -- never a number of another tenant inside, since
-each run holds only the tenant's own numbers. They are local ranges (the
-4-digit numbers exist in many tenants).
+consecutive numbers it uses, so a range holds only the tenant's own numbers,
+never one that only another tenant has. They are local ranges (the 4-digit
+numbers exist in many tenants; the schema refuses one over a global range).
 """
 
 from __future__ import annotations
