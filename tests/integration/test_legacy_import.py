@@ -58,13 +58,15 @@ class Estate:
                 "tenants": "SELECT id, name, global_access FROM tenants ORDER BY 1",
                 "ranges": "SELECT tenant_id, first_number, last_number FROM number_ranges"
                           " ORDER BY 1, 2",
-                "devices": "SELECT id, tenant_id, extension, display_name FROM devices ORDER BY 1",
-                "identities": "SELECT namespace, auth_username, device_id, ha1, codecs"
-                              " FROM legacy_identities ORDER BY 1, 2",
-                "groups": "SELECT g.id, g.tenant_id, g.number, g.name, g.strategy,"
-                          " g.ring_timeout, array_agg(m.device_id ORDER BY m.position)"
-                          " FROM ring_groups g LEFT JOIN ring_group_members m"
-                          " ON m.ring_group_id = g.id GROUP BY g.id ORDER BY 1",
+                # by number, not id: a tenant whose ranges change gets its numbers re-created
+                "devices": "SELECT tenant_id, extension, display_name FROM devices ORDER BY 1, 2",
+                "identities": "SELECT i.namespace, i.auth_username, d.tenant_id, d.extension,"
+                              " i.ha1, i.codecs FROM legacy_identities i JOIN devices d"
+                              " ON d.id = i.device_id ORDER BY 1, 2",
+                "groups": "SELECT g.tenant_id, g.number, g.name, g.strategy, g.ring_timeout,"
+                          " array_agg(d.extension ORDER BY m.position) FROM ring_groups g"
+                          " LEFT JOIN ring_group_members m ON m.ring_group_id = g.id"
+                          " LEFT JOIN devices d ON d.id = m.device_id GROUP BY g.id ORDER BY 1, 2",
                 "exceptions": "SELECT from_tenant, to_tenant FROM tenant_exceptions ORDER BY 1, 2",
                 "namespaces": "SELECT a.address, n.name, n.realm FROM legacy_namespaces n"
                               " JOIN legacy_namespace_addresses a ON a.namespace = n.name"
@@ -159,7 +161,7 @@ def test_import_all_three_servers(estate: Estate):
     assert len(rows["identities"]) == len(peers)
     # same tenant and number on several servers: one device
     devices = {(p.tenant, p.name) for t in estate.trees.values() for p in t.server.peers.values()}
-    assert len([d for d in rows["devices"] if d[1] in {t for t, _ in devices}]) == len(devices)
+    assert len([d for d in rows["devices"] if d[0] in {t for t, _ in devices}]) == len(devices)
     assert (ADDR["GV1P"], "gv1p", "asterisk") in rows["namespaces"]
     assert (GV3P_NAME, "gv3p", "asterisk") in rows["namespaces"]
     estate.edge.wait_synced()
@@ -354,6 +356,20 @@ def test_changed_input_updates_and_undo_restores(estate: Estate):
     estate.edge.wait_synced()
     addr = estate.edge_addr("GV1P")
     wait_for(lambda: register(addr, "8000", "Changed2024!") == 200, what="new secret works")
+    # a new peer next to 00130's 8000-8009: its range grows to 8000-8010
+    again = estate.base / "gv1p-grown"
+    shutil.copytree(changed, again)
+    with (again / "sip" / "00130.conf").open("a") as fh:
+        fh.write('[8010](condominio)\nsecret=Novo2024!\ncallerid="Novo" <8010>\n'
+                 "setvar=REVENDA=00130\n")
+    grown = json.loads(estate.edge.ctl_ok(*estate.args("GV1P", again), "--json"))
+    with estate.edge.db() as c:
+        assert ("8000", "8010") in c.execute("SELECT first_number, last_number FROM"
+                                             " number_ranges WHERE tenant_id = '00130'").fetchall()
+    estate.edge.wait_synced()
+    wait_for(lambda: register(addr, "8010", "Novo2024!") == 200, what="added peer registers")
+    assert register(addr, "8001", estate.peer("GV1P", "8001").password) == 200
+    estate.edge.ctl_ok("import", "undo", str(grown["import"]))
     first = [i for i in json.loads(estate.edge.ctl_ok("import", "list", "--json"))
              if i["server"] == "gv1p"][0]
     refused = estate.edge.ctl("import", "undo", str(first["id"]))   # not the latest of gv1p

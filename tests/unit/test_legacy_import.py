@@ -184,10 +184,13 @@ def test_estate_plans_merge(tmp_path: Path):
     assert {"00129:1000", "00003:1000"} <= set(merged["devices"])
     assert "00131:1000" in merged["ring_groups"]
     assert any("7000" in n and "members merged" in n for n in notes)
-    # ranges: runs of one tenant's numbers; none holds another tenant's number
+    # ranges: runs of one tenant's numbers; none holds a number the tenant does not use
     for t, runs in merged["ranges"].items():
-        for first, last in runs:
-            assert len(first) == len(last) and int(first) <= int(last)
+        own = {k.split(":")[1] for k in [*merged["devices"], *merged["ring_groups"]]
+               if k.startswith(t + ":")}
+        inside = {str(n) for first, last in runs for n in range(int(first), int(last) + 1)}
+        assert inside == own, t
+        assert all(len(first) == len(last) for first, last in runs)
     assert merged["ranges"]["00131"][0] == ("1000", "1000")
 
 
