@@ -210,3 +210,15 @@ def test_report_numbers_on_several_servers_and_reachability(tmp_path: Path):
     text = plan.render(rep)
     assert "lines not imported: 4" in text and "sip/00001.conf:" in text
     assert "already imported gv1p: tenants 5" in text and "the edge after this import" in text
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--server", "GV 2", "--address", "10.0.0.1"], "server name 'GV 2'"),
+    (["--server", "GV2P", "--address", "not an address!"], "neither an IP address nor a DNS"),
+    (["--server", "GV2P", "--address", "10.0.0.1"], "no such directory or file"),
+])
+def test_bad_import_arguments_get_one_line(tmp_path: Path, capsys, args, msg):
+    from edgectl import cli
+    rc = cli.main(["import", "chan-sip", *args, str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert rc == 1 and msg in err and len(err.strip().splitlines()) == 1, err
