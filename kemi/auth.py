@@ -8,6 +8,11 @@ same digest computation, against a dummy HA1 -- so neither the reply nor its
 timing tells which users exist. A stale nonce is re-challenged with
 stale=true. The read model unreachable means 503, never a pass.
 
+A request addressed to an imported legacy server (kemi/namespace.py) is
+challenged with that server's realm, and its digest username is looked up as
+``<ns>/<peer>``: the legacy phones keep their peer names and secrets, and a
+wrong namespace is just an unknown identity.
+
 Cost, per request: none when the worker cache holds the answer and the
 read-model version is unchanged; otherwise one FCALL -- ``edge_device`` for a
 REGISTER, ``edge_call`` for an INVITE, which fetches the caller together with
