@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -101,6 +101,24 @@ def sipp_register(addr: tuple[str, int], user: str, password: str) -> sipp.SippR
     return sipp.run(f"{addr[0]}:{addr[1]}", SCEN / "register_any.xml", [row], timeout=10)
 
 
+def baresip_registers(addr: tuple[str, int], user: str, password: str,
+                      registered: Callable[[], Any]) -> None:
+    """baresip registers (again on another local port if the free one it was
+    given was taken by someone else before it bound it: a shared machine)."""
+    for _ in range(3):
+        with Baresip(addr, user, password) as phone:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if registered():
+                    return
+                if "Address already in use" in phone.output():
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError(f"baresip did not register:\n{phone.output()}")
+    raise AssertionError("baresip found no free local port")
+
+
 # -- refusals first: nothing may be written -------------------------------------------
 
 def test_broken_tree_is_refused_with_file_line_and_nothing_written(estate: Estate):
@@ -183,12 +201,8 @@ def test_same_number_in_two_namespaces_both_register(estate: Estate):
     res = sipp_register(estate.edge_addr("GV1P"), "1000", gv1.password)
     assert res.received_codes[-1] == 200, res.describe()
     wait_for(lambda: estate.edge.contacts(gv1.tenant, "1000"), what="GV1P 1000 registered")
-    phone = Baresip(estate.edge_addr("GV2P"), "1000", gv2.password)
-    try:
-        wait_for(lambda: estate.edge.contacts(gv2.tenant, "1000"), timeout=15,
-                 what="GV2P 1000 (baresip) registered")
-    finally:
-        phone.close()
+    baresip_registers(estate.edge_addr("GV2P"), "1000", gv2.password,
+                      lambda: estate.edge.contacts(gv2.tenant, "1000"))
     # an md5secret peer registers with the password its HA1 was made from
     md5 = next(p for p in estate.trees["GV2P"].server.peers.values() if p.md5)
     assert register(estate.edge_addr("GV2P"), md5.name, md5.password) == 200
