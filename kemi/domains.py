@@ -14,18 +14,19 @@ import KSR
 
 from edgecore import domains
 from edgecore.policy import CallPlan, Decision
-from kemi import context
+from kemi import context, namespace
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE
 
 
 def served_here(req: Request) -> frozenset[str]:
-    """Domains served for this request: the edge's, its caller's tenant's and
-    its callee's tenant's."""
+    """Domains served for this request: the edge's, its caller's tenant's,
+    its callee's tenant's, and the imported legacy servers' (kemi/namespace.py)."""
     callee = req.plan.resolution.tenant if req.plan is not None else None
     return domains.served_domains(context.worker().edge_domains,
                                   req.tenant.domain if req.tenant else None,
-                                  callee.domain if callee else None)
+                                  callee.domain if callee else None,
+                                  *namespace.addresses(context.worker()))
 
 
 def check(req: Request) -> int:

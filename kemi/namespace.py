@@ -22,6 +22,7 @@ namespace's identity directly.
 from __future__ import annotations
 
 from edgecore import readmodel as rm
+from edgecore.cache import Unavailable
 from kemi import context
 
 _SPECS = ("$Ri", "$rd", "$td")
@@ -37,6 +38,15 @@ def of_request(w: context.Worker) -> rm.Namespace | None:
         if ns is not None:
             return ns
     return None
+
+
+def addresses(w: context.Worker) -> tuple[str, ...]:
+    """Every address and name of an imported server: the edge serves them
+    (kemi/domains.py). The table is already cached by the request's auth step."""
+    try:
+        return tuple(w.namespaces())
+    except Unavailable:
+        return ()
 
 
 def identity(ns: rm.Namespace | None, authuser: str) -> str:

@@ -22,7 +22,8 @@ from edgecore import pool as edge_pool
 from harness import legacy_tree, sipp
 from harness.baresip import Baresip
 from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from harness.sipmsg import SipClient, authorization
+from test_registration import ack_for
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"
@@ -219,10 +220,26 @@ def test_wrong_namespace_is_refused_like_a_wrong_password(estate: Estate):
     assert register(estate.edge.sip, "gv1p/1000", gv1.password) == 401
 
 
-def test_dns_name_namespace_registers_by_request_uri(estate: Estate):
+def test_dns_name_namespace_registers_and_calls_by_request_uri(estate: Estate):
     p = next(iter(x for x in estate.trees["GV3P"].server.peers.values() if x.tenant == "00131"))
     assert register(estate.edge.sip, p.name, p.password, domain=GV3P_NAME) == 200
     assert estate.edge.contacts("00131", p.name)
+    # a call to the server's name is the edge's to route (not a foreign domain):
+    # a known number of the tenant, not registered, is 480
+    callee = next(x.name for x in estate.trees["GV3P"].server.peers.values()
+                  if x.tenant == "00131" and x.name != p.name)
+    with SipClient(estate.edge.sip) as c:
+        ruri, me = f"sip:{callee}@{GV3P_NAME}", f"sip:{p.name}@{GV3P_NAME}"
+        contact = f"<sip:{p.name}@{c.local[0]}:{c.local[1]}>"
+        challenge = c.request(c.build("INVITE", ruri, me, ruri, contact=contact))
+        assert challenge is not None and challenge.code == 407
+        assert 'realm="asterisk"' in (challenge.header("proxy-authenticate") or "")
+        auth = authorization(challenge.header("proxy-authenticate") or "", "INVITE", ruri,
+                             p.name, p.password, header="Proxy-Authorization")
+        invite = c.build("INVITE", ruri, me, ruri, [auth], contact=contact)
+        final = c.request(invite)
+        assert final is not None and final.code == 480, final.raw if final else None
+        c.send_raw(ack_for(invite))
 
 
 def test_status_shows_registrations_and_failures_per_server(estate: Estate):

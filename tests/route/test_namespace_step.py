@@ -109,3 +109,22 @@ def test_registrar_serves_a_namespace_dns_name(ksr, worker):
     ksr.calls.clear()
     assert registrar.register(Request(device=dev, tenant=ten)) == STOP
     assert ksr.replies()[-1] == (403, "Forbidden - Domain Not Served")
+
+
+def test_an_imported_servers_names_are_served_domains(ksr, worker):
+    """An INVITE to a legacy server's DNS name (or its public address behind
+    NAT) is routed, not refused as a foreign domain."""
+    from edgecore.numbering import Resolution
+    from edgecore.policy import CallPlan, Decision
+    from kemi import domains
+
+    dev, ten = worker.devices["gv2p/1000"]
+    target = rm.Target("device", ten.id, "1001", auth_username="gv2p/1001")
+    for host, allowed in (("gv2p.example.net", True), ("127.0.0.21", True),
+                          ("evil.example", False)):
+        ksr.message("INVITE", rd=host)
+        ksr.results["is_myself_ruri"] = False
+        req = Request(device=dev, tenant=ten, namespace="gv2p",
+                      plan=CallPlan(Resolution(True, target, ten), Decision(True, "same-tenant")))
+        domains.check(req)
+        assert req.plan is not None and req.plan.decision.allowed is allowed, host
