@@ -11,9 +11,10 @@ import time
 
 import KSR
 
+from edgecore import media as edge_media
 from kemi import calls, cluster, context, identity, media, parties
 from kemi.context import Request
-from kemi.ksrconst import CONTINUE, FLB_NATB, FLT_DELIVERED, LOCATION, STOP
+from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_WEBRTC, FLT_DELIVERED, FLT_NATS, LOCATION, STOP
 from kemi.replies import send
 
 BRANCH_ROUTE = "ksr_branch_manage"
@@ -37,14 +38,18 @@ LATE_FORK_PAUSE = 0.0002          # s
 
 def forward() -> int:
     """Stateful relay with the edge's transaction routes armed."""
-    if KSR.is_INVITE() and KSR.siputils.has_totag() < 0:
+    initial = KSR.is_INVITE() and KSR.siputils.has_totag() < 0
+    if initial:
         KSR.dialog.dlg_manage()         # in-dialog requests must match this dialog
         media.note_offerer()
         parties.note_caller()           # where the caller is: its requests' destination
     # requests whose branches or replies carry SDP or a Contact to fix (a BYE
-    # and its 200 carry neither: no Python run for them)
-    if KSR.is_INVITE() or KSR.is_UPDATE():
+    # and its 200 carry neither: no Python run for them); every reply of an
+    # INVITE/UPDATE loses a device's asserted identity (identity.on_reply).
+    # The branch route only anchors media: armed when a branch may need it
+    if initial and needs_branch_route():
         KSR.tm.t_on_branch(BRANCH_ROUTE)
+    if KSR.is_INVITE() or KSR.is_UPDATE():
         KSR.tm.t_on_reply(REPLY_ROUTE)
     if KSR.is_INVITE():
         KSR.tm.t_on_failure(FAILURE_ROUTE)
@@ -55,6 +60,17 @@ def forward() -> int:
             return cancelled_before_relay()
         KSR.sl.sl_reply_error()
     return STOP
+
+
+def needs_branch_route() -> bool:
+    """Request route of an initial INVITE about to be relayed: may a branch
+    need its media anchored (the branch route's only work)? Not for one
+    branch (no fork) where neither side is NATed nor a browser
+    (edgecore.media.anchor) -- a plain call then runs no Python per branch."""
+    if int(KSR.pv.get("$branch(count)") or 0) > 0:
+        return True                     # forked: each branch decides for itself
+    return edge_media.anchor(KSR.isflagset(FLT_NATS), KSR.isbflagset(FLB_NATB),
+                             KSR.is_WSX(), KSR.isbflagset(FLB_WEBRTC))
 
 
 def cancelled_before_relay() -> int:
