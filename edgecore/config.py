@@ -443,7 +443,7 @@ def _toml_value(value: Any) -> str:
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "SIPPING_FROM", "DB_URL",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM", "DB_URL",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -562,6 +562,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "PIKE_DENSITY": cfg.security.flood_requests,
         "BAN_TIME": cfg.security.ban_time,
         "TRUST_TABLE": f"edgetrust=>size=14;autoexpire={cfg.security.trust_refresh};",
+        "GOOD_TABLE": f"edgegood=>size=14;autoexpire={cfg.security.trusted_for};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
         "AUTH_SECRET": cfg.auth.nonce_secret,

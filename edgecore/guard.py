@@ -127,15 +127,25 @@ def unban(client: Any, kind: str, value: str) -> bool:
     return bool(int(_fcall(client, "edge_unban", ban_field(kind, value))))
 
 
-def bans(client: Any, now: float) -> list[Ban]:
-    """The bans in force."""
+def bans(client: Any, now: float, bad: list[str] | None = None) -> list[Ban]:
+    """The bans in force. An entry that does not parse (a kind other than
+    src/id, an expiry that is not a number) is skipped, and its field added
+    to ``bad`` when given: one bad entry never hides the others."""
     entries = client.hgetall(BANS_KEY) or {}
     why = client.hgetall(BANS_WHY_KEY) or {}
     out = []
     for field, until in entries.items():
         f = field.decode() if isinstance(field, bytes) else str(field)
         kind, _, value = f.partition(":")
-        b = Ban(kind, value, float(until), str(why.get(field, "") or ""))
+        try:
+            ban_field(kind, value)
+            b = Ban(kind, value, float(until), str(why.get(field, "") or ""))
+            if not math.isfinite(b.until):
+                raise ValueError(until)
+        except (ValueError, TypeError):
+            if bad is not None:
+                bad.append(f)
+            continue
         if b.active(now):
             out.append(b)
     return sorted(out, key=lambda b: (b.kind, b.value))

@@ -31,9 +31,6 @@ def poll() -> None:
         gen, ver, bans_ver = w.redis.mget(rm.GEN_KEY, rm.VER_KEY, guard.BANS_VER_KEY)
         version = int(ver) if gen is not None and ver is not None else -1
         problem = None if version >= 0 else "Redis holds no read model"
-        if bans_ver != _bans["ver"] and security.enabled():
-            _mirror_bans(w.redis)
-            _bans["ver"] = bans_ver
     except (redis.RedisError, OSError, ValueError) as exc:
         version, problem = -1, f"Redis unreachable: {exc}"
     KSR.pv.seti("$shv(edge_ver)", version)
@@ -44,12 +41,24 @@ def poll() -> None:
         else:
             KSR.err(f"read model unavailable: {problem}; answering 503\n")
         _state["last"] = up
+    if up and bans_ver != _bans["ver"] and security.enabled():
+        # the bans are not the read model: failing to mirror them keeps the
+        # node's current ban table (and the node serving), retried next poll
+        try:
+            _mirror_bans(w.redis)
+            _bans["ver"] = bans_ver
+        except Exception as exc:
+            KSR.err(f"security: bans not mirrored: {exc!r}; keeping this node's copy\n")
 
 
 def _mirror_bans(client: object) -> None:
-    """Make this node's ban table equal to the bans in force in Redis."""
+    """Make this node's ban table equal to the bans in force in Redis. An
+    entry that does not parse is logged and skipped; the others still hold."""
     now = time.time()
-    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now)}
+    bad: list[str] = []
+    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now, bad)}
+    for field in bad:
+        KSR.err(f"security: ban entry {field!r} in {guard.BANS_KEY} is not valid; ignored\n")
     old = _bans["fields"]
     assert isinstance(old, set)
     for field in old - current.keys():

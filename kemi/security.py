@@ -4,10 +4,12 @@ bookkeeping of the auth step.
 * oversized requests get 513;
 * scanners recognised by User-Agent (friendly-scanner, sipvicious, ...) are
   dropped without a reply, and their source is banned;
-* banned sources are dropped without a reply -- except a request of an
-  identity that recently authenticated from that same address and has not
-  failed from it since: a legitimate phone behind the attacker's NAT keeps
-  working, and the attacker still needs a valid identity *and* its password;
+* banned sources are dropped without a reply, decided from this node's own
+  tables with no I/O at all (the flood that earned a ban must not drive
+  Redis) -- except a request of an identity that recently authenticated on
+  this node from that same address and has not failed from it since: a
+  legitimate phone behind the attacker's NAT keeps working, and the attacker
+  still needs a valid identity *and* its password;
 * a source exceeding the request rate (pike) is banned.
 
 Bans live in Redis (edgecore.guard), so every edge node enforces a ban any
@@ -41,6 +43,10 @@ BAN_TABLE = "edgeban"
 # (identity, source) pairs this node recorded as trusted lately
 # (kamailio/features/antiflood.cfg: expire after security.trust_refresh)
 TRUST_TABLE = "edgetrust"
+# (identity, source) pairs that authenticated on this node within
+# security.trusted_for (refreshed by every success, removed by a failure):
+# what lets a phone behind a banned address through without a round trip
+GOOD_TABLE = "edgegood"
 
 
 def _trust_key(authuser: str, src: str) -> str:
@@ -87,7 +93,8 @@ def screen(req: Request) -> int:
         if not banned("src", src):
             _ban_source(src, "scanner user agent")
         return STOP
-    if banned("src", src) and not _trusted_here(src):
+    if banned("src", src) and not _trusted_locally(src):
+        # the flood that earned the ban costs this node no I/O at all
         return STOP
     if KSR.pike.pike_check_req() < 0:
         _ban_source(src, "request flood")
@@ -100,6 +107,16 @@ def _claimed_identity() -> str:
     To (REGISTER) or From -- a phone's first REGISTER carries no credentials."""
     return (context.pv_str("$au")
             or context.pv_str("$tU" if KSR.is_REGISTER() else "$fU"))
+
+
+def _trusted_locally(src: str) -> bool:
+    """A banned source's request passes only when the identity it claims
+    authenticated on this node from that source lately and has not failed
+    from it since (this node's `edgegood` table: no round trip). A phone
+    behind a banned address keeps working on the node it uses; the trust it
+    earned on another node is not consulted for a banned source."""
+    au = _claimed_identity()
+    return bool(au) and KSR.htable.sht_get(GOOD_TABLE, _trust_key(au, src)) is not None
 
 
 def _trusted_here(src: str) -> bool:
@@ -121,7 +138,8 @@ def identity_locked(authuser: str) -> bool:
     """The identity is locked and this source is not one it is trusted from."""
     if not enabled() or not banned("id", authuser):
         return False
-    return not _trusted_here(str(KSR.kx.get_srcip()))
+    src = str(KSR.kx.get_srcip())
+    return not (_trusted_locally(src) or _trusted_here(src))
 
 
 def auth_failed(authuser: str, checked: bool = True) -> None:
@@ -144,6 +162,7 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
         return
     if checked:         # Redis revoked the pair's trust: the next success records it anew
         KSR.htable.sht_rm(TRUST_TABLE, _trust_key(authuser, src))
+        KSR.htable.sht_rm(GOOD_TABLE, _trust_key(authuser, src))
     if src_banned:
         note_ban("src", src, sec.ban_time)
         metrics.inc("bans", "source", "failed_authentications")
@@ -163,6 +182,7 @@ def auth_succeeded(authuser: str) -> None:
         return
     src = str(KSR.kx.get_srcip())
     key = _trust_key(authuser, src)
+    KSR.htable.sht_seti(GOOD_TABLE, key, 1)         # shared memory, no I/O
     if KSR.htable.sht_get(TRUST_TABLE, key) is not None:
         return
     KSR.htable.sht_seti(TRUST_TABLE, key, 1)

@@ -63,3 +63,34 @@ def test_bans_from_redis_are_mirrored_and_lifted(ksr):
     w.redis = Client(reply=["3", "17", "2"], bans={"id:000037001": str(until)})
     poller.poll()                                                   # one lifted
     assert ksr.called("htable.sht_rm") == [("edgeban", "src:203.0.113.9")]
+
+
+def test_a_bad_ban_entry_is_skipped_and_the_node_keeps_serving(ksr):
+    """Issue 15 item 7: an entry that does not parse (bad expiry, unknown
+    kind) is logged and skipped; the good ones are mirrored and the published
+    read-model version stays the model's, never -1."""
+    import time
+    w = use(FakeWorker())
+    poller._bans.update(ver=None, fields=set())
+    until = time.time() + 100
+    w.redis = Client(reply=["3", "17", "5"], bans={"src:203.0.113.9": str(until),
+                                                   "src:203.0.113.10": "never",
+                                                   "zz:whatever": str(until)})
+    poller.poll()
+    assert ksr.pv["$shv(edge_ver)"] == 17
+    assert {a[1] for a in ksr.called("htable.sht_setxi")} == {"src:203.0.113.9"}
+    assert len(ksr.called("err")) == 2                    # one line per bad entry
+
+
+def test_failing_to_mirror_bans_keeps_the_model_version(ksr):
+    w = use(FakeWorker())
+    poller._bans.update(ver=None, fields=set())
+
+    class Broken(Client):
+        def hgetall(self, key):
+            raise redis.ResponseError("WRONGTYPE")
+
+    w.redis = Broken(reply=["3", "17", "6"])
+    poller.poll()
+    assert ksr.pv["$shv(edge_ver)"] == 17
+    assert poller._bans["ver"] is None                    # retried next poll

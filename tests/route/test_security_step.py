@@ -70,11 +70,17 @@ def test_scanner_dropped_silently_and_banned_everywhere(ksr, worker, ua):
 
 
 def test_banned_source_dropped_unless_trusted_identity(ksr, worker):
-    request(ksr, bans={"src:203.0.113.7"})
+    """Issue 15 item 6: a banned source costs no round trip, whatever
+    identity it claims; the trust that lets a phone behind it through is
+    this node's `edgegood` table."""
+    request(ksr, bans={"src:203.0.113.7", "000037001|203.0.113.7"})
     assert security.screen(Request()) == STOP and ksr.replies() == []
-    ksr.pv["$au"] = "000037001"
-    worker.redis.answers["edge_trusted"] = 1      # authenticated from here before
+    ksr.pv["$au"] = "000037002"
+    worker.redis.answers["edge_trusted"] = 1      # even if Redis would say trusted
+    assert security.screen(Request()) == STOP
+    ksr.pv["$au"] = "000037001"                   # authenticated on this node from here
     assert security.screen(Request()) == CONTINUE
+    assert worker.redis.calls == []               # no I/O at all
 
 
 def test_oversized_is_513(ksr, worker):
@@ -137,7 +143,8 @@ def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
     worker.flush_deferred()
     assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
     assert worker.redis.round_trips == 1
-    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1}
+    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1,
+                     (security.GOOD_TABLE, "000037001|203.0.113.7"): 1}
     security.auth_succeeded("000037001")            # another worker of the node
     worker.flush_deferred()
     assert worker.redis.round_trips == 1
