@@ -442,8 +442,8 @@ def _toml_value(value: Any) -> str:
 
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
-_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM", "DB_URL",
+_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -531,6 +531,43 @@ def shares_address_with_peers(cfg: Config) -> bool:
     return False
 
 
+# Secrets never go on Kamailio's command line (-A defines are visible to
+# every user in `ps`): the launcher hands them over in Kamailio's environment
+# (/proc/<pid>/environ is readable by its owner only) and defines only the
+# flag SECRETS_FROM_ENV; kamailio/defaults.cfg then takes each define from
+# its variable (#!defenvs, Kamailio core cookbook).
+SECRETS_FLAG = "SECRETS_FROM_ENV"
+SECRET_ENV = {"AUTH_SECRET": "EDGE_NONCE_SECRET"}      # define -> environment variable
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """The nonce secret published with the project (the default, or the
+    deploy example's CHANGE-ME line): anyone can forge nonces with it."""
+    return value == Auth().nonce_secret or "change-me" in value.lower()
+
+
+def kamailio_secrets(cfg: Config) -> dict[str, str]:
+    """Environment variables carrying the node's secrets to Kamailio.
+
+    A node listening on an address other than loopback refuses the published
+    nonce secret (ConfigError, one line)."""
+    import ipaddress
+
+    secret = cfg.auth.nonce_secret
+    if not secret or any(c in secret for c in '"\\\n\r'):
+        raise ConfigError("auth.nonce_secret must be non-empty, without quotes, "
+                          "backslashes or newlines")
+    try:
+        loopback = ipaddress.ip_address(cfg.sip.listen_ip).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and is_placeholder_secret(secret):
+        raise ConfigError(f"auth.nonce_secret is the published default and the node listens "
+                          f"on {cfg.sip.listen_ip}: set a long random secret, the same on "
+                          "every node")
+    return {SECRET_ENV["AUTH_SECRET"]: secret}
+
+
 def kamailio_defines(cfg: Config) -> dict[str, str]:
     """The values ``kamailio/defaults.cfg`` declares with ``#!trydef``, rendered
     as Kamailio preprocessor values (strings quoted), for ``-A NAME=value``."""
@@ -565,7 +602,6 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "GOOD_TABLE": f"edgegood=>size=14;autoexpire={cfg.security.trusted_for};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
-        "AUTH_SECRET": cfg.auth.nonce_secret,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,
         "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
         "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",
@@ -573,7 +609,6 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),
         "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
         "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
-        "DB_URL": kamailio_db_url(cfg.postgres.dsn),
         "DS_LIST_FILE": str(cfg.dispatcher_list),
         "DS_PING_INTERVAL": cfg.pool.ping_interval,
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,

@@ -7,25 +7,33 @@ test fails without its fix; attacking sources are never exempt."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from harness.edge import Edge, wait_for
+from edgecore import config as edgeconfig
+from edgectl.stack import ephemeral_config
+from harness.edge import ROOT, Edge, wait_for
 from harness.sipmsg import SipClient
 from test_security import _mirrored, _register_code, answered
 
 
 @pytest.fixture(scope="module")
 def st(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    e = Edge(tmp_path_factory.mktemp("secstate"))
+    e = Edge(tmp_path_factory.mktemp("secstate"), auth={"nonce_secret": NONCE_SECRET})
     e.start()
     try:
         yield e
     finally:
         e.stop()
+
+
+NONCE_SECRET = "i15b-private-nonce-secret-0d4f"
 
 
 def fcalls(e: Edge) -> int:
@@ -79,3 +87,40 @@ def test_a_bad_ban_entry_does_not_stop_the_node(st):
     assert "src:127.0.0.142" in st.log() and "not valid" in st.log()
     r.hdel("edge:bans", "src:127.0.0.142", "bogus:entry", f"src:{good}")
     r.incr("edge:bans:ver")
+
+
+def test_secrets_are_not_on_the_command_line(st):
+    """Item 16: no Kamailio process shows the nonce secret nor a database
+    URL in its argv (what `ps` shows to every user); the node still signs
+    and checks nonces with the configured secret (a phone registers)."""
+    t = st.new_tenant("Secrets")
+    au, pw = st.new_device(t, "7001")
+    st.wait_synced()
+    assert _register_code(st, st.cfg.sip.udp_port, "127.0.0.145", au, pw) == 200
+    pids = st.kamailio_pids()
+    assert len(pids) > 3
+    for pid in pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        assert NONCE_SECRET not in argv and "postgres://" not in argv, argv
+    environ = Path(f"/proc/{st.stack.kamailio.pid}/environ").read_bytes()
+    assert f"EDGE_NONCE_SECRET={NONCE_SECRET}".encode() in environ.split(b"\0")
+    assert os.stat(f"/proc/{st.stack.kamailio.pid}/environ").st_mode & 0o077 == 0
+
+
+def test_a_node_off_loopback_refuses_the_published_nonce_secret(tmp_path):
+    """Item 16: `edgectl stack up` for a node listening on a public address
+    with the published nonce secret: one clear error line, non-zero exit,
+    nothing started."""
+    cfg = ephemeral_config(tmp_path / "run")
+    cfg.sip.listen_ip = "0.0.0.0"
+    path = tmp_path / "edge.toml"
+    path.write_text(edgeconfig.dumps(cfg))
+    env = dict(os.environ)
+    env.pop(edgeconfig.ENV_VAR, None)
+    out = subprocess.run([sys.executable, "-m", "edgectl", "--config", str(path), "stack", "up"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nonce_secret" in lines[0] and "published default" in lines[0]
+    assert not (cfg.run_dir / "stack.json").exists() or "pid" not in (
+        cfg.run_dir / "stack.json").read_text()
