@@ -2,10 +2,12 @@
 
 Each Kamailio worker keeps the answers it fetched (devices by digest
 identity, call candidates by caller and dialled string, negative answers
-included). They stay valid while the read-model version it is told (the
-node's timer process copies Redis' ``edge:ver`` into ``$shv(edge_ver)`` every
-``cache.poll_ms``) is unchanged; any change of the provisioning data bumps the
-version and the worker drops everything. Staleness is therefore bounded by one
+included). They stay valid while the version it is told (the node's timer
+process reads Redis' ``edge:ver`` and ``edge:epoch`` every ``cache.poll_ms``
+and publishes ``$shv(edge_cache)``, a number that changes whenever that pair
+does and never repeats -- Redis' counter alone can go backwards after a
+restart or failover) is unchanged; any change of the provisioning data bumps
+the version and the worker drops everything. Staleness is therefore bounded by one
 poll interval after the sync follower applied a change.
 
 A version < 0 means the node cannot reach the read model: :meth:`get` raises

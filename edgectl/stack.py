@@ -331,7 +331,11 @@ class Redis(Service):
     def command(self) -> list[str]:
         return ["redis-server", "--bind", self.host, "--port", str(self.port),
                 "--dir", str(self.datadir), "--dbfilename", "dump.rdb",
-                "--save", "60 1000", "--appendonly", "no", "--daemonize", "no",
+                # bans, identity locks and call slots are not rebuilt from
+                # PostgreSQL: they must survive a crash (AOF, fsync each
+                # second: at most the last second of them lost)
+                "--save", "60 1000", "--appendonly", "yes", "--appendfsync", "everysec",
+                "--daemonize", "no",
                 "--protected-mode", "yes", "--logfile", "", "--maxclients", "10000"]
 
     def ready(self) -> bool:

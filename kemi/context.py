@@ -34,8 +34,9 @@ def pv_str(spec: str) -> str:
 
 
 def shv_version() -> int:
-    """Read-model version last seen by this node's timer (-1: unreachable)."""
-    v = KSR.pv.get("$shv(edge_ver)")
+    """The node's cache version (kemi/poller.py: changes whenever the read
+    model's epoch or version does, never repeats; -1: unreachable)."""
+    v = KSR.pv.get("$shv(edge_cache)")
     return int(v) if v is not None else -1
 
 
