@@ -29,6 +29,13 @@ def ban_field(kind: str, value: str) -> str:
     return f"{kind}:{value.lower() if kind == 'id' else value}"
 
 
+def malformed_identity(identity: str) -> bool:
+    """A digest username no device can have: it carries a control byte
+    (C0, DEL) -- NUL among them, which no Kamailio function takes. Such a
+    request is answered like a wrong credential without being looked up."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7f for c in identity)
+
+
 def call_keys(auth_username: str, tenant: str) -> tuple[str, str]:
     return f"edge:calls:d:{auth_username.lower()}", f"edge:calls:t:{tenant}"
 

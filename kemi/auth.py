@@ -65,8 +65,11 @@ def authenticate(req: Request) -> int:
     realm = ns.realm if ns is not None else w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)
-    authuser = namespace.identity(ns, context.pv_str("$au"))
     req.namespace = ns.name if ns is not None else ""
+    if security.malformed_identity(context.pv_str("$au")):  # answered like a wrong credential
+        _failed(metrics.UNKNOWN_TENANT, req.namespace)
+        return challenge(realm)
+    authuser = namespace.identity(ns, context.pv_str("$au"))
     try:
         if KSR.is_INVITE():
             req.dialled = normalise(context.pv_str("$rU"))

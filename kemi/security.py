@@ -142,6 +142,18 @@ def identity_locked(authuser: str) -> bool:
     return not (_trusted_locally(src) or _trusted_here(src))
 
 
+def malformed_identity(authuser: str) -> bool:
+    """The digest username carries control bytes (guard.malformed_identity):
+    logged on one line at INFO (the internet sends such things all day),
+    counted against the source like a wrong guess, never looked up."""
+    if not guard.malformed_identity(authuser):
+        return False
+    KSR.info("security: digest username with control bytes %r from %s refused\n"
+             % (authuser[:64], KSR.kx.get_srcip()))
+    auth_failed("", checked=False)
+    return True
+
+
 def auth_failed(authuser: str, checked: bool = True) -> None:
     """Count a failed authentication against the source and, when the
     credentials were checked, against the identity."""
