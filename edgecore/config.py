@@ -171,8 +171,12 @@ class Cache:
     # How often the node's timer process polls the read-model version
     # (milliseconds). Bounded staleness of the per-worker caches.
     poll_ms: int = 200
-    # Entries per worker before the cache is cleared (bounded memory).
+    # Entries per worker of answers confirmed by a successful digest (least
+    # recently used evicted first: bounded memory).
     max_entries: int = 200_000
+    # Entries per worker of answers not (yet) confirmed: all that requests
+    # without valid credentials can fill (edgecore/cache.py).
+    probation_entries: int = 4096
 
 
 @dataclass

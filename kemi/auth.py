@@ -57,6 +57,7 @@ def authenticate(req: Request) -> int:
             req.call = w.call("", req.dialled)
         except Unavailable:
             return unavailable(w.cfg.redis.retry_after)
+        w.cache.promote()
         return CONTINUE
     try:
         ns = namespace.of_request(w)        # a legacy server's phones: its realm, its names
@@ -100,6 +101,7 @@ def authenticate(req: Request) -> int:
             _failed(tenant.id, req.namespace)
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
+    w.cache.promote()           # only authenticated lookups stay cached for long
     security.auth_succeeded(authuser)
     KSR.auth.consume_credentials()
     req.device, req.tenant = device, tenant

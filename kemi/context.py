@@ -44,7 +44,7 @@ class Worker:
     def __init__(self, cfg: Config, client: Any, version: Callable[[], int] = shv_version):
         self.cfg = cfg
         self.redis = client
-        self.cache = VersionedCache(version, cfg.cache.max_entries)
+        self.cache = VersionedCache(version, cfg.cache.max_entries, cfg.cache.probation_entries)
         self.deferred: list[Callable[[Any], object]] = []
         self.exemptions = Exemptions(cfg.security.exempt_sources)
         self.scanners = Scanners(cfg.security.scanner_user_agents)

@@ -258,3 +258,49 @@ def test_control_bytes_in_the_digest_username_are_a_wrong_credential(st, bad):
             assert r is not None and r.code == code, (method, r and r.code)
     log = st.log()[before:]
     assert "ERROR" not in log and "Traceback" not in log, log
+
+
+def _invite(e: Edge, src: str, au: str, pw: str, dialled: str) -> int:
+    """An INVITE answered to its digest challenge; the final code."""
+    from harness.sipmsg import authorization
+
+    with SipClient(e.sip, local_ip=src) as c:
+        ruri, frm = f"sip:{dialled}@{e.target}", f"sip:{au}@{e.target}"
+        r = c.request(c.build("INVITE", ruri, frm, ruri))
+        assert r is not None and r.code == 407
+        ok = authorization(r.header("proxy-authenticate") or "", "INVITE", ruri, au, pw,
+                           header="Proxy-Authorization")
+        r = c.request(c.build("INVITE", ruri, frm, ruri, [ok]))
+        return r.code if r else 0
+
+
+def test_unauthenticated_requests_cannot_evict_the_cache(tmp_path):
+    """Item 8: one worker, a small cache. Requests under made-up identities
+    (no valid credentials) fill only the probation part: the device's
+    cached call data survives them (its next call costs no extra lookup).
+    Before, they filled the cache and it was cleared whole."""
+    e = Edge(tmp_path / "cache", sip={"children": 1},
+             cache={"max_entries": 50, "probation_entries": 16})
+    e.start()
+    try:
+        t = e.new_tenant("Cached")
+        au, pw = e.new_device(t, "7001")
+        e.new_device(t, "7002")
+        e.wait_synced()
+        src = "127.0.0.159"
+        assert _invite(e, src, au, pw, "7002") == 480
+        before = fcalls(e)
+        assert _invite(e, src, au, pw, "7002") == 480
+        baseline = fcalls(e) - before                   # a cached call's own round trips
+        for i in range(150):                            # 15 a source: none gets banned
+            with SipClient(e.sip, local_ip=f"127.0.0.{160 + i // 15}") as c:
+                ruri = f"sip:7002@{e.target}"
+                bad = (f'Proxy-Authorization: Digest username="stranger{i}", realm="sipedge", '
+                       f'nonce="n", uri="{ruri}", response="{"0" * 32}", algorithm=MD5')
+                r = c.request(c.build("INVITE", ruri, f"sip:stranger{i}@x", ruri, [bad]))
+                assert r is not None and r.code == 407
+        before = fcalls(e)
+        assert _invite(e, src, au, pw, "7002") == 480
+        assert fcalls(e) - before == baseline
+    finally:
+        e.stop()
