@@ -119,6 +119,17 @@ class Security:
     source_failures: int = 20
     identity_failures: int = 10
     ban_time: int = 600
+    # slow guessing: the same counts over long windows (s), each with its own
+    # limits; reaching one bans the source / locks the identity (except from
+    # the addresses it authenticated from) for that window's length. Staying
+    # under both long limits of an identity allows 19 guesses an hour and
+    # 49 a day, whatever the pace (0: no limit)
+    hour_window: int = 3600
+    source_failures_hour: int = 60
+    identity_failures_hour: int = 20
+    day_window: int = 86400
+    source_failures_day: int = 150
+    identity_failures_day: int = 50
     # an identity is trusted from a source for trusted_for seconds after it
     # authenticated from it; each node re-records that at most once per
     # trust_refresh (half of it: an active phone's trust never lapses)
@@ -141,6 +152,14 @@ class Security:
     # upper bound of a call's life (s): a call slot held by a node that died
     # is freed after this
     max_call_duration: int = 14400
+
+    @property
+    def long_windows(self) -> tuple[tuple[int, int, int], ...]:
+        """(window, source limit, identity limit) of the slow-guessing windows."""
+        return tuple(w for w in ((self.hour_window, self.source_failures_hour,
+                                  self.identity_failures_hour),
+                                 (self.day_window, self.source_failures_day,
+                                  self.identity_failures_day)) if w[0] > 0)
 
     @property
     def trust_refresh(self) -> int:

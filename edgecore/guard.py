@@ -96,11 +96,18 @@ def _fcall(client: Any, fn: str, *args: object) -> Any:
 
 
 def auth_failed(client: Any, source: str, identity: str, now: float, window: int,
-                source_max: int, identity_max: int, ban_time: int) -> tuple[bool, bool]:
-    """Count one failed authentication; returns (source banned, identity locked) now."""
+                source_max: int, identity_max: int, ban_time: int,
+                long_windows: Iterable[tuple[int, int, int]] = ()) -> tuple[int, int]:
+    """Count one failed authentication in the short window and in each long
+    one (window seconds, source limit, identity limit: a limit reached bans
+    for the window's length); returns when the source's and the identity's
+    bans decided now end (0: not banned now)."""
+    extra: list[object] = []
+    for w, smax, imax in long_windows:
+        extra += [w, smax, imax, w]
     s, i = _fcall(client, "edge_auth_fail", source, identity, now, window, source_max,
-                  identity_max, ban_time)
-    return bool(int(s)), bool(int(i))
+                  identity_max, ban_time, *extra)
+    return int(s), int(i)
 
 
 def auth_succeeded(client: Any, identity: str, source: str, now: float, trusted_for: int

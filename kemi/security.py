@@ -164,25 +164,27 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
     src = str(KSR.kx.get_srcip())
     if src in w.exemptions:
         return
+    now = time.time()
     try:
-        src_banned, id_locked = guard.auth_failed(
-            w.redis, src, authuser if checked else "", time.time(), sec.window,
-            sec.source_failures,
-            sec.identity_failures, sec.ban_time)
+        src_until, id_until = guard.auth_failed(
+            w.redis, src, authuser if checked else "", now, sec.window,
+            sec.source_failures, sec.identity_failures, sec.ban_time, sec.long_windows)
     except Exception as exc:
         KSR.warn(f"security: failure not counted: {exc}\n")
         return
     if checked:         # Redis revoked the pair's trust: the next success records it anew
         KSR.htable.sht_rm(TRUST_TABLE, _trust_key(authuser, src))
         KSR.htable.sht_rm(GOOD_TABLE, _trust_key(authuser, src))
-    if src_banned:
-        note_ban("src", src, sec.ban_time)
+    if src_until:
+        secs = guard.ban_seconds_left(src_until, now)
+        note_ban("src", src, secs)
         metrics.inc("bans", "source", "failed_authentications")
-        KSR.notice(f"security: banned {src} for {sec.ban_time}s: failed authentications\n")
-    if id_locked:
-        note_ban("id", authuser, sec.ban_time)
+        KSR.notice(f"security: banned {src} for {secs}s: failed authentications\n")
+    if id_until:
+        secs = guard.ban_seconds_left(id_until, now)
+        note_ban("id", authuser, secs)
         metrics.inc("bans", "identity", "failed_authentications")
-        KSR.notice(f"security: locked identity {authuser} for {sec.ban_time}s\n")
+        KSR.notice(f"security: locked identity {authuser} for {secs}s\n")
 
 
 def auth_succeeded(authuser: str) -> None:

@@ -304,3 +304,69 @@ def test_unauthenticated_requests_cannot_evict_the_cache(tmp_path):
         assert fcalls(e) - before == baseline
     finally:
         e.stop()
+
+
+def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path):
+    """Item 9: node 1 names its peer `localhost:<port>`. The name is resolved
+    by node 1's `peers` timer process into its `edgepeers` table (the SIP
+    workers never resolve; tests/route/test_cluster_step.py forbids DNS
+    there), and node 2's replicated registration (KDMQ, accepted from peers
+    only) reaches node 1."""
+    from edgectl import rpc
+    from edgectl.stack import free_port
+
+    p2 = free_port("127.0.0.1")
+    e = Edge(tmp_path / "named", cluster={"peers": [f"localhost:{p2}"], "server_id": 1})
+    e.start()
+    try:
+        n2 = e.add_node("edge2", udp_port=p2,
+                        cluster={"peers": [f"127.0.0.1:{e.cfg.sip.udp_port}"], "server_id": 2})
+        wait_for(lambda: rpc.call(e.cfg.rpc_socket, "htable.get", "edgepeers",
+                                  f"127.0.0.1:{p2}"),
+                 timeout=10, what="the peer's address in edgepeers")
+        t = e.new_tenant("Named peer")
+        au, pw = e.new_device(t, "7001")
+        e.wait_synced()
+        wait_for(lambda: n2.ready(), timeout=10, what="node 2 synced")
+        with SipClient(("127.0.0.1", p2)) as c:
+            assert c.register(au, pw)[1].code == 200
+        wait_for(lambda: e.contacts(t, "7001"), timeout=10,
+                 what="node 2's registration replicated to node 1")
+    finally:
+        e.stop()
+
+
+def test_slow_guessing_under_the_short_window_is_locked_out(tmp_path):
+    """Item 10: a guesser pacing itself under the short window's limit is
+    caught by the long window (per identity, and per source), locked out for
+    the window's length; the phone's own trusted address keeps working."""
+    sec = {"window": 1, "source_failures": 100, "identity_failures": 3,
+           "hour_window": 60, "source_failures_hour": 8, "identity_failures_hour": 6,
+           "day_window": 0}
+    e = Edge(tmp_path / "slow", security=sec)
+    e.start()
+    try:
+        t = e.new_tenant("Slow guess")
+        au, pw = e.new_device(t, "7001")
+        e.wait_synced()
+        port, phone, attacker = e.cfg.sip.udp_port, "127.0.0.171", "127.0.0.172"
+        assert _register_code(e, port, phone, au, pw) == 200
+        for i in range(6):                                 # 2 a second: under 3 a second
+            assert _register_code(e, port, attacker, au, f"guess{i}") == 401
+            time.sleep(0.6)
+        wait_for(lambda: _mirrored(e.stack.kamailio, f"id:{au.lower()}"), timeout=3,
+                 what="identity locked by the long window")
+        bans = {b["who"]: b for b in __import__("json").loads(e.ctl_ok("ban", "list", "--json"))}
+        assert au.lower() in {w.lower() for w in bans}
+        # the right password from the guesser is not even checked...
+        assert _register_code(e, port, attacker, au, pw) == 401
+        # ...while the phone, from the address it authenticated from, registers
+        assert _register_code(e, port, phone, au, pw) == 200
+        # the same source guessing other identities slowly: banned at 8
+        time.sleep(1.1)
+        assert _register_code(e, port, attacker, "nobody1", "x") == 401
+        wait_for(lambda: _mirrored(e.stack.kamailio, f"src:{attacker}"), timeout=3,
+                 what="source banned by the long window")
+        assert not answered(e, attacker)
+    finally:
+        e.stop()

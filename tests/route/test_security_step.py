@@ -113,7 +113,9 @@ def test_failures_are_counted_and_bans_mirrored(ksr, worker):
     security.auth_failed("000037001")
     fn, args = worker.redis.calls[0]
     assert fn == "edge_auth_fail" and args[:2] == ("203.0.113.7", "000037001")
-    assert args[3:] == ("60", "20", "10", "600")
+    assert args[3:7] == ("60", "20", "10", "600")
+    # the slow-guessing windows: hour and day, each banning for its length
+    assert args[7:] == ("3600", "60", "20", "3600", "86400", "150", "50", "86400")
     fields = {a[1] for a in ksr.called("htable.sht_setxi")}
     assert fields == {"src:203.0.113.7", "id:000037001"}
 
