@@ -370,3 +370,23 @@ def test_slow_guessing_under_the_short_window_is_locked_out(tmp_path):
         assert not answered(e, attacker)
     finally:
         e.stop()
+
+
+def test_a_bad_header_does_not_make_every_log_line_an_error(st):
+    """Item 11: the log prefix names the message by its CSeq and Call-ID,
+    parsing only as far as those: malformed headers after them (here a
+    second Max-Forwards that is not a number and a Content-Type of control
+    bytes) no longer make each line about the message add a header-parse
+    ERROR of its own (the prefix used to read $hdr(CSeq), parsing them all)."""
+    before = len(st.log())
+    with SipClient(st.sip, local_ip="127.0.0.148") as c:
+        who = f"sip:7001@{st.target}"
+        msg = c.build("REGISTER", f"sip:{st.target}", who, who,
+                      ["Max-Forwards: lots", "Content-Type: \x01/\x02"],
+                      contact="<sip:7001@127.0.0.148:5060>")
+        c.send_raw(msg)
+        c.recv(1.0)
+    assert answered(st, "127.0.0.1")
+    time.sleep(0.3)
+    log = st.log()[before:]
+    assert "error parsing headers" not in log, log
