@@ -306,32 +306,57 @@ def test_unauthenticated_requests_cannot_evict_the_cache(tmp_path):
         e.stop()
 
 
-def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path):
-    """Item 9: node 1 names its peer `localhost:<port>`. The name is resolved
-    by node 1's `peers` timer process into its `edgepeers` table (the SIP
-    workers never resolve; tests/route/test_cluster_step.py forbids DNS
-    there), and node 2's replicated registration (KDMQ, accepted from peers
-    only) reaches node 1."""
+DNS_SPY = """
+import os, socket
+_resolve = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    if host == "localhost":
+        with open(os.environ["EDGE_TEST_DNS_LOG"], "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+    return _resolve(host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+"""
+
+
+def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path, monkeypatch):
+    """Item 9: node 1 names its peer `localhost:<port>`. Every process that
+    resolves that name is recorded (a sitecustomize wrapping getaddrinfo in
+    Kamailio's embedded Python): only node 1's `peers` timer process does,
+    never a SIP worker, even while requests arrive; the address lands in
+    `edgepeers`, and node 2's replicated registration (KDMQ, accepted from
+    peers only) reaches node 1."""
     from edgectl import rpc
     from edgectl.stack import free_port
 
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(DNS_SPY)
+    dns_log = tmp_path / "dns.log"
+    dns_log.write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(spy))
+    monkeypatch.setenv("EDGE_TEST_DNS_LOG", str(dns_log))
     p2 = free_port("127.0.0.1")
     e = Edge(tmp_path / "named", cluster={"peers": [f"localhost:{p2}"], "server_id": 1})
     e.start()
     try:
         n2 = e.add_node("edge2", udp_port=p2,
                         cluster={"peers": [f"127.0.0.1:{e.cfg.sip.udp_port}"], "server_id": 2})
-        wait_for(lambda: rpc.call(e.cfg.rpc_socket, "htable.get", "edgepeers",
-                                  f"127.0.0.1:{p2}"),
-                 timeout=10, what="the peer's address in edgepeers")
         t = e.new_tenant("Named peer")
         au, pw = e.new_device(t, "7001")
         e.wait_synced()
         wait_for(lambda: n2.ready(), timeout=10, what="node 2 synced")
+        for _ in range(8):                                   # requests on every worker
+            assert _register_code(e, e.cfg.sip.udp_port, "127.0.0.149", au, pw) == 200
         with SipClient(("127.0.0.1", p2)) as c:
             assert c.register(au, pw)[1].code == 200
         wait_for(lambda: e.contacts(t, "7001"), timeout=10,
                  what="node 2's registration replicated to node 1")
+        procs = {int(p["PID"]): p["DSC"] for p in rpc.call(e.cfg.rpc_socket, "core.psx")}
+        resolvers = {int(x) for x in dns_log.read_text().split()} & set(procs)
+        assert resolvers, "nobody on node 1 resolved the peer's name"
+        assert not [procs[p] for p in resolvers if "receiver" in procs[p].lower()], \
+            [procs[p] for p in resolvers]
+        assert rpc.call(e.cfg.rpc_socket, "htable.get", "edgepeers", f"127.0.0.1:{p2}")
     finally:
         e.stop()
 
