@@ -140,11 +140,13 @@ def test_a_device_moved_between_tenants_in_one_burst_stays_in_redis(st):
     frm = st.new_tenant("Moved from")
     au, pw = st.new_device(frm, "7001")
     st.wait_synced()
+    r = st.redis()
+    v0 = int(r.get("edge:ver"))
     with st.db() as db:
         db.execute("UPDATE devices SET tenant_id = %s WHERE lower(auth_username) = lower(%s)",
                    (to, au))
+    wait_for(lambda: int(r.get("edge:ver")) > v0, timeout=10, what="the follower applied it")
     st.wait_synced()
-    r = st.redis()
     raw = r.get(f"e{r.get('edge:gen')}:d:{au.lower()}")
     assert raw is not None and f'"t":"{to}"' in raw
     assert _register_code(st, st.cfg.sip.udp_port, "127.0.0.146", au, pw) == 200
@@ -203,8 +205,11 @@ def test_a_counter_gone_backwards_never_revives_a_cached_password(rs):
     r = rs.redis()
     cached_at = int(r.get("edge:ver"))
     r.flushall()
-    wait_for(lambda: r.get("edge:gen") is not None, timeout=15, what="model rebuilt")
+    wait_for(lambda: r.get("edge:gen") is not None and r.get("edge:ver") is not None,
+             timeout=15, what="model rebuilt")
+    rebuilt = int(r.get("edge:ver"))
     rs.ctl_ok("device", "passwd", t, "7001", "--password", "the-new-password")
+    wait_for(lambda: int(r.get("edge:ver")) > rebuilt, timeout=10, what="password applied")
     rs.wait_synced()
     assert int(r.get("edge:ver")) < cached_at
     r.set("edge:ver", cached_at)                          # the counter is back where it was
