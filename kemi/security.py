@@ -15,8 +15,10 @@ bookkeeping of the auth step.
 Bans live in Redis (edgecore.guard), so every edge node enforces a ban any
 node decided; each node checks its htable copy (no round trip per request).
 Failed authentications are counted per source and per identity in a sliding
-window (one round trip, on the failure path only); an identity past its limit
-is locked except from the sources it is trusted from. Guesses at a locked
+window, and again over an hour and a day against slow guessing (one round
+trip, on the failure path only); an identity past a limit is locked except
+from the sources it is trusted from, a source past one is banned, each for
+its window's length. Guesses at a locked
 identity are not checked but still count against their source.
 
 The trade-off, stated: an attacker behind a phone's own NAT who guesses *that
