@@ -118,7 +118,9 @@ class Worker:
     def namespaces(self) -> dict[str, rm.Namespace]:
         """The legacy namespaces by address or host (kemi/namespace.py): one
         HGETALL per read-model version, none per request."""
-        return self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+        table = self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+        self.cache.promote()    # one key no stranger chooses: kept with the confirmed answers
+        return table
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         """Everything a call needs: cache, else one FCALL (edge_call)."""
