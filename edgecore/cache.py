@@ -2,10 +2,12 @@
 
 Each Kamailio worker keeps the answers it fetched (devices by digest
 identity, call candidates by caller and dialled string, negative answers
-included). They stay valid while the read-model version it is told (the
-node's timer process copies Redis' ``edge:ver`` into ``$shv(edge_ver)`` every
-``cache.poll_ms``) is unchanged; any change of the provisioning data bumps the
-version and the worker drops everything. Staleness is therefore bounded by one
+included). They stay valid while the version it is told (the node's timer
+process reads Redis' ``edge:ver`` and ``edge:epoch`` every ``cache.poll_ms``
+and publishes ``$shv(edge_cache)``, a number that changes whenever that pair
+does and never repeats -- Redis' counter alone can go backwards after a
+restart or failover) is unchanged; any change of the provisioning data bumps
+the version and the worker drops everything. Staleness is therefore bounded by one
 poll interval after the sync follower applied a change.
 
 A version < 0 means the node cannot reach the read model: :meth:`get` raises
@@ -16,11 +18,20 @@ A worker's miss may still be answered without Redis: kemi/context.py puts a
 node-wide layer (a Kamailio htable in shared memory, entries tagged with the
 version they were fetched under) between this cache and the read model.
 
+Bounded against strangers: an answer first goes into a small *probation*
+part (``probation_entries``); only when the request that looked it up
+authenticated (kemi/auth.py calls :meth:`promote`) does it move to the main
+part (``max_entries``). Both parts evict their least recently used entry
+when full -- never everything at once -- so a flood of unauthenticated
+requests under made-up names or numbers churns the probation part alone and
+every authenticated device keeps its cached answers.
+
 Pure: the version source and the loader are passed in.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable, Hashable, TypeVar
 
 T = TypeVar("T")
@@ -31,11 +42,16 @@ class Unavailable(RuntimeError):
 
 
 class VersionedCache:
-    def __init__(self, version: Callable[[], int], max_entries: int):
+    def __init__(self, version: Callable[[], int], max_entries: int,
+                 probation_entries: int | None = None):
         self._version = version
-        self._max = max_entries
+        self._max = max(1, max_entries)
+        self._pmax = max(1, probation_entries if probation_entries is not None
+                         else min(4096, max_entries))
         self._seen = -1
-        self._data: dict[Hashable, Any] = {}
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()        # confirmed
+        self._probation: OrderedDict[Hashable, Any] = OrderedDict()   # not yet
+        self._last: Hashable | None = None
         self.hits = 0
         self.misses = 0
 
@@ -44,20 +60,33 @@ class VersionedCache:
         if ver < 0:
             raise Unavailable("read model unreachable")
         if ver != self._seen:
-            self._data.clear()
+            self.clear()
             self._seen = ver
-        try:
-            value: T = self._data[key]
+        self._last = key
+        for part in (self._data, self._probation):
+            try:
+                value: T = part[key]
+            except KeyError:
+                continue
+            part.move_to_end(key)
             self.hits += 1
             return value
-        except KeyError:
-            pass
         self.misses += 1
         value = load()
-        if len(self._data) >= self._max:
-            self._data.clear()
-        self._data[key] = value
+        self._probation[key] = value
+        if len(self._probation) > self._pmax:
+            self._probation.popitem(last=False)
         return value
+
+    def promote(self) -> None:
+        """The request whose lookup was the last :meth:`get` authenticated:
+        its answer joins the main part."""
+        key = self._last
+        if key is None or key not in self._probation:
+            return
+        self._data[key] = self._probation.pop(key)
+        if len(self._data) > self._max:
+            self._data.popitem(last=False)
 
     @property
     def version(self) -> int:
@@ -67,6 +96,8 @@ class VersionedCache:
 
     def clear(self) -> None:
         self._data.clear()
+        self._probation.clear()
+        self._last = None
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._probation)

@@ -119,6 +119,17 @@ class Security:
     source_failures: int = 20
     identity_failures: int = 10
     ban_time: int = 600
+    # slow guessing: the same counts over long windows (s), each with its own
+    # limits; reaching one bans the source / locks the identity (except from
+    # the addresses it authenticated from) for that window's length. Staying
+    # under both long limits of an identity allows 19 guesses an hour and
+    # 49 a day, whatever the pace (0: no limit)
+    hour_window: int = 3600
+    source_failures_hour: int = 60
+    identity_failures_hour: int = 20
+    day_window: int = 86400
+    source_failures_day: int = 150
+    identity_failures_day: int = 50
     # an identity is trusted from a source for trusted_for seconds after it
     # authenticated from it; each node re-records that at most once per
     # trust_refresh (half of it: an active phone's trust never lapses)
@@ -141,6 +152,14 @@ class Security:
     # upper bound of a call's life (s): a call slot held by a node that died
     # is freed after this
     max_call_duration: int = 14400
+
+    @property
+    def long_windows(self) -> tuple[tuple[int, int, int], ...]:
+        """(window, source limit, identity limit) of the slow-guessing windows."""
+        return tuple(w for w in ((self.hour_window, self.source_failures_hour,
+                                  self.identity_failures_hour),
+                                 (self.day_window, self.source_failures_day,
+                                  self.identity_failures_day)) if w[0] > 0)
 
     @property
     def trust_refresh(self) -> int:
@@ -171,8 +190,12 @@ class Cache:
     # How often the node's timer process polls the read-model version
     # (milliseconds). Bounded staleness of the per-worker caches.
     poll_ms: int = 200
-    # Entries per worker before the cache is cleared (bounded memory).
+    # Entries per worker of answers confirmed by a successful digest (least
+    # recently used evicted first: bounded memory).
     max_entries: int = 200_000
+    # Entries per worker of answers not (yet) confirmed: all that requests
+    # without valid credentials can fill (edgecore/cache.py).
+    probation_entries: int = 4096
 
 
 @dataclass
@@ -442,8 +465,8 @@ def _toml_value(value: Any) -> str:
 
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
-_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "AUTH_SECRET", "RPC_SOCKET", "CTL_SOCKET",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "SIPPING_FROM", "DB_URL",
+_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -531,6 +554,43 @@ def shares_address_with_peers(cfg: Config) -> bool:
     return False
 
 
+# Secrets never go on Kamailio's command line (-A defines are visible to
+# every user in `ps`): the launcher hands them over in Kamailio's environment
+# (/proc/<pid>/environ is readable by its owner only) and defines only the
+# flag SECRETS_FROM_ENV; kamailio/defaults.cfg then takes each define from
+# its variable (#!defenvs, Kamailio core cookbook).
+SECRETS_FLAG = "SECRETS_FROM_ENV"
+SECRET_ENV = {"AUTH_SECRET": "EDGE_NONCE_SECRET"}      # define -> environment variable
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """The nonce secret published with the project (the default, or the
+    deploy example's CHANGE-ME line): anyone can forge nonces with it."""
+    return value == Auth().nonce_secret or "change-me" in value.lower()
+
+
+def kamailio_secrets(cfg: Config) -> dict[str, str]:
+    """Environment variables carrying the node's secrets to Kamailio.
+
+    A node listening on an address other than loopback refuses the published
+    nonce secret (ConfigError, one line)."""
+    import ipaddress
+
+    secret = cfg.auth.nonce_secret
+    if not secret or any(c in secret for c in '"\\\n\r'):
+        raise ConfigError("auth.nonce_secret must be non-empty, without quotes, "
+                          "backslashes or newlines")
+    try:
+        loopback = ipaddress.ip_address(cfg.sip.listen_ip).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and is_placeholder_secret(secret):
+        raise ConfigError(f"auth.nonce_secret is the published default and the node listens "
+                          f"on {cfg.sip.listen_ip}: set a long random secret, the same on "
+                          "every node")
+    return {SECRET_ENV["AUTH_SECRET"]: secret}
+
+
 def kamailio_defines(cfg: Config) -> dict[str, str]:
     """The values ``kamailio/defaults.cfg`` declares with ``#!trydef``, rendered
     as Kamailio preprocessor values (strings quoted), for ``-A NAME=value``."""
@@ -562,9 +622,9 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "PIKE_DENSITY": cfg.security.flood_requests,
         "BAN_TIME": cfg.security.ban_time,
         "TRUST_TABLE": f"edgetrust=>size=14;autoexpire={cfg.security.trust_refresh};",
+        "GOOD_TABLE": f"edgegood=>size=14;autoexpire={cfg.security.trusted_for};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
-        "AUTH_SECRET": cfg.auth.nonce_secret,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,
         "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
         "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",
@@ -572,7 +632,6 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),
         "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
         "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
-        "DB_URL": kamailio_db_url(cfg.postgres.dsn),
         "DS_LIST_FILE": str(cfg.dispatcher_list),
         "DS_PING_INTERVAL": cfg.pool.ping_interval,
         "DS_PROBING_THRESHOLD": cfg.pool.probing_threshold,

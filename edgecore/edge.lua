@@ -93,33 +93,54 @@ end
 -- Runtime protection state (edgecore/guard.py): not part of the generation
 -- model, written by any node, read back into every node's ban table.
 
--- edge_auth_fail(source, identity, now, window, source_max, identity_max, ban_time)
---   -> {source banned now (0/1), identity locked now (0/1)}
+-- edge_auth_fail(source, identity, now, window, source_max, identity_max, ban_time
+--                [, window, source_max, identity_max, ban_time]...)
+--   -> {until of the source's ban decided now (0: none), same for the identity}
+-- Failures are counted in every window given (the short one first: fast
+-- guessing; then the long ones, hour and day: slow guessing), each with its
+-- own limits and ban length; a ban never shortens one already in force.
 -- An empty identity counts against the source only (a guess at a locked
 -- identity, which is not even checked).
 local function edge_auth_fail(keys, args)
   local src, id, now = args[1], args[2], tonumber(args[3])
-  local window, ban = tonumber(args[4]), tonumber(args[7])
   local out = {0, 0}
-  local function count(key, max, field, slot)
+  local function count(key, window, max, ban, field, slot)
     local seq = redis.call('INCR', 'edge:fail:seq')
     redis.call('ZADD', key, now, seq)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     redis.call('EXPIRE', key, window)
     if max > 0 and redis.call('ZCARD', key) >= max then
-      redis.call('HSET', 'edge:bans', field, math.floor(now) + ban)   -- guard.ban_until
-      redis.call('HSET', 'edge:bans:why', field, 'failed authentications')
-      redis.call('INCR', 'edge:bans:ver')
+      local untl = math.floor(now) + ban                       -- guard.ban_until
+      local cur = tonumber(redis.call('HGET', 'edge:bans', field) or '0') or 0
+      if untl > cur then
+        redis.call('HSET', 'edge:bans', field, untl)
+        redis.call('HSET', 'edge:bans:why', field, 'failed authentications')
+        redis.call('INCR', 'edge:bans:ver')
+      else
+        untl = cur
+      end
       redis.call('DEL', key)
-      out[slot] = 1
+      if untl > out[slot] then out[slot] = untl end
     end
   end
-  if src ~= '' then count('edge:fail:src:' .. src, tonumber(args[5]), 'src:' .. src, 1) end
-  if id ~= '' then
-    count('edge:fail:id:' .. string.lower(id), tonumber(args[6]), 'id:' .. string.lower(id), 2)
-    -- a source that failed for this identity is no longer trusted for it
-    if src ~= '' then redis.call('ZREM', 'edge:good:' .. string.lower(id), src) end
+  local lid = string.lower(id)
+  local i, first = 4, true
+  while args[i + 3] do
+    local window, ban = tonumber(args[i]), tonumber(args[i + 3])
+    -- the short window keeps its historical key names; long ones name theirs
+    local tag = first and '' or (args[i] .. ':')
+    if src ~= '' then
+      count('edge:fail:' .. tag .. 'src:' .. src, window, tonumber(args[i + 1]), ban,
+            'src:' .. src, 1)
+    end
+    if id ~= '' then
+      count('edge:fail:' .. tag .. 'id:' .. lid, window, tonumber(args[i + 2]), ban,
+            'id:' .. lid, 2)
+    end
+    i, first = i + 4, false
   end
+  -- a source that failed for this identity is no longer trusted for it
+  if id ~= '' and src ~= '' then redis.call('ZREM', 'edge:good:' .. lid, src) end
   return out
 end
 

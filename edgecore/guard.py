@@ -29,6 +29,13 @@ def ban_field(kind: str, value: str) -> str:
     return f"{kind}:{value.lower() if kind == 'id' else value}"
 
 
+def malformed_identity(identity: str) -> bool:
+    """A digest username no device can have: it carries a control byte
+    (C0, DEL) -- NUL among them, which no Kamailio function takes. Such a
+    request is answered like a wrong credential without being looked up."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7f for c in identity)
+
+
 def call_keys(auth_username: str, tenant: str) -> tuple[str, str]:
     return f"edge:calls:d:{auth_username.lower()}", f"edge:calls:t:{tenant}"
 
@@ -89,11 +96,18 @@ def _fcall(client: Any, fn: str, *args: object) -> Any:
 
 
 def auth_failed(client: Any, source: str, identity: str, now: float, window: int,
-                source_max: int, identity_max: int, ban_time: int) -> tuple[bool, bool]:
-    """Count one failed authentication; returns (source banned, identity locked) now."""
+                source_max: int, identity_max: int, ban_time: int,
+                long_windows: Iterable[tuple[int, int, int]] = ()) -> tuple[int, int]:
+    """Count one failed authentication in the short window and in each long
+    one (window seconds, source limit, identity limit: a limit reached bans
+    for the window's length); returns when the source's and the identity's
+    bans decided now end (0: not banned now)."""
+    extra: list[object] = []
+    for w, smax, imax in long_windows:
+        extra += [w, smax, imax, w]
     s, i = _fcall(client, "edge_auth_fail", source, identity, now, window, source_max,
-                  identity_max, ban_time)
-    return bool(int(s)), bool(int(i))
+                  identity_max, ban_time, *extra)
+    return int(s), int(i)
 
 
 def auth_succeeded(client: Any, identity: str, source: str, now: float, trusted_for: int
@@ -127,15 +141,25 @@ def unban(client: Any, kind: str, value: str) -> bool:
     return bool(int(_fcall(client, "edge_unban", ban_field(kind, value))))
 
 
-def bans(client: Any, now: float) -> list[Ban]:
-    """The bans in force."""
+def bans(client: Any, now: float, bad: list[str] | None = None) -> list[Ban]:
+    """The bans in force. An entry that does not parse (a kind other than
+    src/id, an expiry that is not a number) is skipped, and its field added
+    to ``bad`` when given: one bad entry never hides the others."""
     entries = client.hgetall(BANS_KEY) or {}
     why = client.hgetall(BANS_WHY_KEY) or {}
     out = []
     for field, until in entries.items():
         f = field.decode() if isinstance(field, bytes) else str(field)
         kind, _, value = f.partition(":")
-        b = Ban(kind, value, float(until), str(why.get(field, "") or ""))
+        try:
+            ban_field(kind, value)
+            b = Ban(kind, value, float(until), str(why.get(field, "") or ""))
+            if not math.isfinite(b.until):
+                raise ValueError(until)
+        except (ValueError, TypeError):
+            if bad is not None:
+                bad.append(f)
+            continue
         if b.active(now):
             out.append(b)
     return sorted(out, key=lambda b: (b.kind, b.value))

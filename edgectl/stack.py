@@ -331,7 +331,11 @@ class Redis(Service):
     def command(self) -> list[str]:
         return ["redis-server", "--bind", self.host, "--port", str(self.port),
                 "--dir", str(self.datadir), "--dbfilename", "dump.rdb",
-                "--save", "60 1000", "--appendonly", "no", "--daemonize", "no",
+                # bans, identity locks and call slots are not rebuilt from
+                # PostgreSQL: they must survive a crash (AOF, fsync each
+                # second: at most the last second of them lost)
+                "--save", "60 1000", "--appendonly", "yes", "--appendfsync", "everysec",
+                "--daemonize", "no",
                 "--protected-mode", "yes", "--logfile", "", "--maxclients", "10000"]
 
     def ready(self) -> bool:
@@ -485,10 +489,12 @@ class Kamailio(Service):
             d[f"WITH_{feature.upper()}"] = ""
         if self.cfg.cluster.peers:          # a node with peers is in a cluster
             d["WITH_CLUSTER"] = ""
+        d[edgeconfig.SECRETS_FLAG] = ""     # the secrets themselves: env()
         d.update(self.extra_defines)
         return d
 
     def command(self) -> list[str]:
+        edgeconfig.kamailio_secrets(self.cfg)       # refuses the default off loopback
         cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.cfg.sip.shm_mb),
                "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
         for name, value in self.defines().items():
@@ -503,6 +509,7 @@ class Kamailio(Service):
         # prometheus-client multiprocess mode: every worker writes its own
         # files here, the exporter (edgectl ops) adds them up
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.cfg.metrics_dir)
+        env.update(edgeconfig.kamailio_secrets(self.cfg))
         return env
 
     def prepare(self) -> None:
@@ -649,6 +656,8 @@ class Stack:
         """Start whatever is not running; returns the names started."""
         from edgectl import db
 
+        for k in self.kamailios:            # refused before anything starts
+            edgeconfig.kamailio_secrets(k.cfg)
         missing = self._adopt()
         started = []
         try:

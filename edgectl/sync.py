@@ -8,7 +8,12 @@ both paths, so they cannot drift apart:
   ``edge:gen`` to it in one MULTI (readers never see a half-built model), then
   deletes the old generation;
 * :func:`apply_tenants` rewrites the named tenants inside the current
-  generation, each in one MULTI, deleting what the tenant owned before.
+  generation, all of them in one MULTI, deleting what they owned before
+  (so a device moved between two of them is never lost between the two);
+* every full rebuild also writes a fresh random ``edge:epoch``: the version
+  counter may go backwards when Redis loses data (restart without
+  persistence, failover to a lagging replica), the pair (epoch, version)
+  never repeats, and that pair is what the nodes' caches compare.
 
 :class:`Follower` (``edgectl sync --follow``) LISTENs on ``edge_changes``
 (NOTIFY from the schema's triggers) and applies each changed tenant within
@@ -263,6 +268,7 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
             flip = r.pipeline(transaction=True)
             flip.set(rm.GEN_KEY, gen)
             write_namespaces(flip, conn)
+            flip.set(rm.EPOCH_KEY, uuid.uuid4().hex)
             flip.incr(rm.VER_KEY)
             flip.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
             flip.execute()
@@ -301,16 +307,17 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
             pass
         else:
             snaps = load_snapshots(conn, ids)
-            if not ids:                      # namespaces only ('ns' notification)
-                pipe = r.pipeline(transaction=True)
-                write_namespaces(pipe, conn)
-                pipe.incr(rm.VER_KEY)
-                pipe.execute()
+            # one MULTI for the whole burst (or for the namespaces alone: an
+            # 'ns' notification), every deletion before any write: a device
+            # (or domain) that moved from one of these tenants to another is
+            # deleted with its old tenant and written with its new one,
+            # whatever the order of the tenants
+            old = {tid: [str(x) for x in r.smembers(rm.k_owned(gen, tid))] for tid in ids}
+            pipe = r.pipeline(transaction=True)
             for tid in ids:
-                old = [str(x) for x in r.smembers(rm.k_owned(gen, tid))]
-                pipe = r.pipeline(transaction=True)
-                _delete_owned(pipe, old)
+                _delete_owned(pipe, old[tid])
                 pipe.delete(rm.k_owned(gen, tid))
+            for tid in ids:
                 s = snaps.get(tid)
                 if s is not None:            # None: the tenant was deleted
                     cmds, owned = tenant_writes(gen, s)
@@ -318,10 +325,10 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
                         pipe.execute_command(*c)
                     if owned:
                         pipe.sadd(rm.k_owned(gen, tid), *owned)
-                write_namespaces(pipe, conn)
-                pipe.incr(rm.VER_KEY)
-                pipe.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
-                pipe.execute()
+            write_namespaces(pipe, conn)
+            pipe.incr(rm.VER_KEY)
+            pipe.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
+            pipe.execute()
             return gen
     full_rebuild(cfg, r, conn)
     return current_generation(r) or 0

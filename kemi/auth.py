@@ -57,6 +57,7 @@ def authenticate(req: Request) -> int:
             req.call = w.call("", req.dialled)
         except Unavailable:
             return unavailable(w.cfg.redis.retry_after)
+        w.cache.promote()
         return CONTINUE
     try:
         ns = namespace.of_request(w)        # a legacy server's phones: its realm, its names
@@ -65,8 +66,11 @@ def authenticate(req: Request) -> int:
     realm = ns.realm if ns is not None else w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)
-    authuser = namespace.identity(ns, context.pv_str("$au"))
     req.namespace = ns.name if ns is not None else ""
+    if security.malformed_identity(context.pv_str("$au")):  # answered like a wrong credential
+        _failed(metrics.UNKNOWN_TENANT, req.namespace)
+        return challenge(realm)
+    authuser = namespace.identity(ns, context.pv_str("$au"))
     try:
         if KSR.is_INVITE():
             req.dialled = normalise(context.pv_str("$rU"))
@@ -97,6 +101,7 @@ def authenticate(req: Request) -> int:
             _failed(tenant.id, req.namespace)
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
+    w.cache.promote()           # only authenticated lookups stay cached for long
     security.auth_succeeded(authuser)
     KSR.auth.consume_credentials()
     req.device, req.tenant = device, tenant

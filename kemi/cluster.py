@@ -30,7 +30,25 @@ from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLT_DELIVERED, STOP
 
 RESOLVE_EVERY = 60.0            # s: a scaled service's new nodes become peers
-_peers: tuple[float, frozenset[tuple[str, int]]] | None = None
+# the addresses of peers given by name, kept current by the `peers` timer
+# process (kamailio/features/cluster.cfg): the SIP workers never resolve a
+# name themselves -- a blocking DNS lookup there stalls every request behind it
+PEER_TABLE = "edgepeers"
+
+
+def _split(entry: str) -> tuple[str, int]:
+    host, _, port = entry.rpartition(":")
+    return host, int(port)
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def resolve_peers(entries: list[str]) -> frozenset[tuple[str, int]]:
@@ -39,21 +57,67 @@ def resolve_peers(entries: list[str]) -> frozenset[tuple[str, int]]:
 
     out = set()
     for p in entries:
-        host, _, port = p.rpartition(":")
+        host, port = _split(p)
         try:
-            infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)
+            infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
         except OSError:
             continue                      # not resolvable now: retried later
-        out |= {(str(i[4][0]), int(port)) for i in infos}
+        out |= {(str(i[4][0]), port) for i in infos}
     return frozenset(out)
 
 
-def peers() -> frozenset[tuple[str, int]]:
+class Peers:
+    """Whether a source (address, port) is a peer, without DNS: the peers
+    configured by address are compared directly, those given by name are
+    looked up in PEER_TABLE (shared memory, filled by the timer)."""
+
+    def __init__(self, entries: list[str]):
+        self.literal = frozenset((h, p) for h, p in map(_split, entries) if _is_address(h))
+        self.named = any(not _is_address(_split(e)[0]) for e in entries)
+
+    def __contains__(self, src: object) -> bool:
+        if src in self.literal:
+            return True
+        if not self.named or not isinstance(src, tuple):
+            return False
+        return KSR.htable.sht_get(PEER_TABLE, "%s:%d" % src) is not None
+
+
+_peers: Peers | None = None
+
+
+def peers() -> Peers:
     global _peers
+    if _peers is None:
+        _peers = Peers(context.worker().cfg.cluster.peers)
+    return _peers
+
+
+_resolved: dict[str, object] = {"at": None, "by_name": {}}
+
+
+def refresh_peers() -> None:
+    """The `peers` timer (its own process): resolve the peers given by name
+    every RESOLVE_EVERY seconds and make PEER_TABLE hold their addresses. A
+    name that does not resolve now keeps the addresses it had."""
     now = time.monotonic()
-    if _peers is None or now - _peers[0] > RESOLVE_EVERY:
-        _peers = (now, resolve_peers(context.worker().cfg.cluster.peers))
-    return _peers[1]
+    at = _resolved["at"]
+    if isinstance(at, float) and now - at < RESOLVE_EVERY:
+        return
+    _resolved["at"] = now
+    old = _resolved["by_name"]
+    assert isinstance(old, dict)
+    new: dict[str, frozenset[tuple[str, int]]] = {}
+    for entry in context.worker().cfg.cluster.peers:
+        if not _is_address(_split(entry)[0]):
+            new[entry] = resolve_peers([entry]) or old.get(entry, frozenset())
+    before = {a for addrs in old.values() for a in addrs}
+    after = {a for addrs in new.values() for a in addrs}
+    for ip, port in before - after:
+        KSR.htable.sht_rm(PEER_TABLE, f"{ip}:{port}")
+    for ip, port in after - before:
+        KSR.htable.sht_seti(PEER_TABLE, f"{ip}:{port}", 1)
+    _resolved["by_name"] = new
 
 
 def _source() -> tuple[str, int]:

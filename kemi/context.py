@@ -34,8 +34,9 @@ def pv_str(spec: str) -> str:
 
 
 def shv_version() -> int:
-    """Read-model version last seen by this node's timer (-1: unreachable)."""
-    v = KSR.pv.get("$shv(edge_ver)")
+    """The node's cache version (kemi/poller.py: changes whenever the read
+    model's epoch or version does, never repeats; -1: unreachable)."""
+    v = KSR.pv.get("$shv(edge_cache)")
     return int(v) if v is not None else -1
 
 
@@ -43,7 +44,7 @@ class Worker:
     def __init__(self, cfg: Config, client: Any, version: Callable[[], int] = shv_version):
         self.cfg = cfg
         self.redis = client
-        self.cache = VersionedCache(version, cfg.cache.max_entries)
+        self.cache = VersionedCache(version, cfg.cache.max_entries, cfg.cache.probation_entries)
         self.deferred: list[Callable[[Any], object]] = []
         self.exemptions = Exemptions(cfg.security.exempt_sources)
         self.scanners = Scanners(cfg.security.scanner_user_agents)
@@ -117,7 +118,9 @@ class Worker:
     def namespaces(self) -> dict[str, rm.Namespace]:
         """The legacy namespaces by address or host (kemi/namespace.py): one
         HGETALL per read-model version, none per request."""
-        return self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+        table = self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+        self.cache.promote()    # one key no stranger chooses: kept with the confirmed answers
+        return table
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         """Everything a call needs: cache, else one FCALL (edge_call)."""

@@ -130,6 +130,9 @@ class EdgeRouter:
     def ksr_websocket_event(self, msg: object, evname: str = "") -> int:
         return _guarded(lambda: web.on_websocket(evname))
 
+    def ksr_resolve_peers(self, msg: object, evname: str | None = None) -> int:
+        return _guarded(cluster.refresh_peers)       # timer process, features/cluster.cfg
+
     def ksr_poll_read_model(self, msg: object, evname: str | None = None) -> int:
         try:
             poller.poll()

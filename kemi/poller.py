@@ -1,8 +1,10 @@
 """Timer task (rtimer, every ``cache.poll_ms``): copy the read-model version
-from Redis into ``$shv(edge_ver)``, shared by all workers of the node.
+from Redis into ``$shv(edge_ver)`` (what operators and tests compare with
+Redis), and the node's cache version derived from it into
+``$shv(edge_cache)``, shared by all workers of the node.
 
-The workers compare it with the version their caches were filled at (see
-edgecore.cache); -1 tells them the read model is unreachable (Redis down, or
+The workers compare the cache version with the one their caches were filled
+at (see edgecore.cache); -1 tells them the read model is unreachable (Redis down, or
 holding no model), so they answer 503 instead of trusting a cache. One MGET per
 interval per node -- not per request. The same MGET reads the bans' version;
 when any node changed the bans, this node's ban table is refilled from Redis.
@@ -18,7 +20,18 @@ from edgecore import guard
 from edgecore import readmodel as rm
 from kemi import context, security
 
-_state: dict[str, bool | None] = {"last": None}
+_state: dict[str, object] = {"last": None, "seen": None}
+
+# what the workers' caches compare (kemi/context.py shv_version): a node-wide
+# counter bumped whenever the read model's (epoch, version) changes, -1 while
+# the model is unreachable. Redis' own counter can go backwards (a restart
+# without persistence, a failover to a lagging replica) and come back to a
+# value the caches saw with other data; the epoch of a full rebuild
+# (edgectl/sync.py) changes then, and this counter never goes back. Its
+# high-water mark lives in shared memory, so a reload of this module never
+# reuses a value either.
+CACHE_VER = "$shv(edge_cache)"
+CACHE_HW = "$shv(edge_cache_hw)"
 _bans: dict[str, object] = {"ver": None, "fields": set()}
 
 
@@ -28,14 +41,13 @@ def poll() -> None:
     w = context.worker()
     bans_ver = None
     try:
-        gen, ver, bans_ver = w.redis.mget(rm.GEN_KEY, rm.VER_KEY, guard.BANS_VER_KEY)
+        gen, ver, bans_ver, epoch = w.redis.mget(rm.GEN_KEY, rm.VER_KEY, guard.BANS_VER_KEY,
+                                                 rm.EPOCH_KEY)
         version = int(ver) if gen is not None and ver is not None else -1
         problem = None if version >= 0 else "Redis holds no read model"
-        if bans_ver != _bans["ver"] and security.enabled():
-            _mirror_bans(w.redis)
-            _bans["ver"] = bans_ver
     except (redis.RedisError, OSError, ValueError) as exc:
-        version, problem = -1, f"Redis unreachable: {exc}"
+        version, problem, epoch = -1, f"Redis unreachable: {exc}", None
+    KSR.pv.seti(CACHE_VER, _cache_version(epoch, version) if version >= 0 else -1)
     KSR.pv.seti("$shv(edge_ver)", version)
     up = version >= 0
     if _state["last"] is not up:
@@ -44,12 +56,35 @@ def poll() -> None:
         else:
             KSR.err(f"read model unavailable: {problem}; answering 503\n")
         _state["last"] = up
+    if up and bans_ver != _bans["ver"] and security.enabled():
+        # the bans are not the read model: failing to mirror them keeps the
+        # node's current ban table (and the node serving), retried next poll
+        try:
+            _mirror_bans(w.redis)
+            _bans["ver"] = bans_ver
+        except Exception as exc:
+            KSR.err(f"security: bans not mirrored: {exc!r}; keeping this node's copy\n")
+
+
+def _cache_version(epoch: object, version: int) -> int:
+    """The node's cache version for the model's (epoch, version): the same
+    number while that pair holds, a new one whenever it changes."""
+    hw = int(KSR.pv.get(CACHE_HW) or 0)
+    if _state["seen"] != (epoch, version) or hw <= 0:
+        hw += 1
+        KSR.pv.seti(CACHE_HW, hw)
+        _state["seen"] = (epoch, version)
+    return hw
 
 
 def _mirror_bans(client: object) -> None:
-    """Make this node's ban table equal to the bans in force in Redis."""
+    """Make this node's ban table equal to the bans in force in Redis. An
+    entry that does not parse is logged and skipped; the others still hold."""
     now = time.time()
-    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now)}
+    bad: list[str] = []
+    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now, bad)}
+    for field in bad:
+        KSR.err(f"security: ban entry {field!r} in {guard.BANS_KEY} is not valid; ignored\n")
     old = _bans["fields"]
     assert isinstance(old, set)
     for field in old - current.keys():

@@ -4,17 +4,21 @@ bookkeeping of the auth step.
 * oversized requests get 513;
 * scanners recognised by User-Agent (friendly-scanner, sipvicious, ...) are
   dropped without a reply, and their source is banned;
-* banned sources are dropped without a reply -- except a request of an
-  identity that recently authenticated from that same address and has not
-  failed from it since: a legitimate phone behind the attacker's NAT keeps
-  working, and the attacker still needs a valid identity *and* its password;
+* banned sources are dropped without a reply, decided from this node's own
+  tables with no I/O at all (the flood that earned a ban must not drive
+  Redis) -- except a request of an identity that recently authenticated on
+  this node from that same address and has not failed from it since: a
+  legitimate phone behind the attacker's NAT keeps working, and the attacker
+  still needs a valid identity *and* its password;
 * a source exceeding the request rate (pike) is banned.
 
 Bans live in Redis (edgecore.guard), so every edge node enforces a ban any
 node decided; each node checks its htable copy (no round trip per request).
 Failed authentications are counted per source and per identity in a sliding
-window (one round trip, on the failure path only); an identity past its limit
-is locked except from the sources it is trusted from. Guesses at a locked
+window, and again over an hour and a day against slow guessing (one round
+trip, on the failure path only); an identity past a limit is locked except
+from the sources it is trusted from, a source past one is banned, each for
+its window's length. Guesses at a locked
 identity are not checked but still count against their source.
 
 The trade-off, stated: an attacker behind a phone's own NAT who guesses *that
@@ -41,6 +45,10 @@ BAN_TABLE = "edgeban"
 # (identity, source) pairs this node recorded as trusted lately
 # (kamailio/features/antiflood.cfg: expire after security.trust_refresh)
 TRUST_TABLE = "edgetrust"
+# (identity, source) pairs that authenticated on this node within
+# security.trusted_for (refreshed by every success, removed by a failure):
+# what lets a phone behind a banned address through without a round trip
+GOOD_TABLE = "edgegood"
 
 
 def _trust_key(authuser: str, src: str) -> str:
@@ -87,7 +95,8 @@ def screen(req: Request) -> int:
         if not banned("src", src):
             _ban_source(src, "scanner user agent")
         return STOP
-    if banned("src", src) and not _trusted_here(src):
+    if banned("src", src) and not _trusted_locally(src):
+        # the flood that earned the ban costs this node no I/O at all
         return STOP
     if KSR.pike.pike_check_req() < 0:
         _ban_source(src, "request flood")
@@ -100,6 +109,16 @@ def _claimed_identity() -> str:
     To (REGISTER) or From -- a phone's first REGISTER carries no credentials."""
     return (context.pv_str("$au")
             or context.pv_str("$tU" if KSR.is_REGISTER() else "$fU"))
+
+
+def _trusted_locally(src: str) -> bool:
+    """A banned source's request passes only when the identity it claims
+    authenticated on this node from that source lately and has not failed
+    from it since (this node's `edgegood` table: no round trip). A phone
+    behind a banned address keeps working on the node it uses; the trust it
+    earned on another node is not consulted for a banned source."""
+    au = _claimed_identity()
+    return bool(au) and KSR.htable.sht_get(GOOD_TABLE, _trust_key(au, src)) is not None
 
 
 def _trusted_here(src: str) -> bool:
@@ -121,7 +140,20 @@ def identity_locked(authuser: str) -> bool:
     """The identity is locked and this source is not one it is trusted from."""
     if not enabled() or not banned("id", authuser):
         return False
-    return not _trusted_here(str(KSR.kx.get_srcip()))
+    src = str(KSR.kx.get_srcip())
+    return not (_trusted_locally(src) or _trusted_here(src))
+
+
+def malformed_identity(authuser: str) -> bool:
+    """The digest username carries control bytes (guard.malformed_identity):
+    logged on one line at INFO (the internet sends such things all day),
+    counted against the source like a wrong guess, never looked up."""
+    if not guard.malformed_identity(authuser):
+        return False
+    KSR.info("security: digest username with control bytes %r from %s refused\n"
+             % (authuser[:64], KSR.kx.get_srcip()))
+    auth_failed("", checked=False)
+    return True
 
 
 def auth_failed(authuser: str, checked: bool = True) -> None:
@@ -134,24 +166,27 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
     src = str(KSR.kx.get_srcip())
     if src in w.exemptions:
         return
+    now = time.time()
     try:
-        src_banned, id_locked = guard.auth_failed(
-            w.redis, src, authuser if checked else "", time.time(), sec.window,
-            sec.source_failures,
-            sec.identity_failures, sec.ban_time)
+        src_until, id_until = guard.auth_failed(
+            w.redis, src, authuser if checked else "", now, sec.window,
+            sec.source_failures, sec.identity_failures, sec.ban_time, sec.long_windows)
     except Exception as exc:
         KSR.warn(f"security: failure not counted: {exc}\n")
         return
     if checked:         # Redis revoked the pair's trust: the next success records it anew
         KSR.htable.sht_rm(TRUST_TABLE, _trust_key(authuser, src))
-    if src_banned:
-        note_ban("src", src, sec.ban_time)
+        KSR.htable.sht_rm(GOOD_TABLE, _trust_key(authuser, src))
+    if src_until:
+        secs = guard.ban_seconds_left(src_until, now)
+        note_ban("src", src, secs)
         metrics.inc("bans", "source", "failed_authentications")
-        KSR.notice(f"security: banned {src} for {sec.ban_time}s: failed authentications\n")
-    if id_locked:
-        note_ban("id", authuser, sec.ban_time)
+        KSR.notice(f"security: banned {src} for {secs}s: failed authentications\n")
+    if id_until:
+        secs = guard.ban_seconds_left(id_until, now)
+        note_ban("id", authuser, secs)
         metrics.inc("bans", "identity", "failed_authentications")
-        KSR.notice(f"security: locked identity {authuser} for {sec.ban_time}s\n")
+        KSR.notice(f"security: locked identity {authuser} for {secs}s\n")
 
 
 def auth_succeeded(authuser: str) -> None:
@@ -163,6 +198,7 @@ def auth_succeeded(authuser: str) -> None:
         return
     src = str(KSR.kx.get_srcip())
     key = _trust_key(authuser, src)
+    KSR.htable.sht_seti(GOOD_TABLE, key, 1)         # shared memory, no I/O
     if KSR.htable.sht_get(TRUST_TABLE, key) is not None:
         return
     KSR.htable.sht_seti(TRUST_TABLE, key, 1)

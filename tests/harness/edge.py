@@ -38,6 +38,9 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
     cfg.sip.usrloc_timer = 1
     cfg.sip.ring_timeout = 3
     cfg.cache.poll_ms = 100
+    # a node off loopback (the WebRTC tests' namespace address) refuses the
+    # published nonce secret
+    cfg.auth.nonce_secret = "test-suite-nonce-secret"
     # the suite's own clients (127.0.0.1) make many deliberate auth failures;
     # attack tests come from other loopback addresses
     cfg.security.exempt_sources = ["127.0.0.1/32"]

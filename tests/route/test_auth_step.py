@@ -87,3 +87,14 @@ def test_read_model_down_is_503_with_retry_after_never_a_pass(ksr, worker):
     assert ksr.reply_headers == ["Retry-After: 5\r\n"]
     assert req.device is None
     assert not ksr.called("auth.pv_auth_check")
+
+
+@pytest.mark.parametrize("au", ["7001\x00x", "7001\x01", "\x7f"])
+def test_control_bytes_in_the_username_are_a_wrong_credential(ksr, worker, au):
+    """Issue 15 item 11: challenged like a wrong password, one INFO line,
+    never looked up (no KSR function takes a NUL)."""
+    ksr.message("REGISTER", au=au)
+    assert auth.authenticate(Request()) == STOP
+    assert ksr.called("auth.auth_challenge") == [("sipedge", 1)]
+    assert not ksr.called("auth.pv_auth_check") and not ksr.called("htable.sht_get")
+    assert len(ksr.called("info")) == 1 and not ksr.called("err")

@@ -42,3 +42,58 @@ def test_a_device_is_never_delivered_as_a_peer(ksr):
     req.from_peer = False
     cluster.deliver(req)
     assert not ksr.called("tm.t_relay") and not ksr.called("dialog.var_sets")
+
+
+def test_peers_are_recognised_without_dns_in_the_worker(ksr, monkeypatch):
+    """Issue 15 item 9: a SIP worker never resolves a name. Peers given by
+    address are compared directly; peers given by name are looked up in the
+    `edgepeers` table, which the `peers` timer process fills (resolving at
+    once, then every RESOLVE_EVERY), keeping a name's addresses while it
+    does not resolve."""
+    import socket
+
+    from edgecore.config import Config
+    from fakes import FakeWorker, use
+
+    cfg = Config()
+    cfg.cluster.peers = ["10.0.0.2:5060", "edge-peers.example:5070"]
+    use(FakeWorker(cfg))
+    monkeypatch.setattr(cluster, "_peers", None)
+    monkeypatch.setattr(cluster, "_resolved", {"at": None, "by_name": {}})
+
+    def no_dns(*a):
+        raise AssertionError("DNS lookup in a SIP worker")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    table: dict[str, int] = {}
+    ksr.results["htable.sht_get"] = lambda t, k: table.get(k) if t == cluster.PEER_TABLE else None
+    for src, peer in ((("10.0.0.2", 5060), True), (("10.0.0.3", 5070), False)):
+        ksr.results["kx.get_srcip"], ksr.results["kx.get_srcport"] = src
+        req = Request()
+        cluster.classify_source(req)
+        assert req.from_peer is peer
+
+    # the timer process resolves the name...
+    answers = [[(2, 2, 17, "", ("10.0.0.3", 5070)), (2, 2, 17, "", ("10.0.0.4", 5070))]]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a: answers[0])
+    ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__(k, v) or 1
+    ksr.results["htable.sht_rm"] = lambda t, k: table.pop(k, None) and 1
+    cluster.refresh_peers()
+    assert set(table) == {"10.0.0.3:5070", "10.0.0.4:5070"}
+    req = Request()
+    cluster.classify_source(req)                     # ...and the worker sees it
+    assert req.from_peer is True
+    # a name that stops resolving keeps its addresses; a changed one is updated
+    cluster._resolved["at"] = None
+
+    def fails(*a):
+        raise socket.gaierror("temporary failure")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fails)
+    cluster.refresh_peers()
+    assert set(table) == {"10.0.0.3:5070", "10.0.0.4:5070"}
+    cluster._resolved["at"] = None
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a: answers[0][:1])
+    cluster.refresh_peers()
+    assert set(table) == {"10.0.0.3:5070"}
+    cluster.refresh_peers()                           # not due yet: nothing resolved

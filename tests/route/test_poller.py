@@ -23,7 +23,7 @@ class Client:
 
 def test_version_published_when_model_present(ksr):
     w = use(FakeWorker())
-    w.redis = Client(reply=["3", "17", None])
+    w.redis = Client(reply=["3", "17", None, "e1"])
     poller.poll()
     assert ksr.pv["$shv(edge_ver)"] == 17
 
@@ -40,7 +40,7 @@ def test_redis_down_publishes_minus_one_and_logs_once(ksr):
 
 def test_empty_redis_is_no_model(ksr):
     w = use(FakeWorker())
-    w.redis = Client(reply=[None, None, None])
+    w.redis = Client(reply=[None, None, None, None])
     poller.poll()
     assert ksr.pv["$shv(edge_ver)"] == -1
 
@@ -50,7 +50,7 @@ def test_bans_from_redis_are_mirrored_and_lifted(ksr):
     w = use(FakeWorker())
     poller._bans.update(ver=None, fields=set())
     until = time.time() + 100
-    w.redis = Client(reply=["3", "17", "1"], bans={"src:203.0.113.9": str(until),
+    w.redis = Client(reply=["3", "17", "1", "e1"], bans={"src:203.0.113.9": str(until),
                                                    "id:000037001": str(until),
                                                    "src:198.51.100.1": str(time.time() - 5)})
     poller.poll()
@@ -60,6 +60,60 @@ def test_bans_from_redis_are_mirrored_and_lifted(ksr):
     ksr.calls.clear()
     poller.poll()                                                   # same version: nothing
     assert not ksr.called("htable.sht_setxi")
-    w.redis = Client(reply=["3", "17", "2"], bans={"id:000037001": str(until)})
+    w.redis = Client(reply=["3", "17", "2", "e1"], bans={"id:000037001": str(until)})
     poller.poll()                                                   # one lifted
     assert ksr.called("htable.sht_rm") == [("edgeban", "src:203.0.113.9")]
+
+
+def test_a_bad_ban_entry_is_skipped_and_the_node_keeps_serving(ksr):
+    """Issue 15 item 7: an entry that does not parse (bad expiry, unknown
+    kind) is logged and skipped; the good ones are mirrored and the published
+    read-model version stays the model's, never -1."""
+    import time
+    w = use(FakeWorker())
+    poller._bans.update(ver=None, fields=set())
+    until = time.time() + 100
+    w.redis = Client(reply=["3", "17", "5", "e1"], bans={"src:203.0.113.9": str(until),
+                                                   "src:203.0.113.10": "never",
+                                                   "zz:whatever": str(until)})
+    poller.poll()
+    assert ksr.pv["$shv(edge_ver)"] == 17
+    assert {a[1] for a in ksr.called("htable.sht_setxi")} == {"src:203.0.113.9"}
+    assert len(ksr.called("err")) == 2                    # one line per bad entry
+
+
+def test_failing_to_mirror_bans_keeps_the_model_version(ksr):
+    w = use(FakeWorker())
+    poller._bans.update(ver=None, fields=set())
+
+    class Broken(Client):
+        def hgetall(self, key):
+            raise redis.ResponseError("WRONGTYPE")
+
+    w.redis = Broken(reply=["3", "17", "6", "e1"])
+    poller.poll()
+    assert ksr.pv["$shv(edge_ver)"] == 17
+    assert poller._bans["ver"] is None                    # retried next poll
+
+
+def test_cache_version_never_repeats_when_redis_goes_backwards(ksr):
+    """Issue 15 item 13: the workers' caches compare a node counter that
+    changes with the model's (epoch, version) and never returns to a value;
+    a counter that went back to 17 under another epoch is a new version."""
+    w = use(FakeWorker())
+    poller._state["seen"] = None
+    seen = []
+    for epoch, ver in (("e1", "17"), ("e1", "17"), ("e1", "18"), ("e2", "1"), ("e2", "17"),
+                       ("e2", "17")):
+        w.redis = Client(reply=["3", ver, None, epoch])
+        poller.poll()
+        seen.append(ksr.pv["$shv(edge_cache)"])
+        assert ksr.pv["$shv(edge_ver)"] == int(ver)
+    assert seen[0] == seen[1] and seen[4] == seen[5]
+    assert len({seen[0], seen[2], seen[3], seen[4]}) == 4 and seen == sorted(seen)
+    poller._state["seen"] = None               # app_python.reload: module state lost
+    poller.poll()
+    assert ksr.pv["$shv(edge_cache)"] > seen[-1]
+    w.redis = Client(error=redis.ConnectionError("refused"))
+    poller.poll()
+    assert ksr.pv["$shv(edge_cache)"] == -1

@@ -70,11 +70,17 @@ def test_scanner_dropped_silently_and_banned_everywhere(ksr, worker, ua):
 
 
 def test_banned_source_dropped_unless_trusted_identity(ksr, worker):
-    request(ksr, bans={"src:203.0.113.7"})
+    """Issue 15 item 6: a banned source costs no round trip, whatever
+    identity it claims; the trust that lets a phone behind it through is
+    this node's `edgegood` table."""
+    request(ksr, bans={"src:203.0.113.7", "000037001|203.0.113.7"})
     assert security.screen(Request()) == STOP and ksr.replies() == []
-    ksr.pv["$au"] = "000037001"
-    worker.redis.answers["edge_trusted"] = 1      # authenticated from here before
+    ksr.pv["$au"] = "000037002"
+    worker.redis.answers["edge_trusted"] = 1      # even if Redis would say trusted
+    assert security.screen(Request()) == STOP
+    ksr.pv["$au"] = "000037001"                   # authenticated on this node from here
     assert security.screen(Request()) == CONTINUE
+    assert worker.redis.calls == []               # no I/O at all
 
 
 def test_oversized_is_513(ksr, worker):
@@ -107,7 +113,9 @@ def test_failures_are_counted_and_bans_mirrored(ksr, worker):
     security.auth_failed("000037001")
     fn, args = worker.redis.calls[0]
     assert fn == "edge_auth_fail" and args[:2] == ("203.0.113.7", "000037001")
-    assert args[3:] == ("60", "20", "10", "600")
+    assert args[3:7] == ("60", "20", "10", "600")
+    # the slow-guessing windows: hour and day, each banning for its length
+    assert args[7:] == ("3600", "60", "20", "3600", "86400", "150", "50", "86400")
     fields = {a[1] for a in ksr.called("htable.sht_setxi")}
     assert fields == {"src:203.0.113.7", "id:000037001"}
 
@@ -137,7 +145,8 @@ def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
     worker.flush_deferred()
     assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
     assert worker.redis.round_trips == 1
-    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1}
+    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1,
+                     (security.GOOD_TABLE, "000037001|203.0.113.7"): 1}
     security.auth_succeeded("000037001")            # another worker of the node
     worker.flush_deferred()
     assert worker.redis.round_trips == 1

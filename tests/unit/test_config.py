@@ -77,7 +77,24 @@ def test_kamailio_trydef_defaults_match_python_defaults():
     rendered = config.kamailio_defines(config.Config())
     paths = {"RPC_SOCKET", "CTL_SOCKET", "KEMI_SCRIPT", "TLS_CERT", "TLS_KEY",  # per deployment
              "CDR_DB_URL", "DS_LIST_FILE"}
-    assert set(trydefs) == set(rendered)
+    assert set(trydefs) == set(rendered) | set(config.SECRET_ENV)
     for name, value in rendered.items():
         if name not in paths:
             assert trydefs[name] == value, name
+    assert trydefs["AUTH_SECRET"] == f'"{config.Auth().nonce_secret}"'
+
+
+def test_secrets_are_never_defines_and_the_default_is_refused_off_loopback():
+    """Issue 15 item 16: the nonce secret and the database URL are not on
+    Kamailio's command line; the published secret is refused off loopback."""
+    cfg = config.Config()
+    cfg.postgres.dsn = "postgresql://edge:s3cret-db-pw@127.0.0.1:5432/edge"
+    cfg.auth.nonce_secret = "a-very-private-nonce-secret"
+    rendered = " ".join(config.kamailio_defines(cfg).values())
+    assert "a-very-private-nonce-secret" not in rendered and "s3cret-db-pw" not in rendered
+    assert config.kamailio_secrets(cfg) == {"EDGE_NONCE_SECRET": "a-very-private-nonce-secret"}
+    assert config.kamailio_secrets(config.Config())        # loopback: the default is fine
+    for published in (config.Auth().nonce_secret, "CHANGE-ME: a long random string"):
+        cfg.sip.listen_ip, cfg.auth.nonce_secret = "0.0.0.0", published
+        with pytest.raises(config.ConfigError, match="published default"):
+            config.kamailio_secrets(cfg)

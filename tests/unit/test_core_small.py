@@ -70,10 +70,35 @@ def test_cache_refuses_when_model_unreachable():
 
 
 def test_cache_is_bounded():
-    cache = VersionedCache(lambda: 1, 3)
+    cache = VersionedCache(lambda: 1, 3, 2)
     for k in "abcdef":
         cache.get(k, lambda: 1)
-    assert len(cache) <= 3
+        cache.promote()
+    assert len(cache) <= 5
+
+
+def test_unauthenticated_lookups_cannot_evict_confirmed_answers():
+    """Issue 15 item 8: answers enter a bounded probation part; only a
+    lookup whose request authenticated (promote) joins the main part, where
+    the least recently used entry goes first -- never a clear-all."""
+    cache = VersionedCache(lambda: 1, 3, 4)
+    loads = []
+    get = lambda k: cache.get(k, lambda: loads.append(k) or k)  # noqa: E731
+    for k in ("dev1", "dev2"):
+        get(k)
+        cache.promote()                                 # authenticated
+    for i in range(10_000):                             # a flood under made-up names
+        get(f"stranger{i}")
+    assert len(cache) == 2 + 4
+    loads.clear()
+    assert get("dev1") == "dev1" and get("dev2") == "dev2" and loads == []
+    for k in ("dev3", "dev4"):                          # main part full: LRU goes
+        get(k)
+        cache.promote()
+    loads.clear()
+    for k in ("dev2", "dev3", "dev4", "dev1"):
+        get(k)
+    assert loads == ["dev1"]                            # the least recently used only
 
 
 def test_records_round_trip():

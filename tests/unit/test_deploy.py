@@ -159,3 +159,20 @@ def test_pool_members_get_every_variable_their_entrypoint_requires():
     env = compose()["services"]["asterisk"]["environment"]
     assert required <= set(env)
     assert compose()["services"]["asterisk"]["deploy"]["replicas"] >= 2
+
+
+def test_every_redis_keeps_the_runtime_state_on_a_volume():
+    """Issue 15 item 12: bans, locks and call slots live only in Redis; the
+    primary and the replica that may replace it append every write (fsync
+    each second) to a named volume, as the native launcher's Redis does."""
+    from edgectl.stack import Redis
+
+    c = compose()
+    for name in ("redis", "redis-replica"):
+        svc = c["services"][name]
+        cmd = " ".join(svc["command"])
+        assert "--appendonly yes" in cmd and "--appendfsync everysec" in cmd, name
+        vols = [v.split(":")[0] for v in svc.get("volumes", [])]
+        assert vols and all(v in c["volumes"] for v in vols), name
+    native = " ".join(Redis(config.Config()).command())
+    assert "--appendonly yes" in native and "--appendfsync everysec" in native
