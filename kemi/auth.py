@@ -62,6 +62,12 @@ def authenticate(req: Request) -> int:
     try:
         ns = namespace.of_request(w)        # a legacy server's phones: its realm, its names
     except Unavailable:
+        # read model unreachable: a request without credentials is still
+        # challenged (a challenge needs no data); its answer gets the 503
+        ns = namespace.of_request(w, last_known=True)
+        realm = ns.realm if ns is not None else w.cfg.auth.realm
+        if KSR.auth.has_credentials(realm) < 0:
+            return challenge(realm)
         return unavailable(w.cfg.redis.retry_after)
     realm = ns.realm if ns is not None else w.cfg.auth.realm
     if KSR.auth.has_credentials(realm) < 0:

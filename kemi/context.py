@@ -46,6 +46,9 @@ class Worker:
         self.redis = client
         self.cache = VersionedCache(version, cfg.cache.max_entries, cfg.cache.probation_entries)
         self.deferred: list[Callable[[Any], object]] = []
+        # the namespace table as this worker last fetched it: with the read
+        # model unreachable it still names the realm a challenge uses
+        self.last_namespaces: dict[str, rm.Namespace] = {}
         self.exemptions = Exemptions(cfg.security.exempt_sources)
         self.scanners = Scanners(cfg.security.scanner_user_agents)
         # the names a REGISTER may address besides its tenant's own domain
@@ -120,6 +123,7 @@ class Worker:
         HGETALL per read-model version, none per request."""
         table = self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
         self.cache.promote()    # one key no stranger chooses: kept with the confirmed answers
+        self.last_namespaces = table
         return table
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:

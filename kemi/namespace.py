@@ -28,9 +28,11 @@ from kemi import context
 _SPECS = ("$Ri", "$rd", "$td")
 
 
-def of_request(w: context.Worker) -> rm.Namespace | None:
-    """Raises Unavailable like every read-model lookup."""
-    table = w.namespaces()
+def of_request(w: context.Worker, last_known: bool = False) -> rm.Namespace | None:
+    """Raises Unavailable like every read-model lookup; with ``last_known``
+    it never does: the table as this worker last fetched it (the realm of a
+    challenge while the read model is unreachable)."""
+    table = w.last_namespaces if last_known else w.namespaces()
     if not table:
         return None
     for spec in _SPECS:

@@ -15,6 +15,7 @@ class FakeWorker(context.Worker):
         self.calls: dict[tuple[str, str], rm.CallData] = {}
         self.down = False
         self.ns: dict[str, rm.Namespace] = {}      # legacy namespaces by address/host
+        self.last_namespaces: dict[str, rm.Namespace] = {}
 
     def add(self, tenant: rm.Tenant, ext: str, ha1: str = "a" * 32) -> rm.Device:
         d = rm.Device(f"{tenant.id}{ext}", tenant.id, ext, ha1)
@@ -29,6 +30,7 @@ class FakeWorker(context.Worker):
     def namespaces(self) -> dict[str, rm.Namespace]:
         if self.down:
             raise Unavailable("test: read model down")
+        self.last_namespaces = self.ns
         return self.ns
 
     def call(self, authuser: str, dialled: str) -> rm.CallData:

@@ -61,6 +61,26 @@ def test_challenge_carries_the_namespace_realm(ksr, worker):
     assert ksr.called("auth.auth_challenge") == [("asterisk", 1)]
 
 
+def test_read_model_down_still_challenges_with_the_last_known_realm_then_503(ksr, worker):
+    """Redis unreachable: a request without credentials is challenged as
+    before (the realm of its namespace as this worker last saw it); the
+    request answering the challenge gets 503, never a pass."""
+    ksr.message("REGISTER", Ri="127.0.0.21")
+    namespace.of_request(worker)                     # the table once seen
+    worker.down = True
+    ksr.results["auth.has_credentials"] = -1
+    assert auth.authenticate(Request()) == STOP
+    assert ksr.called("auth.auth_challenge") == [("asterisk", 1)]
+    ksr.calls.clear()
+    ksr.message("REGISTER", au="1000", Ri="127.0.0.21")
+    ksr.results["auth.has_credentials"] = 1
+    ksr.results["auth.pv_auth_check"] = 1
+    req = Request()
+    assert auth.authenticate(req) == STOP
+    assert ksr.replies() == [(503, "Service Unavailable")]
+    assert req.device is None and not ksr.called("auth.pv_auth_check")
+
+
 def _auth_calls(ksr, au: str, **where: str) -> list:
     ksr.calls.clear()
     ksr.message("REGISTER", au=au, **where)
