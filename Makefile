@@ -25,7 +25,7 @@ status:
 
 ## make test: the whole suite (unit, KSR-stub route tests, integration against real daemons)
 test: deps
-	@$(PYTEST) -q tests
+	@$(PYTEST) -q --durations=25 tests
 
 unit: deps
 	@$(PYTEST) -q tests/unit tests/route
