@@ -33,7 +33,8 @@ def register_many(edge: tuple[str, int], devices: list[tuple[str, str]], contact
     """Register each (auth username, password) with ``contacts`` contacts
     <sip:user-k@local> (``expires`` 0: unregister them; from the same
     ``local`` address as they were registered). Returns {final code: count};
-    a transaction unanswered for 2 s is sent again (UDP)."""
+    a transaction unanswered for 4 s is sent again (UDP); a retransmission
+    whose nonce the original already used up is challenged again."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -76,7 +77,7 @@ def register_many(edge: tuple[str, int], devices: list[tuple[str, str]], contact
                 r = pending.get(cid)
                 cseq = int((rep.header("cseq") or "0").split()[0])
                 if r is not None and cseq == r.cseq and rep.code >= 200:
-                    if rep.code == 401 and r.challenges < 3:
+                    if rep.code == 401 and r.challenges < 6:
                         # (again: a retransmission reused a nonce that was used up)
                         r.challenges += 1
                         r.cseq += 1
@@ -88,7 +89,7 @@ def register_many(edge: tuple[str, int], devices: list[tuple[str, str]], contact
                         done[rep.code] = done.get(rep.code, 0) + 1
             now = time.monotonic()
             for r in pending.values():
-                if now - r.sent_at > 2.0:
+                if now - r.sent_at > 4.0:
                     send(r)
     finally:
         sock.close()
