@@ -4,7 +4,7 @@
 // browser context (its own signed-in user). The console is served over HTTPS
 // with the edge's own certificate, which the context is told to accept.
 import { createRequire } from "module";
-import readline from "readline";
+import { serve } from "./driver_loop.mjs";
 
 const require = createRequire(new URL("../../webphone/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
@@ -66,16 +66,4 @@ const commands = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin });
-process.stdout.write(JSON.stringify({ ready: true }) + "\n");
-for await (const line of rl) {
-  let reply;
-  try {
-    const msg = JSON.parse(line);
-    reply = { ok: true, result: await commands[msg.cmd](msg) };
-  } catch (err) {
-    reply = { ok: false, error: String(err && err.message || err) };
-  }
-  process.stdout.write(JSON.stringify(reply) + "\n");
-}
-await browser.close();
+await serve(commands, browser);

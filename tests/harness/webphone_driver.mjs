@@ -5,7 +5,7 @@
 // namespace of their own (tests/harness/netns.py), so its media crosses only
 // the test's veth link, never the machine's interfaces.
 import { createRequire } from "module";
-import readline from "readline";
+import { serve } from "./driver_loop.mjs";
 
 const require = createRequire(new URL("../../webphone/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
@@ -99,16 +99,4 @@ const commands = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin });
-process.stdout.write(JSON.stringify({ ready: true }) + "\n");
-for await (const line of rl) {
-  let reply;
-  try {
-    const msg = JSON.parse(line);
-    reply = { ok: true, result: await commands[msg.cmd](msg) };
-  } catch (err) {
-    reply = { ok: false, error: String(err && err.message || err) };
-  }
-  process.stdout.write(JSON.stringify(reply) + "\n");
-}
-await browser.close();
+await serve(commands, browser);
