@@ -13,6 +13,7 @@ from typing import Any
 
 from edgecore import pool as edge_pool
 from edgecore import readmodel as rm
+from edgestore import readmodel as rmstore
 from edgecore.config import Config
 from edgecore.numbering import normalise
 from edgecore.policy import CallPlan, plan_call
@@ -55,10 +56,10 @@ def resolve_caller(r: Any, caller: str) -> str:
 
 
 def _get_number(r: Any, tenant: str, number: str) -> str | None:
-    gen = r.get(rm.GEN_KEY)
+    gen = r.get(rmstore.GEN_KEY)
     if gen is None:
         raise EdgeError("the read model is not loaded (run edgectl sync)")
-    v = r.get(rm.k_number(int(gen), tenant, number))
+    v = r.get(rmstore.k_number(int(gen), tenant, number))
     return str(v) if v is not None else None
 
 
@@ -68,17 +69,17 @@ def explain(cfg: Config, caller: str, dialled: str, registered: Any = None,
     ``pool_up() -> bool | None`` tells whether a pool member is up (node RPC)."""
     import redis
 
-    from edgecore import redisconn
+    from edgestore import redisconn
 
     r = redisconn.client(cfg.redis, decode_responses=True, socket_connect_timeout=2,
                          socket_timeout=2)
     try:
         authuser = resolve_caller(r, caller)
         d = normalise(dialled)
-        data = rm.fetch_call(r, authuser, d)
+        data = rmstore.fetch_call(r, authuser, d)
     except (redis.RedisError, OSError) as exc:
         raise EdgeError(f"cannot read the read model at {cfg.redis.url}: {exc}") from None
-    except rm.ModelNotLoaded:
+    except rmstore.ModelNotLoaded:
         raise EdgeError("the read model is not loaded (run edgectl sync)") from None
     finally:
         r.close()

@@ -6,7 +6,7 @@ The ops service is one process beside the nodes. It
   (``/metrics``): the counters the KEMI code increments in every Kamailio
   worker (prometheus-client multiprocess files, merged here -- see
   edgecore.metrics), plus what describes the running stack, read at scrape
-  time: registrations per tenant (edgecore.regcount, kept in Redis by the
+  time: registrations per tenant (edgestore.regcount, kept in Redis by the
   registrar step; never ``ul.dump``, which does not fit a JSON-RPC reply
   beyond a few thousand contacts), pool members' state and calls in
   progress (dispatcher, dialog profile), rtpengine sessions, bans in force,
@@ -98,7 +98,7 @@ def ul_dump(sock: Path) -> Any:
 
 
 def registrations(cfg: Config, snap: Snapshot, now: float) -> None:
-    from edgecore import redisconn, regcount
+    from edgestore import redisconn, regcount
 
     r = redisconn.client(cfg.redis, decode_responses=True, socket_timeout=2)
     try:
@@ -157,17 +157,17 @@ def rtpengine_sessions(cfg: Config) -> int:
 
 def sync_state(cfg: Config, snap: Snapshot, now: float) -> None:
 
-    from edgecore import readmodel as rm
+    from edgestore import readmodel as rmstore
     from edgectl import db
 
-    from edgecore import redisconn
+    from edgestore import redisconn
 
     r = redisconn.client(cfg.redis, decode_responses=True, socket_timeout=2)
     try:
-        synced = r.get(rm.SYNCED_AT_KEY)
-        ver = r.get(rm.VER_KEY)
-        from edgecore import guard
-        snap.bans = guard.bans(r, now)
+        synced = r.get(rmstore.SYNCED_AT_KEY)
+        ver = r.get(rmstore.VER_KEY)
+        from edgestore import guard as guardstore
+        snap.bans = guardstore.bans(r, now)
     finally:
         r.close()
     snap.synced_at = float(synced) if synced else None

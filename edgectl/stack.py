@@ -352,13 +352,13 @@ def scratch_redis(run_dir: Path) -> Iterator[Any]:
     side alone; stopped by PID on exit."""
     import redis as redispy
 
-    from edgecore import readmodel as rm
+    from edgestore import readmodel as rmstore
 
     server = Redis(ephemeral_config(run_dir))
     server.start()
     try:
         client = redispy.Redis.from_url(server.cfg.redis.url, decode_responses=True)
-        rm.load_library(client)
+        rmstore.load_library(client)
         try:
             yield client
         finally:
@@ -679,11 +679,11 @@ class Stack:
     def model_versions(self) -> tuple[int, int]:
         """(read-model version in Redis, version the node's workers trust)."""
 
-        from edgecore import readmodel as rm
-        from edgecore import redisconn
+        from edgestore import readmodel as rmstore
+        from edgestore import redisconn
         r = redisconn.client(self.cfg.redis, decode_responses=True, socket_timeout=2)
         try:
-            stored = int(r.get(rm.VER_KEY) or -1)
+            stored = int(r.get(rmstore.VER_KEY) or -1)
         finally:
             r.close()
         return stored, rpc.read_model_version(self.cfg.rpc_socket)

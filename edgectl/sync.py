@@ -39,7 +39,8 @@ import psycopg
 import redis
 
 from edgecore import readmodel as rm
-from edgecore import redisconn
+from edgestore import readmodel as rmstore
+from edgestore import redisconn
 from edgecore.config import Config
 from edgectl.db import EdgeError, connect
 
@@ -151,22 +152,22 @@ def tenant_writes(gen: int, s: TenantSnapshot) -> tuple[list[tuple[str, ...]], l
         cmds.append(("SET", key, value))
         owned.append("K\t" + key)
 
-    put(rm.k_tenant(gen, t), s.tenant.encode())
+    put(rmstore.k_tenant(gen, t), s.tenant.encode())
     for d in s.devices:
-        put(rm.k_device(gen, d.auth_username), d.encode())
+        put(rmstore.k_device(gen, d.auth_username), d.encode())
     for target in s.targets:
-        put(rm.k_number(gen, t, target.number), target.encode())
+        put(rmstore.k_number(gen, t, target.number), target.encode())
     if s.exceptions:
-        xk = rm.k_exceptions(gen, t)
+        xk = rmstore.k_exceptions(gen, t)
         cmds.append(("SADD", xk, *sorted(s.exceptions)))
         owned.append("K\t" + xk)
     for first, last in s.global_ranges:
-        zk = rm.k_ranges(gen, len(first))
-        member = rm.range_member(first, last, t)
+        zk = rmstore.k_ranges(gen, len(first))
+        member = rmstore.range_member(first, last, t)
         cmds.append(("ZADD", zk, last, member))
         owned.append(f"Z\t{zk}\t{member}")
     if s.tenant.domain:
-        put(rm.k_domain(gen, s.tenant.domain), t)
+        put(rmstore.k_domain(gen, s.tenant.domain), t)
     return cmds, owned
 
 
@@ -176,9 +177,9 @@ def write_namespaces(pipe: Any, conn: psycopg.Connection) -> None:
         rows = conn.execute("SELECT a.address, n.name || ' ' || n.realm FROM"
                             " legacy_namespace_addresses a JOIN legacy_namespaces n"
                             " ON n.name = a.namespace").fetchall()
-    pipe.delete(rm.NS_KEY)
+    pipe.delete(rmstore.NS_KEY)
     if rows:
-        pipe.hset(rm.NS_KEY, mapping=dict(rows))
+        pipe.hset(rmstore.NS_KEY, mapping=dict(rows))
 
 
 def _delete_owned(pipe: Any, entries: Iterable[str]) -> None:
@@ -204,18 +205,18 @@ class WriterLock:
 
     def __enter__(self) -> "WriterLock":
         deadline = time.monotonic() + self.wait
-        while not self.r.set(rm.LOCK_KEY, self.token, nx=True, px=LOCK_TTL_MS):
+        while not self.r.set(rmstore.LOCK_KEY, self.token, nx=True, px=LOCK_TTL_MS):
             if time.monotonic() > deadline:
                 raise EdgeError("another sync holds the read-model lock; try again")
             time.sleep(0.05)
         return self
 
     def extend(self) -> None:
-        self.r.eval(_EXTEND, 1, rm.LOCK_KEY, self.token, LOCK_TTL_MS)
+        self.r.eval(_EXTEND, 1, rmstore.LOCK_KEY, self.token, LOCK_TTL_MS)
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.r.eval(_UNLOCK, 1, rm.LOCK_KEY, self.token)
+            self.r.eval(_UNLOCK, 1, rmstore.LOCK_KEY, self.token)
         except redis.RedisError:
             pass
 
@@ -232,7 +233,7 @@ class RebuildResult:
 
 
 def current_generation(r: redis.Redis) -> int | None:
-    g = r.get(rm.GEN_KEY)
+    g = r.get(rmstore.GEN_KEY)
     return int(g) if g is not None else None
 
 
@@ -244,7 +245,7 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
     conn = conn or connect(cfg)
     try:
         with WriterLock(r) as lock:
-            rm.load_library(r)
+            rmstore.load_library(r)
             snaps = load_snapshots(conn)
             gen = int(r.incr(GEN_SEQ_KEY))
             r.sadd(GENS_KEY, gen)
@@ -255,7 +256,7 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
                 for c in cmds:
                     pipe.execute_command(*c)
                 if owned:
-                    pipe.sadd(rm.k_owned(gen, s.tenant.id), *owned)
+                    pipe.sadd(rmstore.k_owned(gen, s.tenant.id), *owned)
                 n += len(cmds) + 1
                 keys += len(owned)
                 devices += len(s.devices)
@@ -266,11 +267,11 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
             pipe.execute()
             old = current_generation(r)
             flip = r.pipeline(transaction=True)
-            flip.set(rm.GEN_KEY, gen)
+            flip.set(rmstore.GEN_KEY, gen)
             write_namespaces(flip, conn)
-            flip.set(rm.EPOCH_KEY, uuid.uuid4().hex)
-            flip.incr(rm.VER_KEY)
-            flip.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
+            flip.set(rmstore.EPOCH_KEY, uuid.uuid4().hex)
+            flip.incr(rmstore.VER_KEY)
+            flip.set(rmstore.SYNCED_AT_KEY, f"{time.time():.3f}")
             flip.execute()
             for g in r.smembers(GENS_KEY):
                 if int(g) != gen:
@@ -312,11 +313,11 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
             # (or domain) that moved from one of these tenants to another is
             # deleted with its old tenant and written with its new one,
             # whatever the order of the tenants
-            old = {tid: [str(x) for x in r.smembers(rm.k_owned(gen, tid))] for tid in ids}
+            old = {tid: [str(x) for x in r.smembers(rmstore.k_owned(gen, tid))] for tid in ids}
             pipe = r.pipeline(transaction=True)
             for tid in ids:
                 _delete_owned(pipe, old[tid])
-                pipe.delete(rm.k_owned(gen, tid))
+                pipe.delete(rmstore.k_owned(gen, tid))
             for tid in ids:
                 s = snaps.get(tid)
                 if s is not None:            # None: the tenant was deleted
@@ -324,10 +325,10 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
                     for c in cmds:
                         pipe.execute_command(*c)
                     if owned:
-                        pipe.sadd(rm.k_owned(gen, tid), *owned)
+                        pipe.sadd(rmstore.k_owned(gen, tid), *owned)
             write_namespaces(pipe, conn)
-            pipe.incr(rm.VER_KEY)
-            pipe.set(rm.SYNCED_AT_KEY, f"{time.time():.3f}")
+            pipe.incr(rmstore.VER_KEY)
+            pipe.set(rmstore.SYNCED_AT_KEY, f"{time.time():.3f}")
             pipe.execute()
             return gen
     full_rebuild(cfg, r, conn)

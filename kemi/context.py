@@ -14,7 +14,8 @@ from typing import Any, Callable, TypeVar
 import KSR
 
 from edgecore import readmodel as rm
-from edgecore import redisconn
+from edgestore import readmodel as rmstore
+from edgestore import redisconn
 from edgecore.cache import Unavailable, VersionedCache
 from edgecore.guard import Exemptions, Scanners
 from edgecore.config import Config
@@ -86,7 +87,7 @@ class Worker:
 
         try:
             return fn(self.redis, *args)
-        except (redis.RedisError, rm.ModelNotLoaded, OSError) as exc:
+        except (redis.RedisError, rmstore.ModelNotLoaded, OSError) as exc:
             raise Unavailable(str(exc)) from None
 
     def device(self, authuser: str) -> tuple[rm.Device | None, rm.Tenant | None]:
@@ -112,7 +113,7 @@ class Worker:
                                                                      "t:" + dev.tenant)))
             if ten is not None:
                 return dev, ten
-        dev, ten = self._fetch(rm.fetch_device, authuser)
+        dev, ten = self._fetch(rmstore.fetch_device, authuser)
         if dev is not None and ten is not None:
             KSR.htable.sht_sets(NODE_CACHE, "d:" + au, rm.tagged(ver, dev.pack()))
             KSR.htable.sht_sets(NODE_CACHE, "t:" + ten.id, rm.tagged(ver, ten.encode()))
@@ -121,7 +122,7 @@ class Worker:
     def namespaces(self) -> dict[str, rm.Namespace]:
         """The legacy namespaces by address or host (kemi/namespace.py): one
         HGETALL per read-model version, none per request."""
-        table = self.cache.get(("ns",), lambda: self._fetch(rm.fetch_namespaces))
+        table = self.cache.get(("ns",), lambda: self._fetch(rmstore.fetch_namespaces))
         self.cache.promote()    # one key no stranger chooses: kept with the confirmed answers
         self.last_namespaces = table
         return table
@@ -129,7 +130,7 @@ class Worker:
     def call(self, authuser: str, dialled: str) -> rm.CallData:
         """Everything a call needs: cache, else one FCALL (edge_call)."""
         return self.cache.get(("c", authuser.lower(), dialled),
-                              lambda: self._fetch(rm.fetch_call, authuser, dialled))
+                              lambda: self._fetch(rmstore.fetch_call, authuser, dialled))
 
 
 def redis_client(cfg: Config) -> Any:

@@ -16,7 +16,7 @@ import time
 
 import KSR
 
-from edgecore import guard
+from edgestore import guard as guardstore
 from kemi import calls, context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE
@@ -56,8 +56,8 @@ def limit_calls(req: Request) -> int:
         return CONTINUE
     call_id = context.pv_str("$ci")
     try:
-        which = guard.admit_call(w.redis, call_id, device.auth_username, tenant.id, dev_max,
-                                 ten_max, time.time(), sec.max_call_duration)
+        which = guardstore.admit_call(w.redis, call_id, device.auth_username, tenant.id,
+                                      dev_max, ten_max, time.time(), sec.max_call_duration)
     except Exception as exc:
         KSR.err(f"call limits unavailable: {exc}\n")
         return send(503, "Service Unavailable", f"Retry-After: {w.cfg.redis.retry_after}")
@@ -88,7 +88,8 @@ def release(evname: str) -> None:
         return
     au, tenant, call_id = (str(slot).split(" ", 2) + [""])[:3]
     try:
-        guard.release_call(context.worker().redis, call_id or context.pv_str("$ci"), au, tenant)
+        guardstore.release_call(context.worker().redis, call_id or context.pv_str("$ci"), au,
+                                tenant)
     except Exception as exc:
         KSR.warn(f"call slot not released (expires by itself): {exc}\n")
         return

@@ -17,7 +17,8 @@ import time
 import KSR
 
 from edgecore import guard
-from edgecore import readmodel as rm
+from edgestore import guard as guardstore
+from edgestore import readmodel as rmstore
 from kemi import context, security
 
 _state: dict[str, object] = {"last": None, "seen": None}
@@ -41,8 +42,8 @@ def poll() -> None:
     w = context.worker()
     bans_ver = None
     try:
-        gen, ver, bans_ver, epoch = w.redis.mget(rm.GEN_KEY, rm.VER_KEY, guard.BANS_VER_KEY,
-                                                 rm.EPOCH_KEY)
+        gen, ver, bans_ver, epoch = w.redis.mget(rmstore.GEN_KEY, rmstore.VER_KEY,
+                                                 guardstore.BANS_VER_KEY, rmstore.EPOCH_KEY)
         version = int(ver) if gen is not None and ver is not None else -1
         problem = None if version >= 0 else "Redis holds no read model"
     except (redis.RedisError, OSError, ValueError) as exc:
@@ -82,9 +83,10 @@ def _mirror_bans(client: object) -> None:
     entry that does not parse is logged and skipped; the others still hold."""
     now = time.time()
     bad: list[str] = []
-    current = {guard.ban_field(b.kind, b.value): b for b in guard.bans(client, now, bad)}
+    current = {guard.ban_field(b.kind, b.value): b for b in guardstore.bans(client, now, bad)}
     for field in bad:
-        KSR.err(f"security: ban entry {field!r} in {guard.BANS_KEY} is not valid; ignored\n")
+        KSR.err(f"security: ban entry {field!r} in {guardstore.BANS_KEY} is not valid; "
+                "ignored\n")
     old = _bans["fields"]
     assert isinstance(old, set)
     for field in old - current.keys():

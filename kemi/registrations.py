@@ -1,4 +1,4 @@
-"""Registration counts per tenant (edgecore.regcount): after a REGISTER is
+"""Registration counts per tenant (edgestore.regcount): after a REGISTER is
 accepted, the AOR's contacts as this node's usrloc now holds them (registrar
 reg_fetch_contacts / $ulc, no I/O) are recorded in Redis by a deferred
 write, sent in the request's one pipelined round trip after the reply
@@ -11,7 +11,7 @@ import time
 
 import KSR
 
-from edgecore import regcount
+from edgestore import regcount
 from kemi import context
 from kemi.ksrconst import LOCATION
 

@@ -12,7 +12,7 @@ bookkeeping of the auth step.
   still needs a valid identity *and* its password;
 * a source exceeding the request rate (pike) is banned.
 
-Bans live in Redis (edgecore.guard), so every edge node enforces a ban any
+Bans live in Redis (edgestore.guard), so every edge node enforces a ban any
 node decided; each node checks its htable copy (no round trip per request).
 Failed authentications are counted per source and per identity in a sliding
 window, and again over an hour and a day against slow guessing (one round
@@ -36,6 +36,7 @@ import time
 import KSR
 
 from edgecore import guard, metrics
+from edgestore import guard as guardstore
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
@@ -74,7 +75,7 @@ def _ban_source(src: str, reason: str) -> None:
     secs = w.cfg.security.ban_time
     note_ban("src", src, secs)
     try:
-        guard.ban(w.redis, "src", src, guard.ban_until(time.time(), secs), reason)
+        guardstore.ban(w.redis, "src", src, guard.ban_until(time.time(), secs), reason)
     except Exception as exc:          # Redis down: this node's ban still holds
         KSR.warn(f"security: ban of {src} not shared: {exc}\n")
     metrics.inc("bans", "source", reason.replace(" ", "_"))
@@ -131,7 +132,7 @@ def _trusted_here(src: str) -> bool:
         return False
     w = context.worker()
     try:
-        return guard.trusted(w.redis, au, src, time.time(), w.cfg.security.trusted_for)
+        return guardstore.trusted(w.redis, au, src, time.time(), w.cfg.security.trusted_for)
     except Exception:
         return False
 
@@ -168,7 +169,7 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
         return
     now = time.time()
     try:
-        src_until, id_until = guard.auth_failed(
+        src_until, id_until = guardstore.auth_failed(
             w.redis, src, authuser if checked else "", now, sec.window,
             sec.source_failures, sec.identity_failures, sec.ban_time, sec.long_windows)
     except Exception as exc:
@@ -205,4 +206,4 @@ def auth_succeeded(authuser: str) -> None:
     w = context.worker()
     trusted_for, now = w.cfg.security.trusted_for, time.time()
     # written once the request is answered: never a second trip before it
-    w.defer(lambda client: guard.auth_succeeded(client, authuser, src, now, trusted_for))
+    w.defer(lambda client: guardstore.auth_succeeded(client, authuser, src, now, trusted_for))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What a million global number ranges cost a call: the ``edge_call`` lookup
-(edgecore/edge.lua, one FCALL, the read every INVITE makes) timed in a private
+(edgestore/edge.lua, one FCALL, the read every INVITE makes) timed in a private
 Redis holding 1k, 10k, 100k and 1M ranges of 10,000 tenants -- the ranges
 ZSET answers by score, so the time must stay flat (O(log n)), not grow with
 the data. A benchmark, not a test: it asserts nothing (`make bench` prints
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgecore import readmodel as rm  # noqa: E402
+from edgestore import readmodel as rmstore  # noqa: E402
 from edgectl.stack import scratch_redis  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -38,11 +38,11 @@ def _block(i: int) -> tuple[str, str, str]:
 
 
 def fill(client: Any, have: int, want: int) -> None:
-    key = rm.k_ranges(GEN, DIGITS)
+    key = rmstore.k_ranges(GEN, DIGITS)
     pipe = client.pipeline(transaction=False)
     for i in range(have, want):
         first, last, tenant = _block(i)
-        pipe.zadd(key, {rm.range_member(first, last, tenant): int(last)})
+        pipe.zadd(key, {rmstore.range_member(first, last, tenant): int(last)})
         if i % 50_000 == 49_999:
             pipe.execute()
     pipe.execute()
@@ -57,7 +57,7 @@ def time_lookups(client: Any, n_ranges: int, lookups: int, seed: int = 1) -> dic
         first, _, _ = _block(rnd.randrange(n_ranges))
         number = f"{int(first) + rnd.randrange(100):0{DIGITS}d}"
         t0 = time.perf_counter()
-        rm.fetch_call(client, "", number)
+        rmstore.fetch_call(client, "", number)
         samples.append((time.perf_counter() - t0) * 1e6)
     samples.sort()
     return {"p50_us": samples[len(samples) // 2], "p99_us": samples[int(len(samples) * 0.99)]}
@@ -66,7 +66,7 @@ def time_lookups(client: Any, n_ranges: int, lookups: int, seed: int = 1) -> dic
 def measure(work: Path, lookups: int = 20_000, sizes: Sequence[int] = SIZES) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with scratch_redis(work / "ranges") as client:
-        client.set(rm.GEN_KEY, GEN)
+        client.set(rmstore.GEN_KEY, GEN)
         have = 0
         for n in sizes:
             fill(client, have, n)

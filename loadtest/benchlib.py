@@ -64,15 +64,15 @@ class LocalEdge:
         sync follower writes a tenant in one MULTI."""
         import redis
 
-        from edgecore import readmodel as rm
+        from edgestore import readmodel as rmstore
         r = redis.Redis.from_url(self.cfg.redis.url, decode_responses=True)
         deadline = time.monotonic() + timeout
         try:
             while True:
-                gen = r.get(rm.GEN_KEY)
+                gen = r.get(rmstore.GEN_KEY)
                 pipe = r.pipeline(transaction=False)
                 for au in auth_users:
-                    pipe.exists(rm.k_device(int(gen or 0), au))
+                    pipe.exists(rmstore.k_device(int(gen or 0), au))
                 found = sum(pipe.execute()) if gen is not None else 0
                 if found == (len(auth_users) if present else 0):
                     break

@@ -33,7 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgecore import readmodel as rm
-from edgecore import redisconn
+from edgestore import readmodel as rmstore
+from edgestore import redisconn
 from edgecore.config import Config
 from edgecore.policy import plan_call
 from edgectl import db
@@ -113,7 +114,7 @@ def _verify(r: Any, ns: str, plan: dict[str, Any]) -> dict[str, Any]:
         for _, p, _, _, _, dial in chunk:
             pipe.fcall("edge_call", 0, rm.legacy_identity(ns, p), dial)
         for (t, p, n, rings, key, dial), raw in zip(chunk, pipe.execute()):
-            cp = plan_call(rm.decode_call(raw), dial)
+            cp = plan_call(rmstore.decode_call(raw), dial)
             res = cp.resolution
             edge_key = (f"{res.tenant.id}:{res.target.number}"
                         if res.found and res.target is not None and res.tenant is not None else "")

@@ -103,7 +103,7 @@ class Operations(Base):
         return r
 
     def bans(self, page: Page = Page(), now: float | None = None) -> dict[str, Any]:
-        from edgecore import guard
+        from edgestore import guard as guardstore
 
         self.edge_wide("the ban list")
         now = time.time() if now is None else now
@@ -111,11 +111,12 @@ class Operations(Base):
                   "until": datetime.fromtimestamp(b.until, timezone.utc)
                   .isoformat(timespec="seconds"),
                   "seconds_left": int(b.until - now), "reason": b.reason}
-                 for b in guard.bans(self._guard_redis(), now)]
+                 for b in guardstore.bans(self._guard_redis(), now)]
         return page.cut(items)
 
     def ban_add(self, target: str, seconds: int, reason: str) -> tuple[str, str]:
         from edgecore import guard
+        from edgestore import guard as guardstore
 
         self.edge_wide("bans", write=True)
         if seconds <= 0:
@@ -125,17 +126,17 @@ class Operations(Base):
         with self.change("ban.add") as c:
             self.audit(c, "ban.add", "bans", None, None,
                        {"kind": kind, "who": value, "until": until, "reason": reason})
-            guard.ban(self._guard_redis(), kind, value, until, reason)
+            guardstore.ban(self._guard_redis(), kind, value, until, reason)
         return kind, value
 
     def ban_remove(self, target: str) -> str:
-        from edgecore import guard
+        from edgestore import guard as guardstore
 
         self.edge_wide("bans", write=True)
         kind, value = self.ban_target(target)
         with self.change("ban.remove") as c:
             self.audit(c, "ban.remove", "bans", None, {"kind": kind, "who": value}, None)
-            if not guard.unban(self._guard_redis(), kind, value):
+            if not guardstore.unban(self._guard_redis(), kind, value):
                 raise NotFound(f"{value} is not banned")
         return value
 

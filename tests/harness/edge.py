@@ -209,7 +209,7 @@ class Edge:
 
     def redis(self) -> Any:
         import redis
-        from edgecore import redisconn
+        from edgestore import redisconn
         return redisconn.client(self.cfg.redis, decode_responses=True)
 
     def db(self) -> Any:

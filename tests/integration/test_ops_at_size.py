@@ -1,6 +1,6 @@
 """`edgectl status` and `/metrics` with 100,000 registered contacts: counted
 from usrloc's statistics and the per-tenant counts the registrar step keeps
-(edgecore.regcount), never from ``ul.dump`` -- which stops fitting a
+(edgestore.regcount), never from ``ul.dump`` -- which stops fitting a
 JSON-RPC reply after a few thousand contacts (status said 0 registered and
 every scrape lost the registration gauges)."""
 

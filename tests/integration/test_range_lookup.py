@@ -1,5 +1,5 @@
 """The global number space as the edge reads it: the ``edge_call`` function
-of edgecore/edge.lua over the ranges ZSET the sync writer builds
+of edgestore/edge.lua over the ranges ZSET the sync writer builds
 (edgectl.sync.tenant_writes), in a real Redis -- the edges of ranges (first,
 last, one outside, adjacent ranges, leading zeros, other lengths), and the
 same answers with a million ranges loaded."""
@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from edgecore import readmodel as rm
+from edgestore import readmodel as rmstore
 from edgectl.stack import scratch_redis
 from edgectl.sync import TenantSnapshot, tenant_writes
 
@@ -20,7 +21,7 @@ GEN = 1
 @pytest.fixture(scope="module")
 def redis_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with scratch_redis(tmp_path_factory.mktemp("ranges")) as client:
-        client.set(rm.GEN_KEY, GEN)
+        client.set(rmstore.GEN_KEY, GEN)
         yield client
 
 
@@ -34,7 +35,7 @@ def provision(client: Any, owners: dict[str, list[tuple[str, str]]]) -> None:
 
 
 def owner(client: Any, number: str) -> str | None:
-    rng = rm.fetch_call(client, "", number).global_range
+    rng = rmstore.fetch_call(client, "", number).global_range
     if rng is None:
         return None
     first, last, tenant = rng
@@ -83,10 +84,10 @@ def test_a_million_ranges_answer_the_same(small: Any):
     client = small
     n = 1_000_000
     pipe = client.pipeline(transaction=False)
-    key = rm.k_ranges(GEN, 8)
+    key = rmstore.k_ranges(GEN, 8)
     for i in range(n):
         first, last = f"{i * 100:08d}", f"{i * 100 + 49:08d}"
-        pipe.zadd(key, {rm.range_member(first, last, f"{i % 10000 + 30000:05d}"): int(last)})
+        pipe.zadd(key, {rmstore.range_member(first, last, f"{i % 10000 + 30000:05d}"): int(last)})
         if i % 50_000 == 49_999:
             pipe.execute()
     pipe.execute()

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from edgecore import guard
+from edgestore import guard as guardstore
 from edgectl.stack import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
@@ -111,7 +111,7 @@ def tenant(edge: Edge) -> dict[str, tuple[str, str]]:
 
 def slots(edge: Edge, au: str, tenant: str) -> int:
     """Call slots the device holds in Redis (members, expired or not)."""
-    dkey, _ = guard.call_keys(au, tenant)
+    dkey, _ = guardstore.call_keys(au, tenant)
     return int(edge.redis().zcard(dkey))
 
 

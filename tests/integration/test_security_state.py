@@ -171,7 +171,7 @@ def test_bans_locks_and_call_slots_survive_a_redis_crash(rs):
     """Item 12: the launcher's Redis keeps the edge's runtime state (AOF,
     fsync every second): killed with SIGKILL and restarted, the bans, the
     identity locks and the call slots are all still there."""
-    from edgecore import guard
+    from edgestore import guard as guardstore
 
     t = rs.new_tenant("Survivors")
     au, _ = rs.new_device(t, "7001")
@@ -180,15 +180,15 @@ def test_bans_locks_and_call_slots_survive_a_redis_crash(rs):
     rs.ctl_ok("ban", "add", au, "--for", "600")
     r = rs.redis()
     now = time.time()
-    assert guard.admit_call(r, "slot-call-1", au, t, 1, 0, now, 3600) is None
+    assert guardstore.admit_call(r, "slot-call-1", au, t, 1, 0, now, 3600) is None
     time.sleep(1.5)                                      # appendfsync everysec
     _crash_and_restart_redis(rs)
     r = rs.redis()
     fields = set(r.hgetall("edge:bans"))
     assert {"src:127.0.0.150", f"id:{au.lower()}"} <= fields
-    assert guard.calls_in_progress(r, auth_username=au, now=time.time()) == 1
-    assert guard.admit_call(r, "slot-call-2", au, t, 1, 0, time.time(), 3600) == "device"
-    guard.release_call(r, "slot-call-1", au, t)
+    assert guardstore.calls_in_progress(r, auth_username=au, now=time.time()) == 1
+    assert guardstore.admit_call(r, "slot-call-2", au, t, 1, 0, time.time(), 3600) == "device"
+    guardstore.release_call(r, "slot-call-1", au, t)
 
 
 def test_a_counter_gone_backwards_never_revives_a_cached_password(rs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from edgecore import readmodel as rm
+from edgestore import readmodel as rmstore
 from harness.edge import Edge, wait_for
 
 
@@ -20,7 +21,7 @@ def test_full_rebuild_is_atomic_for_readers(edge: Edge):
         c = edge.redis()
         while not stop.is_set():
             try:
-                dev, ten = rm.fetch_device(c, au)
+                dev, ten = rmstore.fetch_device(c, au)
                 seen.append("ok" if dev and ten and dev.tenant == t else "missing")
             except Exception as exc:           # NOMODEL or anything else
                 seen.append(f"error {exc}")
@@ -33,7 +34,7 @@ def test_full_rebuild_is_atomic_for_readers(edge: Edge):
         for _ in range(5):
             out = edge.ctl_ok("sync")
             assert "read model generation" in out
-            gens.add(int(r.get(rm.GEN_KEY)))
+            gens.add(int(r.get(rmstore.GEN_KEY)))
     finally:
         stop.set()
         th.join()
@@ -41,7 +42,7 @@ def test_full_rebuild_is_atomic_for_readers(edge: Edge):
     assert len(seen) > 50
     assert set(seen) == {"ok"}, [s for s in seen if s != "ok"][:5]
     # the old generations are gone: only the current one holds keys
-    current = int(r.get(rm.GEN_KEY))
+    current = int(r.get(rmstore.GEN_KEY))
     prefixes = {k.split(":")[0] for k in r.scan_iter(match="e[0-9]*:*", count=1000)}
     assert prefixes == {f"e{current}"}
     r.close()
@@ -52,19 +53,20 @@ def test_incremental_changes_reach_redis(edge: Edge):
     au, _ = edge.new_device(t, "7001")
     r = edge.redis()
     try:
-        wait_for(lambda: rm.fetch_device(r, au)[0] is not None, what="device in Redis")
-        gen = int(r.get(rm.GEN_KEY))
-        assert r.zscore(rm.k_ranges(gen, 8), rm.range_member("61000000", "61000999", t))
-        assert rm.Target.decode(r.get(rm.k_number(gen, t, "7001"))).auth_username == au
+        wait_for(lambda: rmstore.fetch_device(r, au)[0] is not None, what="device in Redis")
+        gen = int(r.get(rmstore.GEN_KEY))
+        assert r.zscore(rmstore.k_ranges(gen, 8), rmstore.range_member("61000000", "61000999", t))
+        assert rm.Target.decode(r.get(rmstore.k_number(gen, t, "7001"))).auth_username == au
         # a change of tenant flags is visible
         edge.ctl_ok("tenant", "set", t, "--global-access")
-        wait_for(lambda: rm.fetch_tenant(r, t).global_access, what="tenant flag in Redis")
+        wait_for(lambda: rmstore.fetch_tenant(r, t).global_access, what="tenant flag in Redis")
         # removal deletes exactly what the tenant owned
         edge.ctl_ok("tenant", "remove", t, "--cascade")
-        wait_for(lambda: rm.fetch_device(r, au)[0] is None, what="device gone")
-        assert r.get(rm.k_tenant(gen, t)) is None
-        assert r.zscore(rm.k_ranges(gen, 8), rm.range_member("61000000", "61000999", t)) is None
-        assert not r.exists(rm.k_owned(gen, t))
+        wait_for(lambda: rmstore.fetch_device(r, au)[0] is None, what="device gone")
+        assert r.get(rmstore.k_tenant(gen, t)) is None
+        assert r.zscore(rmstore.k_ranges(gen, 8),
+                        rmstore.range_member("61000000", "61000999", t)) is None
+        assert not r.exists(rmstore.k_owned(gen, t))
         assert not list(r.scan_iter(match=f"e{gen}:*{t}*"))
     finally:
         r.close()
@@ -85,8 +87,8 @@ def test_redis_restarted_empty_is_rebuilt(fresh_edge: Edge):
     r.flushall()                             # as if Redis came back with no data
     r.close()
     r = e.redis()
-    wait_for(lambda: r.get(rm.GEN_KEY) is not None, timeout=10, what="rebuild")
-    assert rm.fetch_device(r, au)[0] is not None
+    wait_for(lambda: r.get(rmstore.GEN_KEY) is not None, timeout=10, what="rebuild")
+    assert rmstore.fetch_device(r, au)[0] is not None
     r.close()
 
 
@@ -99,7 +101,7 @@ def test_changes_made_with_psql_propagate(edge: Edge):
         c.execute("UPDATE tenants SET name = 'Renamed by psql' WHERE id = %s", (t,))
     r = edge.redis()
     try:
-        wait_for(lambda: rm.fetch_tenant(r, t).name == "Renamed by psql", what="rename")
+        wait_for(lambda: rmstore.fetch_tenant(r, t).name == "Renamed by psql", what="rename")
     finally:
         r.close()
 

@@ -79,7 +79,7 @@ class _Pipe:
 def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
     import time
 
-    from edgecore import regcount
+    from edgestore import regcount
     soon = int(time.time()) + 600
     ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
     ksr.pv["$(ulc(edgereg=>count))"] = 2

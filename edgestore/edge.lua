@@ -1,5 +1,5 @@
 #!lua name=edge
--- Read functions of the edge's Redis read model (layout: edgecore/readmodel.py).
+-- Read functions of the edge's Redis read model (layout: edgestore/readmodel.py).
 -- Each is one round trip for a Kamailio worker; they only fetch, never decide:
 -- number precedence and the dialing policy are pure Python (edgecore/).
 -- Keys are derived from the current generation inside the function, which is
@@ -90,7 +90,7 @@ local function edge_call(keys, args)
 end
 
 -- ---------------------------------------------------------------------------
--- Runtime protection state (edgecore/guard.py): not part of the generation
+-- Runtime protection state (edgestore/guard.py): not part of the generation
 -- model, written by any node, read back into every node's ban table.
 
 -- edge_auth_fail(source, identity, now, window, source_max, identity_max, ban_time
