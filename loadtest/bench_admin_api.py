@@ -25,7 +25,8 @@ import httpx  # noqa: E402
 from edgecore import config as edgeconfig  # noqa: E402
 from edgectl import db, loadkit  # noqa: E402
 from edgectl.service import Actor, service  # noqa: E402
-from edgectl.stack import Stack, ephemeral_config  # noqa: E402
+from edgectl.stack import Stack  # noqa: E402
+from testkit.stacks import ephemeral_config  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

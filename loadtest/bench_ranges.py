@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edgestore import readmodel as rmstore  # noqa: E402
-from edgectl.stack import scratch_redis  # noqa: E402
+from testkit.stacks import scratch_redis  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 GEN = 1

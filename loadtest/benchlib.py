@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from edgecore import config as edgeconfig
-from edgectl.stack import Stack, ephemeral_config, free_port, stop_pid
+from edgectl.stack import Stack, stop_pid
+from testkit.ports import free_port
+from testkit.stacks import ephemeral_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SIPP_DIR = ROOT / "loadtest" / "sipp"

@@ -109,12 +109,14 @@ def fetch(sock: str) -> tuple[dict[str, Any], str]:
 def fetch_from_throwaway_node() -> tuple[dict[str, Any], str]:
     from edgecore.config import dumps
     from edgectl import stack
+    from testkit.ports import free_port
+    from testkit.stacks import ephemeral_config
 
     with tempfile.TemporaryDirectory(prefix="ksrstub") as d:
-        cfg = stack.ephemeral_config(Path(d))     # nothing on its Redis port: fine
+        cfg = ephemeral_config(Path(d))     # nothing on its Redis port: fine
         cfg.node.features = list(FEATURES)
         # a peer (nobody there) loads the cluster feature's modules too
-        cfg.cluster.peers = [f"127.0.0.1:{stack.free_port()}"]
+        cfg.cluster.peers = [f"127.0.0.1:{free_port()}"]
         cfg.sip.children = 1
         cfg.sip.shm_mb = 32
         cfg_path = Path(d) / "edge.toml"

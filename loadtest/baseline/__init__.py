@@ -15,7 +15,8 @@ from typing import Iterable
 
 from edgecore.config import Config
 from edgectl import db, rpc
-from edgectl.stack import Service, free_port
+from edgectl.stack import Service
+from testkit.ports import free_port
 
 CFG = Path(__file__).resolve().parent / "kamailio.cfg"
 HTABLE_HEADER = "key_name(string) key_type(int) value_type(int) key_value(string) expires(int)"

@@ -12,7 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgectl.stack import free_port, stop_pid
+from edgectl.stack import stop_pid
+from testkit.ports import free_port
 
 CONFIG = """poll_method		epoll
 sip_listen		{ip}:{port}

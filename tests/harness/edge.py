@@ -18,7 +18,9 @@ from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl import rpc
 from edgectl.provision import default_auth_username
-from edgectl.stack import MAX_LOCAL_NODES, Kamailio, Stack, ephemeral_config, free_port
+from edgectl.stack import Kamailio, Stack
+from testkit.ports import MAX_LOCAL_NODES, free_port
+from testkit.stacks import ephemeral_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

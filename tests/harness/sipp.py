@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from edgectl.stack import free_port, stop_pid
+from edgectl.stack import stop_pid
+from testkit.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = [ROOT / "loadtest" / "sipp"]

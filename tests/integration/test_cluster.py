@@ -20,7 +20,7 @@ from typing import Iterator
 import pytest
 
 from edgectl import cdr as edgecdr
-from edgectl.stack import free_port
+from testkit.ports import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient

@@ -115,7 +115,7 @@ def test_nated_callee_media_is_anchored(legacy: Legacy):
     goes to the address the REGISTER came from, and media is anchored."""
     edge = legacy.edge
     _, _, cau, cpw = legacy.device("C:7002")
-    from edgectl.stack import free_port
+    from testkit.ports import free_port
     port = free_port()
     reg = sipp.run(edge.target, SCEN / "register_any.xml",
                    [[cau, f"[authentication username={cau} password={cpw}]", "600", cau,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from edgectl import logs, rtpengine
-from edgectl.stack import Rtpengine, ephemeral_config
+from edgectl.stack import Rtpengine
+from testkit.stacks import ephemeral_config
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient
 

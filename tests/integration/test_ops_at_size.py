@@ -14,7 +14,7 @@ import pytest
 
 from edgectl import loadkit
 from edgectl.provision import default_auth_username
-from edgectl.stack import free_port
+from testkit.ports import free_port
 from harness.bulkreg import register_many
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient

@@ -12,7 +12,7 @@ import pytest
 
 from edgecore import readmodel as rm
 from edgestore import readmodel as rmstore
-from edgectl.stack import scratch_redis
+from testkit.stacks import scratch_redis
 from edgectl.sync import TenantSnapshot, tenant_writes
 
 GEN = 1

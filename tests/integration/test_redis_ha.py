@@ -20,7 +20,8 @@ import pytest
 import redis
 
 from edgectl.provision import default_auth_username
-from edgectl.stack import free_port, stop_pid
+from edgectl.stack import stop_pid
+from testkit.ports import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
 from harness.sipmsg import SipClient

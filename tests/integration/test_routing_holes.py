@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from edgestore import guard as guardstore
-from edgectl.stack import free_port
+from testkit.ports import free_port
 from harness import sipp
 from harness.edge import Edge, wait_for
 from harness.sipmsg import Reply, SipClient, authorization

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from edgecore import config as edgeconfig
-from edgectl.stack import ephemeral_config
+from testkit.stacks import ephemeral_config
 from harness.edge import ROOT, Edge, wait_for
 from harness.sipmsg import SipClient
 from test_security import _mirrored, _register_code, answered
@@ -331,7 +331,7 @@ def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path,
     `edgepeers`, and node 2's replicated registration (KDMQ, accepted from
     peers only) reaches node 1."""
     from edgectl import rpc
-    from edgectl.stack import free_port
+    from testkit.ports import free_port
 
     spy = tmp_path / "spy"
     spy.mkdir()

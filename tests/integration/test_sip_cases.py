@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from harness import sipp
-from edgectl.stack import free_port
+from testkit.ports import free_port
 from harness.edge import Edge, wait_for
 
 CASES = Path(__file__).resolve().parents[1] / "sip_cases"

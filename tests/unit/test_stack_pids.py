@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from edgectl.stack import _pid_alive, group_members, start_time, stop_group
+from edgectl.stack.process import _pid_alive, group_members, start_time, stop_group
 
 
 def _daemon_with_worker() -> subprocess.Popen[bytes]:

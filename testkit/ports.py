@@ -1,0 +1,49 @@
+"""Free loopback ports for private stacks (tests, benchmarks): free for both
+UDP and TCP, and never handed out twice by one process, so two private
+stacks, or two nodes of one, never pick the same port."""
+
+from __future__ import annotations
+
+from edgectl.stack.topology import NODE_PORT_STEP
+
+# ports this process handed out (with their node copies): never handed out
+# again, so two private stacks, or two nodes of one, never pick the same one
+_HANDED_OUT: set[int] = set()
+# node ports of a private cluster (edgectl stack up --nodes, at most this many)
+MAX_LOCAL_NODES = 3
+
+
+def _bindable(host: str, port: int) -> bool:
+    import socket
+
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        t.bind((host, port))
+        u.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        t.close()
+        u.close()
+
+
+def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
+    """An ephemeral port free for both UDP and TCP on host; ``nodes`` > 1:
+    so are the ports the further nodes of a local cluster listen on (the
+    port + NODE_PORT_STEP * k), and none of them was handed out before."""
+    import socket
+
+    for _ in range(200):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind((host, 0))
+        port = int(t.getsockname()[1])
+        t.close()
+        span = [port + NODE_PORT_STEP * k for k in range(nodes)]
+        if any(p in _HANDED_OUT or p > 65535 for p in span):
+            continue
+        if all(_bindable(host, p) for p in span):
+            _HANDED_OUT.update(span)
+            return port
+    raise RuntimeError("no free port")
