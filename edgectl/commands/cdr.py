@@ -14,8 +14,8 @@ def cmd_cdr_ship(cfg: Config, a: argparse.Namespace) -> None:
 
     total = 0
     for d in sorted(p for p in cfg.cdr_spool.glob("*") if p.is_dir()):
-        total += cdr.ship(cdr.Spool(d, lambda: ops._rotate_all(cfg)), lambda: db.connect(cfg),
-                          0.0, lambda s: print(s, file=sys.stderr))
+        total += cdr.ship(cdr.Spool(d, lambda: ops.rotate_node_spools(cfg)),
+                          lambda: db.connect(cfg), 0.0, lambda s: print(s, file=sys.stderr))
     print(f"{total} CDRs shipped; {cdr.backlog(cfg.cdr_spool)} waiting")
 
 

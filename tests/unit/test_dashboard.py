@@ -19,7 +19,8 @@ PROMQL_WORDS = {"sum", "by", "rate", "topk", "class", "result", "tenant", "rule"
 
 def exported_names() -> set[str]:
     names = {f"edge_{n}_total" for n in metrics.COUNTERS}
-    names |= set(re.findall(r'"(edge_[a-z_]+)"', (ROOT / "edgectl" / "ops.py").read_text()))
+    for src in sorted((ROOT / "edgectl" / "ops").glob("*.py")):
+        names |= set(re.findall(r'"(edge_[a-z_]+)"', src.read_text()))
     names |= {"edge_cdr_shipped_total", "edge_cdr_ship_failures_total"}
     return names
 
