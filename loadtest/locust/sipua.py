@@ -2,7 +2,7 @@
 places calls (INVITE, 407, ACK, INVITE with credentials, 200, ACK, BYE), and
 a device that answers them.
 
-Built on the suite's raw SIP client (tests/harness/sipmsg.py: message
+Built on the test kit's raw SIP client (testkit/sipmsg.py: message
 building, reply parsing, RFC 2617 digest), with what a load test adds: UDP
 retransmissions (RFC 3261 17.1, T1 = 500 ms), replies matched by CSeq, the
 dialog's route set, and an answering side. Plain sockets: under locust,
@@ -15,14 +15,10 @@ import hashlib
 import os
 import re
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-
-from harness.sipmsg import Reply, SipClient, authorization  # noqa: E402
+from testkit.sipmsg import Reply, SipClient, authorization
 
 T1 = 0.5                        # RFC 3261 retransmission timer base (seconds)
 

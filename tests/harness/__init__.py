@@ -1,2 +1,3 @@
-"""Shared test harness: real SIP clients (SIPp, a raw UDP/TCP client with
-digest), and the Edge fixture that runs the stack on ephemeral ports."""
+"""Test-only glue: SIPp, baresip and browser drivers, network namespaces,
+fuzzing, generated legacy trees. What the load kit shares with the suite (the
+Edge fixture, the raw SIP client, free ports) is in the test kit, testkit/."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from harness.edge import Edge
+from testkit.edge import Edge
 
 _users = itertools.count(1)
 

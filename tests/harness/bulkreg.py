@@ -10,7 +10,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from harness.sipmsg import authorization, parse_reply
+from testkit.sipmsg import authorization, parse_reply
 
 
 @dataclass

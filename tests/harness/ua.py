@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 
-from harness.sipmsg import SipClient
+from testkit.sipmsg import SipClient
 
 SDP = ("v=0\r\no=dev 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
        "m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from harness.edge import Edge
+from testkit.edge import Edge
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 
-from harness.edge import Edge
+from testkit.edge import Edge
 
 
 def audit_rows(edge: Edge, tenant: str) -> list[tuple]:

@@ -15,8 +15,8 @@ import pyotp
 import pytest
 
 from harness.adminapi import base_url, client, is_problem, login, new_user
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 NOBODY = "99998"          # a tenant id that does not exist
 

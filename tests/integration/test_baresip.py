@@ -4,7 +4,7 @@ unregisters when it shuts down."""
 from __future__ import annotations
 
 from harness.baresip import Baresip
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 
 
 def test_baresip_registers_and_unregisters(edge: Edge):

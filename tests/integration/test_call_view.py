@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness import sipp
-from harness.edge import Edge
-from harness.sipmsg import SipClient
+from testkit.edge import Edge
+from testkit.sipmsg import SipClient
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 LOCAL_SCEN = Path(__file__).resolve().parent / "scenarios"
@@ -301,7 +301,7 @@ def test_real_phones_see_a_redialable_caller_and_a_redial_connects(edge: Edge):
     number; dialling that number back from the phone reaches the caller
     (same tenant: the extension; across tenants: TENANT*EXT)."""
     from harness.baresip import Baresip
-    from harness.edge import wait_for
+    from testkit.edge import wait_for
 
     a = edge.new_tenant("Phones A", "--no-recording")
     b = edge.new_tenant("Phones B", "--no-recording")

@@ -22,8 +22,8 @@ import pytest
 
 from edgecore.numbering import normalise
 from harness import sipp
-from harness.edge import Edge
-from harness.sipmsg import SipClient
+from testkit.edge import Edge
+from testkit.sipmsg import SipClient
 
 CASES = Path(__file__).resolve().parents[1] / "call_cases"
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
@@ -97,7 +97,7 @@ def unregister_all(edge: Edge, au: str, pw: str) -> None:
         first = c.request(c.build("REGISTER", f"sip:{edge.target}", aor, aor,
                                   ["Expires: 0"], contact="*"))
         if first is not None and first.code == 401:
-            from harness.sipmsg import authorization
+            from testkit.sipmsg import authorization
             auth = authorization(first.header("www-authenticate") or "", "REGISTER",
                                  f"sip:{edge.target}", au, pw)
             c.request(c.build("REGISTER", f"sip:{edge.target}", aor, aor,

@@ -22,8 +22,8 @@ import pytest
 from edgectl import cdr as edgecdr
 from testkit.ports import free_port
 from harness import sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 from harness.ua import TcpDevice, reply_to
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"

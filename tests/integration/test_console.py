@@ -17,8 +17,8 @@ import pytest
 
 from harness.adminapi import base_url, new_user
 from harness.browser import SETUP_HINT, Browser, missing_tools
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 DRIVER = Path(__file__).resolve().parents[1] / "harness" / "console_driver.mjs"
 

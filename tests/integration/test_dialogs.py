@@ -10,7 +10,7 @@ import time
 
 from edgectl import rtpengine
 from harness import sipp
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 from test_calls import SCEN, Legacy, final_invite_reply, legacy, register_contact, \
     unregister_all  # noqa: F401  (legacy is a fixture)
 

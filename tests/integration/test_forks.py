@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from edgectl import rtpengine
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient, authorization
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient, authorization
 from harness.ua import SDP, reply_to
 from test_calls import Legacy, legacy, unregister_all  # noqa: F401
 

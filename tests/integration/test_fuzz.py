@@ -16,8 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import fuzz, sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 from test_calls import SCEN, final_invite_reply, register_contact
 
 # a broken worker, leaked memory or an escaped Python exception

@@ -21,8 +21,8 @@ import pytest
 from edgecore import pool as edge_pool
 from harness import legacy_tree, sipp
 from harness.baresip import Baresip
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient, authorization
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient, authorization
 from test_registration import ack_for
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"

@@ -17,8 +17,8 @@ import pytest
 
 from edgectl import loadkit, rpc, rtpengine
 from harness import sipp
-from harness.edge import ROOT, Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import ROOT, Edge, wait_for
+from testkit.sipmsg import SipClient
 from loadtest.baseline import Baseline, credentials, write_credentials
 from loadtest.benchlib import Measured, capacity, percentile
 

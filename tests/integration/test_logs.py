@@ -12,8 +12,8 @@ import pytest
 from edgectl import logs, rtpengine
 from edgectl.stack import Rtpengine
 from testkit.stacks import ephemeral_config
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio 40000 RTP/AVP 0\r\n")

@@ -20,8 +20,8 @@ import pytest
 from edgecore.policy import RULE_BLOCK, RULE_UNKNOWN
 from edgectl import cdr as edgecdr
 from harness import sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 

@@ -16,8 +16,8 @@ from edgectl import loadkit
 from edgectl.provision import default_auth_username
 from testkit.ports import free_port
 from harness.bulkreg import register_many
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 TENANTS, DEVICES_PER_TENANT, CONTACTS_PER_DEVICE = 20, 100, 50     # 100,000 contacts
 FIRST_TENANT = 93000

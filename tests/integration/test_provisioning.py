@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edgecore import digest
-from harness.edge import Edge
+from testkit.edge import Edge
 
 
 def rows(edge: Edge, sql: str, *params: object) -> list[tuple]:
@@ -170,7 +170,7 @@ def test_exceptions(edge: Edge):
 
 
 def test_database_down_is_one_clear_line(tmp_path):
-    from harness.edge import test_config
+    from testkit.edge import test_config
     from edgecore import config as edgeconfig
     import subprocess
     import sys

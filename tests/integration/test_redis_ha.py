@@ -23,8 +23,8 @@ from edgectl.provision import default_auth_username
 from edgectl.stack import stop_pid
 from testkit.ports import free_port
 from harness import sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 FAILOVER_BOUND = 20.0      # seconds from the primary's death to a working edge

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import signal
 
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient, authorization
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient, authorization
 
 
 def _register(edge: Edge, au: str, pw: str) -> int:

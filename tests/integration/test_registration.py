@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient, authorization, digest_params
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient, authorization, digest_params
 
 
 def test_device_added_live_registers_without_restart(edge: Edge):

@@ -25,8 +25,8 @@ import pytest
 from edgestore import guard as guardstore
 from testkit.ports import free_port
 from harness import sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import Reply, SipClient, authorization
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import Reply, SipClient, authorization
 from harness.ua import SDP
 from test_calls import SCEN, final_invite_reply, unregister_all
 

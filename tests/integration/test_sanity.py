@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from harness.edge import Edge
-from harness.sipmsg import SipClient
+from testkit.edge import Edge
+from testkit.sipmsg import SipClient
 
 
 def test_max_forwards_zero_is_483(edge: Edge):

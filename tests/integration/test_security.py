@@ -19,8 +19,8 @@ from typing import Any, Iterator
 import pytest
 
 from harness import sipp
-from harness.edge import Edge, wait_for
-from harness.sipmsg import SipClient, authorization
+from testkit.edge import Edge, wait_for
+from testkit.sipmsg import SipClient, authorization
 from test_calls import SCEN, final_invite_reply, register_contact, unregister_all
 
 RUN = Path(__file__).resolve().parents[1] / "harness" / "sipvicious_run.py"

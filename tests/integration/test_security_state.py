@@ -18,8 +18,8 @@ import pytest
 
 from edgecore import config as edgeconfig
 from testkit.stacks import ephemeral_config
-from harness.edge import ROOT, Edge, wait_for
-from harness.sipmsg import SipClient
+from testkit.edge import ROOT, Edge, wait_for
+from testkit.sipmsg import SipClient
 from test_security import _mirrored, _register_code, answered
 
 
@@ -267,7 +267,7 @@ def test_control_bytes_in_the_digest_username_are_a_wrong_credential(st, bad):
 
 def _invite(e: Edge, src: str, au: str, pw: str, dialled: str) -> int:
     """An INVITE answered to its digest challenge; the final code."""
-    from harness.sipmsg import authorization
+    from testkit.sipmsg import authorization
 
     with SipClient(e.sip, local_ip=src) as c:
         ruri, frm = f"sip:{dialled}@{e.target}", f"sip:{au}@{e.target}"

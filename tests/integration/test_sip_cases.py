@@ -30,7 +30,7 @@ import pytest
 
 from harness import sipp
 from testkit.ports import free_port
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 
 CASES = Path(__file__).resolve().parents[1] / "sip_cases"
 SCENARIOS = CASES / "scenarios"

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 
 
 def _alive(pid: int) -> bool:
@@ -72,7 +72,7 @@ def test_up_provisions_demo_data_once(tmp_path):
 
 def test_up_with_several_nodes_makes_one_edge(tmp_path):
     """`make up NODES=2`: two nodes, registrations shared, `down` stops both."""
-    from harness.sipmsg import SipClient
+    from testkit.sipmsg import SipClient
 
     e = Edge(tmp_path / "two")
     try:
@@ -115,7 +115,7 @@ def test_a_node_registers_restarts_and_routes_while_postgresql_is_down(tmp_path)
     a pool member."""
     from edgectl import rpc
     from harness import sipp
-    from harness.sipmsg import SipClient
+    from testkit.sipmsg import SipClient
     from test_ops import SCEN, call, final_code, register
 
     e = Edge(tmp_path / "pgdown")

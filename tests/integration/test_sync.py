@@ -6,7 +6,7 @@ import threading
 
 from edgecore import readmodel as rm
 from edgestore import readmodel as rmstore
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 
 
 def test_full_rebuild_is_atomic_for_readers(edge: Edge):

@@ -26,9 +26,9 @@ import pytest
 from edgectl import rtpengine
 from harness import sipp
 from harness.browser import SETUP_HINT, Browser, missing_tools
-from harness.edge import Edge, wait_for
+from testkit.edge import Edge, wait_for
 from harness.netns import NetNs
-from harness.sipmsg import SipClient, authorization
+from testkit.sipmsg import SipClient, authorization
 
 LOADTEST = Path(__file__).resolve().parents[2] / "loadtest" / "sipp"
 CASES = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"

@@ -22,7 +22,7 @@ from edgectl.stack import Kamailio, Stack
 from testkit.ports import MAX_LOCAL_NODES, free_port
 from testkit.stacks import ephemeral_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 _tenant_ids = itertools.count(20001)
 _rtp_base = itertools.count(0)
@@ -57,7 +57,7 @@ class Edge:
     def __init__(self, run_dir: Path, listen_ip: str = "127.0.0.1",
                  **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = test_config(run_dir, listen_ip=listen_ip, **sections)
+        self.cfg = test_config(run_dir, "edge1", listen_ip, **sections)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
         self.stack = Stack(self.cfg, self.cfg_path)
