@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgecore import config as edgeconfig
-from edgectl.stack import Stack, stop_pid
+from edgecore.config import Config
+from edgectl.stack import stop_pid
+from testkit.edge import Edge
 from testkit.ports import free_port
 from testkit.stacks import ephemeral_config
 
@@ -31,33 +32,33 @@ TICK = os.sysconf("SC_CLK_TCK")
 GENERATOR_SATURATED = 0.90
 
 
-class LocalEdge:
-    """The project's launcher on free loopback ports in run_dir, stopped by PID."""
+def bench_config(run_dir: Path, **sections: dict[str, Any]) -> Config:
+    """The benchmarks' edge: free loopback ports, state in run_dir, more
+    workers and memory than the suite's, quiet logs."""
+    # media ports outside the kernel's ephemeral range and the suite's ranges
+    cfg = ephemeral_config(run_dir, rtp_ports=(20000, 29999))
+    cfg.sip.children = 4
+    cfg.sip.log_level = 0
+    cfg.sip.shm_mb = 512
+    # the load generators are on loopback: listed like a production
+    # monitoring/load source, so pike and bans do not cut the run short
+    # (authentication and policy still apply to every request)
+    cfg.security.exempt_sources = ["127.0.0.0/8"]
+    for section, values in sections.items():
+        for k, v in values.items():
+            setattr(getattr(cfg, section), k, v)
+    return cfg
+
+
+class LocalEdge(Edge):
+    """The test kit's :class:`~testkit.edge.Edge` with the benchmarks' config
+    (:func:`bench_config`) and what they observe besides."""
 
     def __init__(self, run_dir: Path, nodes: int = 1, **sections: dict[str, Any]):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        # media ports outside the kernel's ephemeral range and the suite's ranges
-        self.cfg = ephemeral_config(run_dir, rtp_ports=(20000, 29999))
-        self.cfg.sip.children = 4
-        self.cfg.sip.log_level = 0
-        self.cfg.sip.shm_mb = 512
-        # the load generators are on loopback: listed like a production
-        # monitoring/load source, so pike and bans do not cut the run short
-        # (authentication and policy still apply to every request)
-        self.cfg.security.exempt_sources = ["127.0.0.0/8"]
-        for section, values in sections.items():
-            for k, v in values.items():
-                setattr(getattr(self.cfg, section), k, v)
-        self.cfg_path = run_dir / "edge.toml"
-        self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
-        self.stack = Stack(self.cfg, self.cfg_path, nodes=nodes)
-
-    @property
-    def target(self) -> str:
-        return f"{self.cfg.sip.listen_ip}:{self.cfg.sip.udp_port}"
+        super().__init__(run_dir, cfg=bench_config(run_dir, **sections), nodes=nodes)
 
     def wait_synced(self, timeout: float = 120) -> None:
-        self.stack.wait_synced(timeout)
+        super().wait_synced(timeout)
 
     def wait_devices(self, auth_users: Sequence[str], present: bool = True,
                      timeout: float = 600) -> None:
@@ -84,7 +85,7 @@ class LocalEdge:
                 time.sleep(0.1)
         finally:
             r.close()
-        self.stack.wait_synced(timeout)
+        self.wait_synced(timeout)
 
     def system(self) -> "System":
         """The edge as the benchmarks observe it: Kamailio and its workers,
@@ -101,17 +102,6 @@ class LocalEdge:
         """A fresh Kamailio: empty location table and worker caches."""
         self.stack.kamailio.stop()
         self.stack.kamailio.start()
-
-    def __enter__(self) -> "LocalEdge":
-        try:
-            self.stack.up()
-        except BaseException:
-            self.stack.down()
-            raise
-        return self
-
-    def __exit__(self, *a: object) -> None:
-        self.stack.down()
 
 
 # -- host observations ------------------------------------------------------------

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
 from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl import rpc
+from edgectl.db import EdgeError
 from edgectl.provision import default_auth_username
 from edgectl.stack import Kamailio, Stack
 from testkit.ports import MAX_LOCAL_NODES, free_port
@@ -54,13 +55,18 @@ def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1"
 
 
 class Edge:
-    def __init__(self, run_dir: Path, listen_ip: str = "127.0.0.1",
-                 **sections: dict[str, Any]):
+    """A private edge in run_dir, stopped by PID: the suite's (the config of
+    :func:`test_config` with ``sections`` applied) or, given ``cfg``, any
+    other (the load kit's benchmarks); ``nodes`` > 1: a local cluster."""
+
+    def __init__(self, run_dir: Path, listen_ip: str = "127.0.0.1", *,
+                 cfg: Config | None = None, nodes: int = 1, **sections: dict[str, Any]):
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg = test_config(run_dir, "edge1", listen_ip, **sections)
+        self.cfg = cfg if cfg is not None else test_config(run_dir, "edge1", listen_ip,
+                                                            **sections)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
-        self.stack = Stack(self.cfg, self.cfg_path)
+        self.stack = Stack(self.cfg, self.cfg_path, nodes=nodes)
         self.nodes: list[Kamailio] = []
 
     def add_node(self, name: str = "edge2", listen_ip: str | None = None,
@@ -88,7 +94,7 @@ class Edge:
         return node
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> "Edge":
+    def start(self) -> Self:
         try:
             self.stack.up()
         except BaseException:
@@ -100,6 +106,12 @@ class Edge:
         for node in self.nodes:
             node.stop()
         self.stack.down()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *a: object) -> None:
+        self.stop()
 
     # -- addresses ---------------------------------------------------------------
     @property
@@ -198,16 +210,38 @@ class Edge:
             out.append(c.get("Contact", c))
         return out
 
+    def model_versions(self) -> tuple[int, int]:
+        """(read-model version in Redis, version the node's workers trust)."""
+        from edgestore import readmodel as rmstore
+        from edgestore import redisconn
+        r = redisconn.client(self.cfg.redis, decode_responses=True, socket_timeout=2)
+        try:
+            stored = int(r.get(rmstore.VER_KEY) or -1)
+        finally:
+            r.close()
+        return stored, rpc.read_model_version(self.cfg.rpc_socket)
+
+    def wait_synced(self, timeout: float = 5.0) -> None:
+        """Until provisioning changes made so far are visible to the node: the
+        follower applied them and the node's poller has seen them."""
+        time.sleep(0.05)                    # let NOTIFY reach the follower
+        deadline = time.monotonic() + timeout
+        while True:
+            stored, node = self.model_versions()
+            if stored >= 0 and node == stored:
+                return
+            if time.monotonic() > deadline:
+                raise EdgeError(f"read model not propagated to the node after {timeout}s "
+                                f"(Redis version {stored}, node {node})")
+            time.sleep(0.05)
+
     def model_version(self) -> int:
-        return self.stack.model_versions()[0]
+        return self.model_versions()[0]
 
     def node_model_version(self) -> int:
         """The read-model version the node's workers currently trust (-1:
         the node cannot reach the read model)."""
         return rpc.read_model_version(self.cfg.rpc_socket)
-
-    def wait_synced(self, timeout: float = 5.0) -> None:
-        self.stack.wait_synced(timeout)
 
     def redis(self) -> Any:
         import redis

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Callable
 
 from edgecore import config as edgeconfig
 from edgecore.config import Config
-from edgectl import rpc
 from edgectl.db import EdgeError
 from edgectl.stack.kamailio import Kamailio
 from edgectl.stack.process import Service, _pid_alive, start_time, stop_group, stop_pid
@@ -125,32 +123,6 @@ class Stack:
             self._save()
             raise
         return started
-
-    def model_versions(self) -> tuple[int, int]:
-        """(read-model version in Redis, version the node's workers trust)."""
-
-        from edgestore import readmodel as rmstore
-        from edgestore import redisconn
-        r = redisconn.client(self.cfg.redis, decode_responses=True, socket_timeout=2)
-        try:
-            stored = int(r.get(rmstore.VER_KEY) or -1)
-        finally:
-            r.close()
-        return stored, rpc.read_model_version(self.cfg.rpc_socket)
-
-    def wait_synced(self, timeout: float = 10.0) -> None:
-        """Until provisioning changes made so far are visible to the node: the
-        follower applied them and the node's poller has seen them."""
-        time.sleep(0.05)                    # let NOTIFY reach the follower
-        deadline = time.monotonic() + timeout
-        while True:
-            stored, node = self.model_versions()
-            if stored >= 0 and node == stored:
-                return
-            if time.monotonic() > deadline:
-                raise EdgeError(f"read model not propagated to the node after {timeout}s "
-                                f"(Redis version {stored}, node {node})")
-            time.sleep(0.05)
 
     def down(self) -> list[str]:
         """Stop every daemon recorded as started (by PID, what is left of
