@@ -221,18 +221,40 @@ class Edge:
             r.close()
         return stored, rpc.read_model_version(self.cfg.rpc_socket)
 
+    def sync_marks(self) -> tuple[float, float | None, int]:
+        """(when provisioning last changed -- PostgreSQL's provisioning_changed,
+        moved by every provisioning statement --, the sync follower's applied
+        mark -- edge:synced_at, written in the MULTI that bumps the version --
+        or None, and that version)."""
+        from edgestore import readmodel as rmstore
+        from edgestore import redisconn
+        with self.db() as conn:
+            row = conn.execute("SELECT extract(epoch FROM changed_at) "
+                               "FROM provisioning_changed").fetchone()
+        r = redisconn.client(self.cfg.redis, decode_responses=True, socket_timeout=2)
+        try:
+            synced, ver = r.mget(rmstore.SYNCED_AT_KEY, rmstore.VER_KEY)
+        finally:
+            r.close()
+        return (float(row[0]) if row else 0.0, float(synced) if synced else None,
+                int(ver) if ver else -1)
+
     def wait_synced(self, timeout: float = 5.0) -> None:
         """Until provisioning changes made so far are visible to the node: the
-        follower applied them and the node's poller has seen them."""
-        time.sleep(0.05)                    # let NOTIFY reach the follower
+        follower applied them (its mark is at or past the last change: one
+        host, one clock) and the node's workers trust that version or a
+        later one. Readiness, never a sleep: a NOTIFY still on its way shows
+        as a mark behind the change."""
         deadline = time.monotonic() + timeout
         while True:
-            stored, node = self.model_versions()
-            if stored >= 0 and node == stored:
+            changed, synced, stored = self.sync_marks()
+            node = self.node_model_version() if synced is not None else -1
+            if synced is not None and synced >= changed and stored >= 0 and node >= stored:
                 return
             if time.monotonic() > deadline:
                 raise EdgeError(f"read model not propagated to the node after {timeout}s "
-                                f"(Redis version {stored}, node {node})")
+                                f"(last change {changed:.3f}, follower's mark {synced}, "
+                                f"Redis version {stored}, node {node})")
             time.sleep(0.05)
 
     def model_version(self) -> int:

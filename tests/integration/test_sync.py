@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from edgecore import readmodel as rm
+from edgectl.db import EdgeError
 from edgestore import readmodel as rmstore
 from testkit.edge import Edge, wait_for
 
@@ -109,3 +112,53 @@ def test_changes_made_with_psql_propagate(edge: Edge):
 def test_rebuild_speed_is_reported(edge: Edge):
     out = edge.ctl_ok("sync")
     assert " tenants, " in out and " devices, " in out and out.rstrip().endswith("s")
+
+
+def test_wait_synced_is_readiness_not_a_delay(edge: Edge):
+    """The kit's wait for the read model compares the last change's time
+    with the follower's applied mark: with the follower stopped, a device
+    provisioned in PostgreSQL is never reported synced however long one
+    waits; started again, the follower applies it and the wait returns with
+    the device in Redis and the node on that version."""
+    edge.wait_synced()
+    edge.stack.sync.stop()
+    r = edge.redis()
+    try:
+        t = edge.new_tenant("Follower away")
+        au, _ = edge.new_device(t, "7001")
+        with pytest.raises(EdgeError, match="not propagated"):
+            edge.wait_synced(timeout=1.0)
+        assert rmstore.fetch_device(r, au)[0] is None
+    finally:
+        edge.stack.sync.start()
+    try:
+        edge.wait_synced(timeout=30)
+        dev, _ = rmstore.fetch_device(r, au)
+        assert dev is not None and dev.tenant == t
+        assert edge.node_model_version() >= edge.model_version() >= 0
+    finally:
+        r.close()
+
+
+def test_a_legacy_namespace_change_is_a_provisioning_change(edge: Edge):
+    """A change to the legacy tables alone (a namespace and its address)
+    moves provisioning_changed like any provisioning change: the sync-lag
+    gauge and wait_synced see it, and it reaches the read model."""
+    edge.wait_synced()
+    before = edge.sync_marks()[0]
+    r = edge.redis()
+    try:
+        with edge.db() as c:
+            c.execute("INSERT INTO legacy_namespaces (name, realm) VALUES ('kitns', 'kit.test')")
+            c.execute("INSERT INTO legacy_namespace_addresses (address, namespace) "
+                      "VALUES ('kitns.test', 'kitns')")
+        assert edge.sync_marks()[0] > before
+        edge.wait_synced(timeout=30)
+        ns = rmstore.fetch_namespaces(r).get("kitns.test")
+        assert ns is not None and (ns.name, ns.realm) == ("kitns", "kit.test")
+    finally:
+        with edge.db() as c:
+            c.execute("DELETE FROM legacy_namespaces WHERE name = 'kitns'")
+        edge.wait_synced(timeout=30)
+        assert "kitns.test" not in rmstore.fetch_namespaces(r)
+        r.close()
