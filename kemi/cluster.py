@@ -24,7 +24,6 @@ import time
 
 import KSR
 
-from edgecore.config import cluster_address
 from kemi import context
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLT_DELIVERED, STOP
@@ -142,11 +141,13 @@ _own: tuple[str, int] | None = None
 
 
 def own_address() -> tuple[str, int]:
-    """This node's address as its peers reach it (the Path it records)."""
+    """This node's address as its peers reach it (the Path it records): the
+    DMQ server address the launcher rendered, a name already resolved there
+    (DMQ_SERVER, kamailio/defaults.cfg) -- a SIP worker never resolves one."""
     global _own
     if _own is None:
-        cfg = context.worker().cfg
-        _own = (cluster_address(cfg), cfg.sip.udp_port)
+        uri = str(KSR.pv.get("$def(DMQ_SERVER)") or "").strip('"')
+        _own = _split(uri.removeprefix("sip:"))
     return _own
 
 

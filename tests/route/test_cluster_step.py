@@ -97,3 +97,36 @@ def test_peers_are_recognised_without_dns_in_the_worker(ksr, monkeypatch):
     cluster.refresh_peers()
     assert set(table) == {"10.0.0.3:5070"}
     cluster.refresh_peers()                           # not due yet: nothing resolved
+
+
+def test_own_address_is_the_one_the_launcher_resolved(ksr, monkeypatch):
+    """A node listening on 0.0.0.0 is reached by its peers at the address its
+    host name resolves to; the launcher resolves it once and defines it
+    (DMQ_SERVER). The worker takes it from there: its Path and its own
+    keepalives' source are that address, without a lookup of its own."""
+    import socket
+
+    from edgecore.config import Config
+    from fakes import FakeWorker, use
+
+    cfg = Config()
+    cfg.sip.listen_ip = "0.0.0.0"
+    cfg.cluster.peers = ["10.0.0.2:5060"]
+    use(FakeWorker(cfg))
+    monkeypatch.setattr(cluster, "_own", None)
+
+    def no_dns(*a):
+        raise AssertionError("DNS lookup in a SIP worker")
+
+    monkeypatch.setattr(socket, "gethostbyname", no_dns)
+    monkeypatch.setattr(socket, "gethostname", no_dns)
+    ksr.defines["DMQ_SERVER"] = '"sip:10.0.0.7:5070"'
+    ksr.results["kx.get_srcip"], ksr.results["kx.get_srcport"] = "10.0.0.7", 5070
+    req = Request()
+    cluster.classify_source(req)
+    assert req.from_peer is True
+    ksr.message("REGISTER")
+    ksr.results["kx.get_srcip"], ksr.results["kx.get_srcport"] = "192.0.2.9", 40000
+    cluster.add_path()
+    (path,) = ksr.called("hdr.append")
+    assert path[0].startswith("Path: <sip:10.0.0.7:5070;lr;received=")
