@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgecore.config import kamailio_db_url  # noqa: E402
+from edgectl.stack.kamailio_defines import kamailio_db_url  # noqa: E402
 from edgectl import loadkit  # noqa: E402
 from loadtest import benchlib as bl  # noqa: E402
 from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402

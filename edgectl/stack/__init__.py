@@ -20,7 +20,8 @@ the suite tests.
 
 One concern per module: process.py (supervising one daemon by PID),
 services.py (PostgreSQL, Redis, rtpengine, our Python services),
-kamailio.py (an edge node), topology.py (local cluster configs),
+kamailio.py (an edge node), kamailio_defines.py (its -A defines and secrets),
+topology.py (ports, cluster address, server_id; local cluster configs),
 supervisor.py (:class:`Stack`).
 """
 

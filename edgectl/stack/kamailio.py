@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgecore import config as edgeconfig
 from edgecore.config import REPO_ROOT, Config
 from edgectl import rpc
+from edgectl.stack import kamailio_defines
 from edgectl.stack.process import Service
 from edgectl.stack.services import python_env
 
@@ -26,17 +26,17 @@ class Kamailio(Service):
         self.extra_defines = extra_defines or {}
 
     def defines(self) -> dict[str, str]:
-        d = edgeconfig.kamailio_defines(self.cfg)
+        d = kamailio_defines.kamailio_defines(self.cfg)
         for feature in self.cfg.node.features:
             d[f"WITH_{feature.upper()}"] = ""
         if self.cfg.cluster.peers:          # a node with peers is in a cluster
             d["WITH_CLUSTER"] = ""
-        d[edgeconfig.SECRETS_FLAG] = ""     # the secrets themselves: env()
+        d[kamailio_defines.SECRETS_FLAG] = ""     # the secrets themselves: env()
         d.update(self.extra_defines)
         return d
 
     def command(self) -> list[str]:
-        edgeconfig.kamailio_secrets(self.cfg)       # refuses the default off loopback
+        kamailio_defines.kamailio_secrets(self.cfg)       # refuses the default off loopback
         cmd = ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", str(self.cfg.sip.shm_mb),
                "-M", str(self.cfg.sip.pkg_mb), "-x", self.cfg.sip.memory_manager]
         for name, value in self.defines().items():
@@ -51,7 +51,7 @@ class Kamailio(Service):
         # prometheus-client multiprocess mode: every worker writes its own
         # files here, the exporter (edgectl ops) adds them up
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.cfg.metrics_dir)
-        env.update(edgeconfig.kamailio_secrets(self.cfg))
+        env.update(kamailio_defines.kamailio_secrets(self.cfg))
         return env
 
     def prepare(self) -> None:

@@ -12,6 +12,7 @@ from typing import Callable
 from edgecore import config as edgeconfig
 from edgecore.config import Config
 from edgectl.db import EdgeError
+from edgectl.stack import kamailio_defines
 from edgectl.stack.kamailio import Kamailio
 from edgectl.stack.process import Service, _pid_alive, start_time, stop_group, stop_pid
 from edgectl.stack.services import AdminApi, Ops, Postgres, Redis, Rtpengine, SyncFollower
@@ -105,7 +106,7 @@ class Stack:
         from edgectl import db
 
         for k in self.kamailios:            # refused before anything starts
-            edgeconfig.kamailio_secrets(k.cfg)
+            kamailio_defines.kamailio_secrets(k.cfg)
         missing = self._adopt()
         started = []
         try:

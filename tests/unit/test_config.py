@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edgecore import config
+from edgectl.stack import kamailio_defines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,13 +58,13 @@ def test_dumps_round_trips():
 
 
 def test_defines_quote_strings_only():
-    d = config.kamailio_defines(config.Config())
+    d = kamailio_defines.kamailio_defines(config.Config())
     assert d["LISTEN_IP"] == "127.0.0.1" and d["UDP_PORT"] == "5060"
     assert d["EDGE_DOMAIN"] == '"edge.local"'
     cfg = config.Config()
     cfg.node.domain = 'bad"domain'
     with pytest.raises(config.ConfigError):
-        config.kamailio_defines(cfg)
+        kamailio_defines.kamailio_defines(cfg)
 
 
 def test_kamailio_trydef_defaults_match_python_defaults():
@@ -74,10 +75,10 @@ def test_kamailio_trydef_defaults_match_python_defaults():
         m = re.match(r"#!trydef\s+(\w+)\s+(.*)$", line.strip())
         if m:
             trydefs[m.group(1)] = m.group(2).strip()
-    rendered = config.kamailio_defines(config.Config())
+    rendered = kamailio_defines.kamailio_defines(config.Config())
     paths = {"RPC_SOCKET", "CTL_SOCKET", "KEMI_SCRIPT", "TLS_CERT", "TLS_KEY",  # per deployment
              "CDR_DB_URL", "DS_LIST_FILE"}
-    assert set(trydefs) == set(rendered) | set(config.SECRET_ENV)
+    assert set(trydefs) == set(rendered) | set(kamailio_defines.SECRET_ENV)
     for name, value in rendered.items():
         if name not in paths:
             assert trydefs[name] == value, name
@@ -90,11 +91,12 @@ def test_secrets_are_never_defines_and_the_default_is_refused_off_loopback():
     cfg = config.Config()
     cfg.postgres.dsn = "postgresql://edge:s3cret-db-pw@127.0.0.1:5432/edge"
     cfg.auth.nonce_secret = "a-very-private-nonce-secret"
-    rendered = " ".join(config.kamailio_defines(cfg).values())
+    rendered = " ".join(kamailio_defines.kamailio_defines(cfg).values())
     assert "a-very-private-nonce-secret" not in rendered and "s3cret-db-pw" not in rendered
-    assert config.kamailio_secrets(cfg) == {"EDGE_NONCE_SECRET": "a-very-private-nonce-secret"}
-    assert config.kamailio_secrets(config.Config())        # loopback: the default is fine
+    assert kamailio_defines.kamailio_secrets(cfg) == {
+        "EDGE_NONCE_SECRET": "a-very-private-nonce-secret"}
+    assert kamailio_defines.kamailio_secrets(config.Config())   # loopback: the default is fine
     for published in (config.Auth().nonce_secret, "CHANGE-ME: a long random string"):
         cfg.sip.listen_ip, cfg.auth.nonce_secret = "0.0.0.0", published
         with pytest.raises(config.ConfigError, match="published default"):
-            config.kamailio_secrets(cfg)
+            kamailio_defines.kamailio_secrets(cfg)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from edgecore import config
+from edgectl.stack import kamailio_defines, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +82,7 @@ def replica(monkeypatch: pytest.MonkeyPatch, hostname: str, address: str) -> con
                         lambda name: address if name == hostname else "10.9.9.9")
     cfg = config.load(ROOT / "deploy" / "edge.toml")
     # resolved now, while this replica's host name is patched in
-    cfg.cluster.address = config.cluster_address(cfg)
+    cfg.cluster.address = topology.cluster_address(cfg)
     return cfg
 
 
@@ -91,10 +92,10 @@ def test_each_node_has_its_own_cluster_identity(monkeypatch: pytest.MonkeyPatch)
     one = replica(monkeypatch, "edge1", "172.30.0.11")
     two = replica(monkeypatch, "edge2", "172.30.0.12")
     assert (one.node.name, two.node.name) == ("edge1", "edge2")
-    assert config.cluster_address(one) == "172.30.0.11"
-    assert config.cluster_address(two) == "172.30.0.12"
-    assert config.server_id(one) != config.server_id(two)
-    d1, d2 = config.kamailio_defines(one), config.kamailio_defines(two)
+    assert topology.cluster_address(one) == "172.30.0.11"
+    assert topology.cluster_address(two) == "172.30.0.12"
+    assert topology.server_id(one) != topology.server_id(two)
+    d1, d2 = kamailio_defines.kamailio_defines(one), kamailio_defines.kamailio_defines(two)
     assert d1["SERVER_ID"] != d2["SERVER_ID"] and d1["SERVER_ID"] != "0"
     assert d1["DMQ_SERVER"] == '"sip:172.30.0.11:5060"'
     assert d2["DMQ_SERVER"] == '"sip:172.30.0.12:5060"'
@@ -108,8 +109,8 @@ def test_replicas_not_listed_get_ids_from_their_addresses(monkeypatch: pytest.Mo
     node service): server_id from its own address, never the public one."""
     a = replica(monkeypatch, "3f2a9c0d11aa", "172.30.0.21")
     b = replica(monkeypatch, "77bb0e5f2c10", "172.30.0.22")
-    assert config.server_id(a) != config.server_id(b)
-    assert {config.cluster_address(a), config.cluster_address(b)} == {"172.30.0.21",
+    assert topology.server_id(a) != topology.server_id(b)
+    assert {topology.cluster_address(a), topology.cluster_address(b)} == {"172.30.0.21",
                                                                        "172.30.0.22"}
 
 
@@ -121,7 +122,7 @@ def test_a_host_name_resolving_to_loopback_is_refused_as_cluster_address(monkeyp
     monkeypatch.setattr(socket, "gethostbyname", lambda name: "127.0.1.1")
     cfg = config.load(ROOT / "deploy" / "edge.toml")
     with pytest.raises(config.ConfigError, match="cluster.address"):
-        config.cluster_address(cfg)
+        topology.cluster_address(cfg)
 
 
 def _published(mapping: str) -> tuple[int, int, str]:
@@ -139,7 +140,7 @@ def test_each_node_advertises_the_host_ports_it_is_published_on(monkeypatch):
     seen: set[tuple[int, str]] = set()
     for i, (name, svc) in enumerate(edge_nodes(c).items()):
         cfg = replica(monkeypatch, svc["hostname"], f"172.30.0.{11 + i}")
-        d = config.kamailio_defines(cfg)
+        d = kamailio_defines.kamailio_defines(cfg)
         want = {(cfg.sip.udp_port, "udp"): int(d["ADVERTISED_UDP_PORT"]),
                 (cfg.sip.tcp_port, "tcp"): int(d["ADVERTISED_TCP_PORT"]),
                 (cfg.sip.tls_port, "tcp"): int(d["ADVERTISED_TLS_PORT"]),

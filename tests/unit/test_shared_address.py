@@ -1,9 +1,11 @@
 """Nodes sharing an address: path_check_local is off only there
-(edgecore.config.shares_address_with_peers; features/cluster.cfg)."""
+(edgectl.stack.topology.shares_address_with_peers; features/cluster.cfg)."""
 
 from __future__ import annotations
 
-from edgecore.config import Config, kamailio_defines, shares_address_with_peers
+from edgecore.config import Config
+from edgectl.stack.kamailio_defines import kamailio_defines
+from edgectl.stack.topology import shares_address_with_peers
 
 
 def node(ip: str, port: int, peers: list[str]) -> Config:
