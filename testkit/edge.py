@@ -20,6 +20,7 @@ from edgectl import rpc
 from edgectl.db import EdgeError
 from edgectl.provision import default_auth_username
 from edgectl.stack import Kamailio, Stack
+from testkit import pgtemplate
 from testkit.ports import MAX_LOCAL_NODES, free_port
 from testkit.stacks import ephemeral_config
 
@@ -60,10 +61,16 @@ class Edge:
     other (the load kit's benchmarks); ``nodes`` > 1: a local cluster."""
 
     def __init__(self, run_dir: Path, listen_ip: str = "127.0.0.1", *,
-                 cfg: Config | None = None, nodes: int = 1, **sections: dict[str, Any]):
+                 cfg: Config | None = None, nodes: int = 1, initdb: bool = False,
+                 **sections: dict[str, Any]):
+        """initdb: the stack runs PostgreSQL's initdb itself (as `make up` on a
+        fresh machine does) rather than starting on a copy of the session's
+        initdb output (testkit/pgtemplate.py)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg if cfg is not None else test_config(run_dir, "edge1", listen_ip,
                                                             **sections)
+        if not initdb:
+            pgtemplate.seed(self.cfg)
         self.cfg_path = run_dir / "edge.toml"
         self.cfg_path.write_text(edgeconfig.dumps(self.cfg))
         self.stack = Stack(self.cfg, self.cfg_path, nodes=nodes)

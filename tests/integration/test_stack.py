@@ -26,7 +26,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_up_twice_is_harmless_and_down_stops_by_pid(tmp_path):
-    e = Edge(tmp_path / "stack")
+    e = Edge(tmp_path / "stack", initdb=True)
     try:
         e.start()
         state = json.loads((e.cfg.run_dir / "stack.json").read_text())
@@ -56,7 +56,7 @@ def test_up_twice_is_harmless_and_down_stops_by_pid(tmp_path):
 
 
 def test_up_provisions_demo_data_once(tmp_path):
-    e = Edge(tmp_path / "demo")
+    e = Edge(tmp_path / "demo", initdb=True)
     try:
         out = e.ctl_ok("stack", "up")
         assert "demo dataset provisioned" in out and "Point a phone at" in out
