@@ -23,9 +23,13 @@ down:
 status:
 	@if [ -x $(EDGECTL) ]; then $(EDGECTL) stack status || [ $$? -eq 3 ]; else echo "not running"; fi
 
-## make test: the whole suite (unit, KSR-stub route tests, integration against real daemons)
+## make test: the whole suite (unit, KSR-stub route tests, integration against real daemons):
+## two pytest-xdist workers, a test file each at a time (the suite mostly waits on daemons),
+## then the `serial` tests (load and seconds-long windows) alone; fails if either pass fails
 test: deps
-	@$(PYTEST) -q --durations=25 tests
+	@$(PYTEST) -q --durations=25 -n 2 --dist loadfile -m "not serial" tests; a=$$?; \
+	 $(PYTEST) -q --durations=25 -m serial tests; b=$$?; \
+	 test $$a -eq 0 -a $$b -eq 0
 
 unit: deps
 	@$(PYTEST) -q tests/unit tests/route

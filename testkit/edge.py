@@ -30,9 +30,18 @@ _tenant_ids = itertools.count(20001)
 _rtp_base = itertools.count(0)
 
 
+def _rtp_slot() -> int:
+    """One of 20 RTP port ranges; under pytest-xdist each worker takes its
+    own share of them (gw0: 0, 2, 4...; gw1: 1, 3, 5... with two workers), so
+    the rtpengines of two workers' edges never draw from one range."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return (worker + workers * next(_rtp_base)) % 20
+
+
 def test_config(run_dir: Path, name: str = "edge1", listen_ip: str = "127.0.0.1",
                 **sections: dict[str, Any]) -> Config:
-    base = 41000 + 1000 * (next(_rtp_base) % 20)
+    base = 41000 + 1000 * _rtp_slot()
     cfg = ephemeral_config(run_dir, name, listen_ip, (base, base + 999))
     cfg.sip.children = 2
     cfg.sip.shm_mb = 64

@@ -22,6 +22,9 @@ from testkit.sipmsg import SipClient
 from loadtest.baseline import Baseline, credentials, write_credentials
 from loadtest.benchlib import Measured, capacity, percentile
 
+# load measured against the host's capacity: run alone (make test's serial pass)
+pytestmark = pytest.mark.serial
+
 SIPP = ROOT / "loadtest" / "sipp"
 FIRST = 96100                        # this module's load-test tenants: 96100, 96101
 TENANTS = ("96100", "96101")

@@ -19,6 +19,9 @@ from harness.bulkreg import register_many
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient
 
+# 100k registrations at full speed: run alone (make test's serial pass)
+pytestmark = pytest.mark.serial
+
 TENANTS, DEVICES_PER_TENANT, CONTACTS_PER_DEVICE = 20, 100, 50     # 100,000 contacts
 FIRST_TENANT = 93000
 

@@ -218,6 +218,7 @@ def test_callers_cannot_inject_edge_headers(pool_edge, tenant, members):
     assert header(inv, edge_pool.H_RECORD)[0] != "no"
 
 
+@pytest.mark.serial  # SIPp load: run alone
 def test_distribution_follows_weights(pool_edge, tenant, members):
     e = pool_edge
     light, heavy = start(members, 1), start(members, 2)
@@ -402,6 +403,7 @@ def test_member_leg_reaches_device_without_credentials(pool_edge, tenant, member
             unregister_all(e, au, pw)
 
 
+@pytest.mark.serial  # SIPp load: run alone
 def test_grow_drain_shrink_under_steady_load_without_failed_calls(pool_edge, tenant, members):
     e = pool_edge
     a, b = start(members, 1), start(members, 2)

@@ -108,6 +108,7 @@ def _dictionary(tmp: Path, n: int, position: int) -> Path:
     return p
 
 
+@pytest.mark.serial  # rates and windows of seconds: run alone
 def test_svcrack_is_stopped_before_the_threshold_and_never_finds_it(sedge, victim, tmp_path):
     """The weak password sits at guess 15 of the dictionary: past the identity
     limit (10), before the source limit (20). Without the identity lock svcrack
@@ -149,6 +150,7 @@ def test_svcrack_is_stopped_before_the_threshold_and_never_finds_it(sedge, victi
         assert other.register(weak, "password")[1].code == 401
 
 
+@pytest.mark.serial  # rates and windows of seconds: run alone
 def test_request_flood_bans_the_source_on_every_node(sedge):
     src = "127.0.0.89"
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -319,6 +321,7 @@ def _register_code(e: Edge, port: int, src: str, au: str, pw: str) -> int:
         return r.code if r else 0
 
 
+@pytest.mark.serial  # rates and windows of seconds: run alone
 def test_failures_age_out_of_the_window_and_bans_expire(tmp_path):
     """The failure counters are a sliding window: failures older than it do
     not add up to a ban; a ban lasts ban_time and no longer."""

@@ -366,6 +366,7 @@ def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path,
         e.stop()
 
 
+@pytest.mark.serial  # windows of seconds: run alone
 def test_slow_guessing_under_the_short_window_is_locked_out(tmp_path):
     """Item 10: a guesser pacing itself under the short window's limit is
     caught by the long window (per identity, and per source), locked out for
