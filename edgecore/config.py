@@ -79,6 +79,10 @@ class Sip:
     natping_interval: int = 30
     # how long an unanswered call rings before 408 (tm fr_inv_timer, seconds)
     ring_timeout: int = 120
+    # an answered call never ACKed is ended this long after its 2xx (dialog
+    # noack_timeout, seconds): 64*T1 = 32 s, when the callee stops
+    # retransmitting the 2xx (RFC 3261 13.3.1.4)
+    noack_timeout: int = 32
 
 
 @dataclass

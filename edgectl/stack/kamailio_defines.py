@@ -97,6 +97,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "GOOD_TABLE": f"edgegood=>size=14;autoexpire={cfg.security.trusted_for};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,
+        "DLG_NOACK_TIMEOUT": cfg.sip.noack_timeout,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,
         "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
         "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",

@@ -405,7 +405,7 @@ def test_an_answer_never_acked_releases_the_call_slot(edge, tenant):
                                   contact=contact), timeout=10)
             assert r is not None and r.code == 200           # and never ACKed
             assert slots(edge, au, t) == 1
-    # noack_timeout 32 s, then the dialog module's 90 s sweep, then 10 s
+    # the suite's noack_timeout (4 s), then the dialog module's 90 s sweep, then 10 s
     wait_for(lambda: slots(edge, au, t) == 0, timeout=160, interval=1,
              what="slot of the unacknowledged call released")
     _next_call_succeeds(edge, tenant, au, pw)
