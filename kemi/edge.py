@@ -28,10 +28,11 @@ import KSR  # noqa: E402
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
     auth, calls, cluster, context, domains, failure, fallback, indialog, keepalive, ksrconst, media, methods,
-    namespace, nat, policy, pool, poller, registrar, relay, replies, sanity, security, tenant, web,
+    namespace, nat, peers, policy, pool, poller, registrar, relay, replies, sanity, security, tenant,
+    web,
 )
 
-_STEP_MODULES = (ksrconst, calls, replies, cluster, security, sanity, nat, keepalive, indialog, methods, namespace,
+_STEP_MODULES = (ksrconst, calls, replies, peers, cluster, security, sanity, nat, keepalive, indialog, methods, namespace,
                  auth, registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
@@ -131,7 +132,7 @@ class EdgeRouter:
         return _guarded(lambda: web.on_websocket(evname))
 
     def ksr_resolve_peers(self, msg: object, evname: str | None = None) -> int:
-        return _guarded(cluster.refresh_peers)       # timer process, features/cluster.cfg
+        return _guarded(peers.refresh_peers)       # timer process, features/cluster.cfg
 
     def ksr_poll_read_model(self, msg: object, evname: str | None = None) -> int:
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import KSR
 
 from edgecore import dialogs
-from kemi import cluster, context
+from kemi import context, peers
 
 VAR_PREFIX = "p:"
 
@@ -66,8 +66,8 @@ def _is_self(uri: str) -> bool:
 
 def _is_peer(uri: str) -> bool:
     hp = dialogs.hostport(uri)
-    return hp is not None and cluster.enabled() and \
-        (hp in cluster.peers() or hp == cluster.own_address())
+    return hp is not None and peers.enabled() and \
+        (hp in peers.peers() or hp == peers.own_address())
 
 
 def steered() -> str | None:

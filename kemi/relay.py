@@ -12,7 +12,7 @@ import time
 import KSR
 
 from edgecore import media as edge_media
-from kemi import calls, cluster, context, identity, media, parties
+from kemi import calls, context, identity, media, parties, peers
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_WEBRTC, FLT_DELIVERED, FLT_NATS, LOCATION, STOP
 from kemi.replies import send
@@ -134,7 +134,7 @@ def on_reply() -> None:
         # the Contact of a NATed device gets its real address -- by the node
         # that received the reply from the device, never from a peer node
         if (KSR.isbflagset(FLB_NATB) or KSR.isflagset(FLT_DELIVERED)) and \
-                not cluster.reply_from_peer():
+                not peers.reply_from_peer():
             KSR.nathelper.set_contact_alias()
 
 

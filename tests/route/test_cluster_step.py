@@ -5,7 +5,7 @@ node has the call's CDR."""
 
 from __future__ import annotations
 
-from kemi import calls, cluster
+from kemi import calls, cluster, peers
 from kemi.context import Request
 from kemi.ksrconst import FLT_DELIVERED, STOP
 
@@ -58,15 +58,15 @@ def test_peers_are_recognised_without_dns_in_the_worker(ksr, monkeypatch):
     cfg = Config()
     cfg.cluster.peers = ["10.0.0.2:5060", "edge-peers.example:5070"]
     use(FakeWorker(cfg))
-    monkeypatch.setattr(cluster, "_peers", None)
-    monkeypatch.setattr(cluster, "_resolved", {"at": None, "by_name": {}})
+    monkeypatch.setattr(peers, "_peers", None)
+    monkeypatch.setattr(peers, "_resolved", {"at": None, "by_name": {}})
 
     def no_dns(*a):
         raise AssertionError("DNS lookup in a SIP worker")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     table: dict[str, int] = {}
-    ksr.results["htable.sht_get"] = lambda t, k: table.get(k) if t == cluster.PEER_TABLE else None
+    ksr.results["htable.sht_get"] = lambda t, k: table.get(k) if t == peers.PEER_TABLE else None
     for src, peer in ((("10.0.0.2", 5060), True), (("10.0.0.3", 5070), False)):
         ksr.results["kx.get_srcip"], ksr.results["kx.get_srcport"] = src
         req = Request()
@@ -78,25 +78,25 @@ def test_peers_are_recognised_without_dns_in_the_worker(ksr, monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a: answers[0])
     ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__(k, v) or 1
     ksr.results["htable.sht_rm"] = lambda t, k: table.pop(k, None) and 1
-    cluster.refresh_peers()
+    peers.refresh_peers()
     assert set(table) == {"10.0.0.3:5070", "10.0.0.4:5070"}
     req = Request()
     cluster.classify_source(req)                     # ...and the worker sees it
     assert req.from_peer is True
     # a name that stops resolving keeps its addresses; a changed one is updated
-    cluster._resolved["at"] = None
+    peers._resolved["at"] = None
 
     def fails(*a):
         raise socket.gaierror("temporary failure")
 
     monkeypatch.setattr(socket, "getaddrinfo", fails)
-    cluster.refresh_peers()
+    peers.refresh_peers()
     assert set(table) == {"10.0.0.3:5070", "10.0.0.4:5070"}
-    cluster._resolved["at"] = None
+    peers._resolved["at"] = None
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a: answers[0][:1])
-    cluster.refresh_peers()
+    peers.refresh_peers()
     assert set(table) == {"10.0.0.3:5070"}
-    cluster.refresh_peers()                           # not due yet: nothing resolved
+    peers.refresh_peers()                           # not due yet: nothing resolved
 
 
 def test_own_address_is_the_one_the_launcher_resolved(ksr, monkeypatch):
@@ -113,7 +113,7 @@ def test_own_address_is_the_one_the_launcher_resolved(ksr, monkeypatch):
     cfg.sip.listen_ip = "0.0.0.0"
     cfg.cluster.peers = ["10.0.0.2:5060"]
     use(FakeWorker(cfg))
-    monkeypatch.setattr(cluster, "_own", None)
+    monkeypatch.setattr(peers, "_own", None)
 
     def no_dns(*a):
         raise AssertionError("DNS lookup in a SIP worker")
