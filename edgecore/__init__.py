@@ -1,6 +1,8 @@
-"""Pure core of the SIP edge: configuration, read-model layout, and the
-decisions (number resolution, dialing policy) shared by the KEMI routing code
-running inside Kamailio and by the ``edgectl`` control plane.
+"""Pure core of the SIP edge: the config schema, the read model's records, and
+the decisions (number resolution, dialing policy, media, pool, guard
+arithmetic, caches) shared by the KEMI routing code running inside Kamailio
+and by the ``edgectl`` control plane.
 
-Nothing here performs I/O at import time; clients are passed in.
+No I/O: clients are passed in, and what talks to Redis is ``edgestore``
+(tests/unit/test_edgecore_pure.py checks the imports).
 """

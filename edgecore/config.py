@@ -423,9 +423,14 @@ def from_dict(data: dict[str, Any]) -> Config:
         raise ConfigError("log.rtpengine_level must be a syslog level, 0 to 7")
     if not cfg.node.name:
         # a replica of a scaled service: its host name (the container's) is unique
-        import socket
-        cfg.node.name = socket.gethostname()
+        cfg.node.name = host_name()
     return cfg
+
+
+def host_name() -> str:
+    """This host's name as the kernel keeps it (uname(2), what gethostname
+    returns on Linux): no resolver, no socket."""
+    return os.uname().nodename
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:

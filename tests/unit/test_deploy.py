@@ -78,6 +78,7 @@ def replica(monkeypatch: pytest.MonkeyPatch, hostname: str, address: str) -> con
     import socket
 
     monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    monkeypatch.setattr(config, "host_name", lambda: hostname)
     monkeypatch.setattr(socket, "gethostbyname",
                         lambda name: address if name == hostname else "10.9.9.9")
     cfg = config.load(ROOT / "deploy" / "edge.toml")
@@ -119,6 +120,7 @@ def test_a_host_name_resolving_to_loopback_is_refused_as_cluster_address(monkeyp
     import socket
 
     monkeypatch.setattr(socket, "gethostname", lambda: "edge1")
+    monkeypatch.setattr(config, "host_name", lambda: "edge1")
     monkeypatch.setattr(socket, "gethostbyname", lambda name: "127.0.1.1")
     cfg = config.load(ROOT / "deploy" / "edge.toml")
     with pytest.raises(config.ConfigError, match="cluster.address"):
