@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 ENV_VAR = "EDGE_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -450,23 +452,6 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def dumps(cfg: Config) -> str:
-    """Serialise to TOML (the subset this config uses: tables of scalars/lists)."""
-    out: list[str] = []
-    for section, values in cfg.to_dict().items():
-        out.append(f"[{section}]")
-        for key, value in values.items():
-            out.append(f"{key} = {_toml_value(value)}")
-        out.append("")
-    return "\n".join(out)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(value)
+    """Serialise to TOML (tomli-w: every string escaped as TOML requires,
+    control characters included)."""
+    return tomli_w.dumps(cfg.to_dict())

@@ -57,6 +57,17 @@ def test_dumps_round_trips():
     assert again == cfg
 
 
+def test_dumps_escapes_control_characters_and_quotes():
+    """A string TOML forbids raw (control characters) or must escape (quotes,
+    backslashes) is written so it reads back the same."""
+    cfg = config.Config()
+    cfg.node.domain = 'tab\there "q" back\\slash nul\x00 bell\x07 del\x7f\nnext'
+    cfg.security.scanner_user_agents = ["esc\x1b[0m", "cr\rlf\n", "\u2028 sep", "'single'"]
+    cfg.paths.run_dir = "C:\\run\\edge"
+    again = config.from_dict(__import__("tomllib").loads(config.dumps(cfg)))
+    assert again == cfg
+
+
 def test_defines_quote_strings_only():
     d = kamailio_defines.kamailio_defines(config.Config())
     assert d["LISTEN_IP"] == "127.0.0.1" and d["UDP_PORT"] == "5060"
