@@ -8,6 +8,7 @@ from typing import Iterator
 
 import pytest
 
+from harness.calls import Legacy, provision_legacy
 from testkit.edge import Edge
 
 pytestmark = pytest.mark.integration
@@ -33,3 +34,10 @@ def fresh_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield e
     finally:
         e.stop()
+
+
+@pytest.fixture(scope="module")
+def legacy(edge: Edge) -> Legacy:
+    """The legacy numbering plan (harness.calls), provisioned once per module
+    that asks for it (test_calls, test_dialogs, test_forks)."""
+    return provision_legacy(edge)

@@ -11,10 +11,8 @@ caller must get. For every case, ``edgectl explain`` must predict that reply.
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -22,87 +20,12 @@ import pytest
 
 from edgecore.numbering import normalise
 from harness import sipp
+from harness.calls import SCEN, Legacy, final_invite_reply, register_contact, unregister_all
 from testkit.edge import Edge
-from testkit.sipmsg import SipClient
 
 CASES = Path(__file__).resolve().parents[1] / "call_cases"
-SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 BEHAVIOUR = {"answer": "uas_answer.xml", "busy": "uas_busy.xml", "ring": "uas_ring.xml"}
 BEHAVIOUR_CODE = {"answer": 200, "busy": 486, "ring": 408}
-
-
-@dataclass
-class Legacy:
-    edge: Edge
-    tenants: dict[str, str] = field(default_factory=dict)                 # alias -> id
-    devices: dict[str, tuple[str, str]] = field(default_factory=dict)     # "A:7001" -> creds
-    ctx: dict[str, str] = field(default_factory=dict)                     # templating
-
-    def device(self, ref: str) -> tuple[str, str, str, str]:
-        """'A:7001' or 'L:{L1}' -> (tenant id, extension, auth user, password)."""
-        alias, ext = ref.split(":", 1)
-        ext = ext.format(**self.ctx)
-        au, pw = self.devices[f"{alias}:{ext}"]
-        return self.tenants[alias], ext, au, pw
-
-
-@pytest.fixture(scope="module")
-def legacy(edge: Edge) -> Legacy:
-    d = Legacy(edge)
-    for alias in ("S1", "S2", "A", "B", "C", "D"):
-        flags = ("--global-access",) if alias.startswith("S") else ()
-        d.tenants[alias] = edge.new_tenant(f"legacy {alias}", *flags)
-    lid = edge.new_tenant("legacy L", ranges=())
-    d.tenants["L"] = lid
-    first, last = f"55{lid}000", f"55{lid}999"
-    edge.ctl_ok("range", "add", lid, first, last)           # 10 digits: global
-    d.ctx = {k: v for k, v in d.tenants.items()}
-    d.ctx.update(L1=f"55{lid}001", L2=f"55{lid}002")
-    for alias in ("S1", "S2"):
-        d.devices[f"{alias}:7001"] = edge.new_device(d.tenants[alias], "7001")
-    for alias in ("A", "B", "C", "D"):
-        for ext in ("7001", "7002", "7003"):
-            d.devices[f"{alias}:{ext}"] = edge.new_device(d.tenants[alias], ext)
-    for n in (d.ctx["L1"], d.ctx["L2"]):
-        d.devices[f"L:{n}"] = edge.new_device(lid, n)
-    edge.ctl_ok("ringgroup", "add", d.tenants["A"], "7050", "--name", "A attendants",
-                "--member", "7001", "--member", "7002")
-    edge.ctl_ok("exception", "add", d.tenants["A"], d.tenants["B"])        # one way
-    edge.ctl_ok("exception", "add", d.tenants["C"], d.tenants["D"], "--both-ways")
-    edge.wait_synced()
-    return d
-
-
-def final_invite_reply(res: sipp.SippResult) -> tuple[int, str]:
-    """Final reply to the caller's last INVITE (status code, whole message)."""
-    finals = [m for m in res.received
-              if re.search(r"(?m)^CSeq:\s*\d+ INVITE", m)
-              and (mm := re.match(r"SIP/2\.0 (\d{3})", m)) and int(mm.group(1)) >= 200]
-    assert finals, res.describe()
-    last = finals[-1]
-    return int(last.split()[1]), last
-
-
-def register_contact(edge: Edge, au: str, pw: str, port: int) -> None:
-    with SipClient(edge.sip) as c:
-        _, r = c.register(au, pw, contact_port=port)
-        assert r is not None and r.code == 200
-
-
-def unregister_all(edge: Edge, au: str, pw: str) -> None:
-    with SipClient(edge.sip) as c:
-        c.register(au, pw, expires=0, extra=[])            # this client's own contact
-        host = c.local
-        aor = f"sip:{au}@{edge.target.split(':')[0]}"
-        first = c.request(c.build("REGISTER", f"sip:{edge.target}", aor, aor,
-                                  ["Expires: 0"], contact="*"))
-        if first is not None and first.code == 401:
-            from testkit.sipmsg import authorization
-            auth = authorization(first.header("www-authenticate") or "", "REGISTER",
-                                 f"sip:{edge.target}", au, pw)
-            c.request(c.build("REGISTER", f"sip:{edge.target}", aor, aor,
-                              ["Expires: 0", auth], contact="*"))
-        del host
 
 
 def case_dirs() -> list[Path]:

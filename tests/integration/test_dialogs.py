@@ -11,8 +11,7 @@ import time
 from edgectl import rtpengine
 from harness import sipp
 from testkit.edge import Edge, wait_for
-from test_calls import SCEN, Legacy, final_invite_reply, legacy, register_contact, \
-    unregister_all  # noqa: F401  (legacy is a fixture)
+from harness.calls import SCEN, Legacy, final_invite_reply, register_contact, unregister_all
 
 
 def _row(legacy: Legacy, caller: str, dialled: str, contact_ip: str = "127.0.0.1",

@@ -25,7 +25,7 @@ from edgectl import rtpengine
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient, authorization
 from harness.ua import SDP, reply_to
-from test_calls import Legacy, legacy, unregister_all  # noqa: F401
+from harness.calls import Legacy, unregister_all
 
 CALLER_PRIVATE = "192.168.50.30"          # a NATed caller: Contact and SDP private
 DEVICE_PRIVATE = "192.168.50.31"          # a NATed device's Contact

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness import fuzz, sipp
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient
-from test_calls import SCEN, final_invite_reply, register_contact
+from harness.calls import SCEN, final_invite_reply, register_contact
 
 # a broken worker, leaked memory or an escaped Python exception
 FATAL = re.compile(r"no more (pkg|shm|share) memory|out of memory|CRITICAL|Traceback|"

@@ -23,7 +23,7 @@ from harness import legacy_tree, sipp
 from harness.baresip import Baresip
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient, authorization
-from test_registration import ack_for
+from harness.calls import ack_for
 
 SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"

@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -20,28 +19,10 @@ import pytest
 from edgecore.policy import RULE_BLOCK, RULE_UNKNOWN
 from edgectl import cdr as edgecdr
 from harness import sipp
+from harness.calls import SCEN, call, final_code, register
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient
 
-SCEN = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
-
-
-def call(edge: Edge, au: str, pw: str, dialled: str, hold_ms: int = 200) -> sipp.SippResult:
-    row = [au, f"[authentication username={au} password={pw}]", dialled, au, "127.0.0.1",
-           "127.0.0.1"]
-    return sipp.run(edge.target, SCEN / "call_any.xml", [row], timeout=30,
-                    extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"])
-
-
-def final_code(res: sipp.SippResult) -> int:
-    """The INVITE's final reply after the proxy challenge."""
-    return [c for c in res.received_codes if c >= 200 and c != 407][0]
-
-
-def register(edge: Edge, au: str, pw: str, port: int | None = None) -> None:
-    with SipClient(edge.sip) as c:
-        _, r = c.register(au, pw, contact_port=port) if port else c.register(au, pw)
-        assert r is not None and r.code == 200
 
 
 def test_calls_leave_exact_counters_and_cdrs(edge: Edge):

@@ -20,7 +20,7 @@ import pytest
 from edgecore import pool as edge_pool
 from harness import sipp
 from testkit.edge import Edge, wait_for
-from test_calls import SCEN, final_invite_reply, register_contact, unregister_all
+from harness.calls import SCEN, final_invite_reply, register_contact, unregister_all
 
 UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"
 TOLERATE_REORDER = ["-default_behaviors", "all,-abortunexp"]

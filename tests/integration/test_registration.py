@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.calls import ack_for
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient, authorization, digest_params
 
@@ -159,15 +160,3 @@ def test_at_most_one_redis_round_trip_per_request(edge: Edge):
     # its lookup, plus the trust write after it on a worker that had not yet
     # seen this identity from this address
     assert _fcalls(edge) - settled in (1, 2)
-
-
-def ack_for(invite: str) -> str:
-    """The ACK of a non-2xx final reply (RFC 3261 17.1.1.3): the INVITE's
-    Via (same branch), From, Call-ID and CSeq number, no body."""
-    head = invite.split("\r\n\r\n", 1)[0].split("\r\n")
-    ruri = head[0].split(" ")[1]
-    keep = [ln for ln in head[1:] if ln.split(":", 1)[0] in ("Via", "From", "To", "Call-ID",
-                                                             "Max-Forwards")]
-    cseq = next(ln for ln in head if ln.startswith("CSeq:")).split()[1]
-    return "\r\n".join([f"ACK {ruri} SIP/2.0", *keep, f"CSeq: {cseq} ACK",
-                         "Content-Length: 0"]) + "\r\n\r\n"

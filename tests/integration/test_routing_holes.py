@@ -28,7 +28,7 @@ from harness import sipp
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import Reply, SipClient, authorization
 from harness.ua import SDP
-from test_calls import SCEN, final_invite_reply, unregister_all
+from harness.calls import SCEN, final_invite_reply, unregister_all
 
 OUTSIDE = "127.0.0.99"
 ATTACKER = "127.0.0.82"          # the attacking device: screened like anyone

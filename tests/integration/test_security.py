@@ -14,14 +14,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
 from harness import sipp
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient, authorization
-from test_calls import SCEN, final_invite_reply, register_contact, unregister_all
+from harness.calls import SCEN, final_invite_reply, register_contact, unregister_all
+from harness.probes import answered, mirrored, register_code
 
 RUN = Path(__file__).resolve().parents[1] / "harness" / "sipvicious_run.py"
 UAC = Path(__file__).resolve().parents[2] / "loadtest" / "sipp" / "uac_setup.xml"
@@ -58,14 +59,6 @@ def sipvicious(tool: str, source: str, *args: str, disguised: bool = False,
 
 def target(e: Edge) -> list[str]:
     return [e.cfg.sip.listen_ip, "-p", str(e.cfg.sip.udp_port)]
-
-
-def answered(e: Edge, src: str, port: int | None = None) -> bool:
-    with SipClient((e.cfg.sip.listen_ip, port or e.cfg.sip.udp_port), local_ip=src,
-                   timeout=1) as c:
-        r = c.request(c.build("OPTIONS", f"sip:{e.target}", "sip:probe@x", "sip:probe@x"),
-                      timeout=1)
-        return r is not None
 
 
 def bans(e: Edge) -> dict[str, dict]:
@@ -295,30 +288,15 @@ def test_operator_bans_a_source_and_locks_an_identity_on_every_node(sedge, victi
     # address it never authenticated from, on either node
     sedge.ctl_ok("ban", "add", au, "--for", "120")
     for node in (sedge.stack.kamailio, sedge.nodes[0]):
-        wait_for(lambda node=node: _mirrored(node, f"id:{au.lower()}"), timeout=3,
+        wait_for(lambda node=node: mirrored(node, f"id:{au.lower()}"), timeout=3,
                  what="identity lock mirrored by the node")
     for port in (sedge.cfg.sip.udp_port, node2):
-        assert _register_code(sedge, port, "127.0.0.96", au, pw) == 401
+        assert register_code(sedge, port, "127.0.0.96", au, pw) == 401
     sedge.ctl_ok("ban", "remove", src)
     sedge.ctl_ok("ban", "remove", au)
     wait_for(lambda: answered(sedge, src, node2), timeout=3, what="source ban lifted")
-    wait_for(lambda: _register_code(sedge, node2, "127.0.0.96", au, pw) == 200, timeout=3,
+    wait_for(lambda: register_code(sedge, node2, "127.0.0.96", au, pw) == 200, timeout=3,
              what="identity lock lifted")
-
-
-def _mirrored(node: Any, field: str) -> bool:
-    """The node's own copy of the bans (htable edgeban) holds this entry."""
-    try:
-        return bool(node.rpc("htable.get", "edgeban", field))
-    except Exception:
-        return False
-
-
-def _register_code(e: Edge, port: int, src: str, au: str, pw: str) -> int:
-    with SipClient((e.cfg.sip.listen_ip, port), local_ip=src, timeout=2) as c:
-        first, second = c.register(au, pw)
-        r = second or first
-        return r.code if r else 0
 
 
 @pytest.mark.serial  # rates and windows of seconds: run alone
@@ -336,13 +314,13 @@ def test_failures_age_out_of_the_window_and_bans_expire(tmp_path):
         # three failures, a pause longer than the window, three more: no ban
         for burst in range(2):
             for i in range(3):
-                assert _register_code(e, e.cfg.sip.udp_port, src, f"nobody{burst}{i}",
+                assert register_code(e, e.cfg.sip.udp_port, src, f"nobody{burst}{i}",
                                       "x-password") == 401
             if burst == 0:
                 time.sleep(sec["window"] + 0.5)        # the window itself is what is tested
         assert src not in bans(e) and answered(e, src)
         # a fourth inside the window bans the source...
-        assert _register_code(e, e.cfg.sip.udp_port, src, "nobody9", "x-password") == 401
+        assert register_code(e, e.cfg.sip.udp_port, src, "nobody9", "x-password") == 401
         wait_for(lambda: not answered(e, src), timeout=2, what="ban after 4 failures in the window")
         assert src in bans(e)
         # ...for ban_time only

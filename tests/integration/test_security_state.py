@@ -20,7 +20,7 @@ from edgecore import config as edgeconfig
 from testkit.stacks import ephemeral_config
 from testkit.edge import ROOT, Edge, wait_for
 from testkit.sipmsg import SipClient
-from test_security import _mirrored, _register_code, answered
+from harness.probes import answered, mirrored, register_code
 
 
 NONCE_SECRET = "i15b-private-nonce-secret-0d4f"
@@ -55,9 +55,9 @@ def test_a_banned_source_costs_no_redis_round_trip(st):
     au, pw = st.new_device(t, "7001")
     st.wait_synced()
     src, port = "127.0.0.141", st.cfg.sip.udp_port
-    assert _register_code(st, port, src, au, pw) == 200
+    assert register_code(st, port, src, au, pw) == 200
     st.ctl_ok("ban", "add", src, "--for", "120")
-    wait_for(lambda: _mirrored(st.stack.kamailio, f"src:{src}"), timeout=3, what="ban mirrored")
+    wait_for(lambda: mirrored(st.stack.kamailio, f"src:{src}"), timeout=3, what="ban mirrored")
     before = fcalls(st)
     with SipClient(st.sip, local_ip=src, timeout=0.2) as c:
         for i in range(300):
@@ -69,7 +69,7 @@ def test_a_banned_source_costs_no_redis_round_trip(st):
     assert answered(st, "127.0.0.1")                         # the edge took them all by now
     time.sleep(0.3)
     assert fcalls(st) - before == 0
-    assert _register_code(st, port, src, au, pw) == 200      # the phone behind it
+    assert register_code(st, port, src, au, pw) == 200      # the phone behind it
 
 
 def test_a_bad_ban_entry_does_not_stop_the_node(st):
@@ -83,11 +83,11 @@ def test_a_bad_ban_entry_does_not_stop_the_node(st):
     r.hset("edge:bans", mapping={"src:127.0.0.142": "not-a-time", "bogus:entry": "9e99",
                                  f"src:{good}": str(int(time.time()) + 120)})
     r.incr("edge:bans:ver")
-    wait_for(lambda: _mirrored(st.stack.kamailio, f"src:{good}"), timeout=3,
+    wait_for(lambda: mirrored(st.stack.kamailio, f"src:{good}"), timeout=3,
              what="the good ban mirrored")
     time.sleep(0.3)                                          # a few more polls
     assert st.node_model_version() >= 0
-    assert _register_code(st, st.cfg.sip.udp_port, "127.0.0.144", au, pw) == 200
+    assert register_code(st, st.cfg.sip.udp_port, "127.0.0.144", au, pw) == 200
     assert not answered(st, good)
     assert "src:127.0.0.142" in st.log() and "not valid" in st.log()
     r.hdel("edge:bans", "src:127.0.0.142", "bogus:entry", f"src:{good}")
@@ -101,7 +101,7 @@ def test_secrets_are_not_on_the_command_line(st):
     t = st.new_tenant("Secrets")
     au, pw = st.new_device(t, "7001")
     st.wait_synced()
-    assert _register_code(st, st.cfg.sip.udp_port, "127.0.0.145", au, pw) == 200
+    assert register_code(st, st.cfg.sip.udp_port, "127.0.0.145", au, pw) == 200
     pids = st.kamailio_pids()
     assert len(pids) > 3
     for pid in pids:
@@ -149,7 +149,7 @@ def test_a_device_moved_between_tenants_in_one_burst_stays_in_redis(st):
     st.wait_synced()
     raw = r.get(f"e{r.get('edge:gen')}:d:{au.lower()}")
     assert raw is not None and f'"t":"{to}"' in raw
-    assert _register_code(st, st.cfg.sip.udp_port, "127.0.0.146", au, pw) == 200
+    assert register_code(st, st.cfg.sip.udp_port, "127.0.0.146", au, pw) == 200
     assert st.contacts(to, "7001") and not st.contacts(frm, "7001")
 
 
@@ -201,7 +201,7 @@ def test_a_counter_gone_backwards_never_revives_a_cached_password(rs):
     rs.wait_synced()
     src, port = "127.0.0.151", rs.cfg.sip.udp_port
     for _ in range(4):                                   # every worker caches it
-        assert _register_code(rs, port, src, au, old_pw) == 200
+        assert register_code(rs, port, src, au, old_pw) == 200
     r = rs.redis()
     cached_at = int(r.get("edge:ver"))
     r.flushall()
@@ -215,8 +215,8 @@ def test_a_counter_gone_backwards_never_revives_a_cached_password(rs):
     r.set("edge:ver", cached_at)                          # the counter is back where it was
     wait_for(lambda: rs.node_model_version() == cached_at, timeout=5, what="node at the old version")
     for _ in range(4):
-        assert _register_code(rs, port, src, au, old_pw) == 401
-    assert _register_code(rs, port, src, au, "the-new-password") == 200
+        assert register_code(rs, port, src, au, old_pw) == 401
+    assert register_code(rs, port, src, au, "the-new-password") == 200
 
 
 def test_redis_dying_is_answered_503_within_one_poll(rs):
@@ -228,14 +228,14 @@ def test_redis_dying_is_answered_503_within_one_poll(rs):
     au, pw = rs.new_device(t, "7001")
     rs.wait_synced()
     port = rs.cfg.sip.udp_port
-    assert _register_code(rs, port, "127.0.0.1", au, pw) == 200
+    assert register_code(rs, port, "127.0.0.1", au, pw) == 200
     rs.stack.redis.kill()
     died = time.monotonic()
     seen: list[tuple[float, int]] = []
     while time.monotonic() - died < 2.0:
-        seen.append((time.monotonic() - died, _register_code(rs, port, "127.0.0.1", au, pw)))
+        seen.append((time.monotonic() - died, register_code(rs, port, "127.0.0.1", au, pw)))
     wait_for(lambda: rs.node_model_version() == -1, timeout=3, what="the node sees Redis down")
-    assert _register_code(rs, port, "127.0.0.1", au, pw) == 503
+    assert register_code(rs, port, "127.0.0.1", au, pw) == 503
     ok = [at for at, code in seen if code == 200]
     first_503 = min(at for at, code in seen if code == 503)
     print(f"\nRedis killed: {len(ok)} REGISTERs answered 200 afterwards, the last at "
@@ -351,7 +351,7 @@ def test_a_peer_given_by_name_is_resolved_by_the_timer_not_the_workers(tmp_path,
         e.wait_synced()
         wait_for(lambda: n2.ready(), timeout=10, what="node 2 synced")
         for _ in range(8):                                   # requests on every worker
-            assert _register_code(e, e.cfg.sip.udp_port, "127.0.0.149", au, pw) == 200
+            assert register_code(e, e.cfg.sip.udp_port, "127.0.0.149", au, pw) == 200
         with SipClient(("127.0.0.1", p2)) as c:
             assert c.register(au, pw)[1].code == 200
         wait_for(lambda: e.contacts(t, "7001"), timeout=10,
@@ -381,22 +381,22 @@ def test_slow_guessing_under_the_short_window_is_locked_out(tmp_path):
         au, pw = e.new_device(t, "7001")
         e.wait_synced()
         port, phone, attacker = e.cfg.sip.udp_port, "127.0.0.171", "127.0.0.172"
-        assert _register_code(e, port, phone, au, pw) == 200
+        assert register_code(e, port, phone, au, pw) == 200
         for i in range(6):                                 # 2 a second: under 3 a second
-            assert _register_code(e, port, attacker, au, f"guess{i}") == 401
+            assert register_code(e, port, attacker, au, f"guess{i}") == 401
             time.sleep(0.6)
-        wait_for(lambda: _mirrored(e.stack.kamailio, f"id:{au.lower()}"), timeout=3,
+        wait_for(lambda: mirrored(e.stack.kamailio, f"id:{au.lower()}"), timeout=3,
                  what="identity locked by the long window")
         bans = {b["who"]: b for b in __import__("json").loads(e.ctl_ok("ban", "list", "--json"))}
         assert au.lower() in {w.lower() for w in bans}
         # the right password from the guesser is not even checked...
-        assert _register_code(e, port, attacker, au, pw) == 401
+        assert register_code(e, port, attacker, au, pw) == 401
         # ...while the phone, from the address it authenticated from, registers
-        assert _register_code(e, port, phone, au, pw) == 200
+        assert register_code(e, port, phone, au, pw) == 200
         # the same source guessing other identities slowly: banned at 8
         time.sleep(1.1)
-        assert _register_code(e, port, attacker, "nobody1", "x") == 401
-        wait_for(lambda: _mirrored(e.stack.kamailio, f"src:{attacker}"), timeout=3,
+        assert register_code(e, port, attacker, "nobody1", "x") == 401
+        wait_for(lambda: mirrored(e.stack.kamailio, f"src:{attacker}"), timeout=3,
                  what="source banned by the long window")
         assert not answered(e, attacker)
     finally:

@@ -116,7 +116,7 @@ def test_a_node_registers_restarts_and_routes_while_postgresql_is_down(tmp_path)
     from edgectl import rpc
     from harness import sipp
     from testkit.sipmsg import SipClient
-    from test_ops import SCEN, call, final_code, register
+    from harness.calls import SCEN, call, final_code, register
 
     e = Edge(tmp_path / "pgdown")
     member = sipp.SippServer(SCEN / "member.xml", local_ip="127.0.0.57", port=5060)

@@ -9,26 +9,13 @@ import re
 import pytest
 
 from edgecore import media as edge_media
-from fakes import FakeWorker, use
+from media_fixtures import ksr, worker  # noqa: F401 - the double and worker of media tests
 from kemi import calls, failure, media, pool, relay
 from kemi.ksrconst import (FLB_MEDIA, FLB_NATB, FLB_WEBRTC, FLT_CALL, FLT_NATS, RR_MEDIA,
                            RR_WEBRTC_CALLEE, RR_WEBRTC_CALLER)
 
 CALLEE_SDP = ("v=0\r\no=- 2 2 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\n"
               "t=0 0\r\nm=audio 6000 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\n")
-
-
-@pytest.fixture(autouse=True)
-def worker() -> FakeWorker:
-    return use(FakeWorker())
-
-
-@pytest.fixture
-def ksr(ksr):
-    ksr.results["isbflagset"] = lambda f: f in ksr.bflags
-    ksr.results["dialog.var_get"] = lambda name: ksr.pv.get(f"$dlg_var({name})")
-    ksr.results["dialog.var_sets"] = lambda name, v: ksr.pv.__setitem__(f"$dlg_var({name})", v)
-    return ksr
 
 
 def manage(ksr) -> list[list[str]]:

@@ -8,7 +8,7 @@ import pytest
 
 from kemi import relay
 from kemi.ksrconst import FLB_NATB, FLB_WEBRTC, FLT_NATS
-from test_media_step import ksr, worker  # noqa: F401 - the same KSR double and worker
+from media_fixtures import ksr, worker  # noqa: F401 - the same KSR double and worker
 
 
 def initial_invite(ksr):
