@@ -2,7 +2,8 @@
 
 Pure: it works on a mapping ``relative path -> text`` (:func:`read_tree`
 fills it from a directory or a tarball; nothing else touches the disk), so
-the planner and the tests need no files.
+the planner and the tests need no files. The config file syntax (comments,
+includes, sections) is conf.py's; this module reads what the settings mean.
 
 What it understands -- the subset the GV1P/GV2P/GV3P servers use (survey
 ``seeds/000_fb1d7ccd90f05e2e.txt``), with Asterisk's config syntax
@@ -32,43 +33,20 @@ is no peer) is a :class:`Problem`, skipped and reported with its ``file:line``.
 
 from __future__ import annotations
 
-import fnmatch
-import io
 import re
-import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
 from typing import Mapping
 
+# ParseError, Where and read_tree are also this module's interface (cli.py, plan.py)
+from edgectl.legacy.conf import Line, ParseError, Where, config_lines, read_tree, sections
+
 DEFAULT_REALM = "asterisk"          # chan_sip: realm default (sip.conf.sample)
-MAX_INCLUDE_DEPTH = 16
 NUMBER = re.compile(r"^[0-9]{1,15}$")
 RESELLER = re.compile(r"^[0-9]{5}$")
 HA1 = re.compile(r"^[0-9a-fA-F]{32}$")
-_SECTION = re.compile(r"^\[([^\]\[]+)\]\s*(?:\(([^)]*)\))?$")
-_DIRECTIVE = re.compile(r"^#(include|tryinclude)\s+\"?([^\"]+?)\"?\s*$")
 _CALLERID = re.compile(r'^\s*"?([^"<]*?)"?\s*(?:<([^>]*)>)?\s*$')
 _APP = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
 _REVENDA_EQ = re.compile(r'"?\$\{REVENDA\}"?\s*=\s*"?([0-9]{5})"?')
-
-
-class ParseError(Exception):
-    """The tree cannot be read: ``file:line: why``."""
-
-
-@dataclass(frozen=True)
-class Where:
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-    @classmethod
-    def parse(cls, text: str) -> "Where":
-        """Back from ``file:line`` (as plans store it)."""
-        f, _, line = text.rpartition(":")
-        return cls(f, int(line))
 
 
 @dataclass(frozen=True)
@@ -115,123 +93,6 @@ class LegacyServer:
     problems: list[Problem] = field(default_factory=list)
     files: int = 0
 
-
-# -- reading the tree -----------------------------------------------------------
-
-def read_tree(source: Path) -> dict[str, str]:
-    """Every regular file of a directory or tarball, by path relative to its
-    ``/etc/asterisk`` root (a tarball may hold ``etc/asterisk/...`` or
-    ``asterisk/...``: the directory holding sip.conf is the root)."""
-    files: dict[str, str] = {}
-    if source.is_dir():
-        for p in sorted(source.rglob("*")):
-            if p.is_file():
-                files[p.relative_to(source).as_posix()] = _decode(p.read_bytes(), str(p))
-    elif source.is_file():
-        try:
-            with tarfile.open(source) as tar:
-                for m in tar.getmembers():
-                    if m.isfile():
-                        fh = tar.extractfile(m)
-                        if fh is not None:
-                            files[PurePosixPath(m.name).as_posix().lstrip("./")] = \
-                                _decode(fh.read(), m.name)
-        except tarfile.TarError as exc:
-            raise ParseError(f"{source}: not a directory or a readable tarball ({exc})") from None
-    else:
-        raise ParseError(f"{source}: no such directory or file")
-    roots = sorted((k[: -len("sip.conf")] for k in files if k == "sip.conf"
-                    or k.endswith("/sip.conf")), key=len)
-    if not roots:
-        raise ParseError(f"{source}: no sip.conf in the tree")
-    root = roots[0]
-    return {k[len(root):]: v for k, v in files.items() if k.startswith(root)}
-
-
-def _decode(raw: bytes, name: str) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")      # old servers: ISO-8859-1 comments
-
-
-# -- config syntax ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Line:
-    where: Where
-    kind: str               # "section" | "kv"
-    name: str               # section name | key
-    value: str = ""         # kv value | section options
-    arrow: bool = False     # "=>"
-
-
-def _strip_comment(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text) and text[i + 1] == ";":
-            out.append(";")
-            i += 2
-            continue
-        if c == ";":
-            break
-        out.append(c)
-        i += 1
-    return "".join(out).strip()
-
-
-def config_lines(files: Mapping[str, str], name: str, optional: bool = False,
-                 _depth: int = 0, _where: Where | None = None,
-                 _out: list[Line] | None = None) -> list[Line]:
-    """The lines of a config file with its includes expanded in place."""
-    if _depth > MAX_INCLUDE_DEPTH:
-        raise ParseError(f"{_where}: #include nested deeper than {MAX_INCLUDE_DEPTH}")
-    names = sorted(fnmatch.filter(files, name)) if "*" in name else \
-        ([name] if name in files else [])
-    if not names:
-        if optional:
-            return []
-        at = f"{_where}: " if _where else ""
-        raise ParseError(f"{at}included file {name} is missing")
-    out: list[Line] = [] if _out is None else _out
-    for fname in names:
-        for no, raw in enumerate(files[fname].splitlines(), 1):
-            where = Where(fname, no)
-            text = _strip_comment(raw)
-            if not text:
-                continue
-            m = _DIRECTIVE.match(text)
-            if m:
-                config_lines(files, m.group(2).strip(), m.group(1) == "tryinclude",
-                             _depth + 1, where, out)
-                continue
-            if text.startswith("#"):
-                raise ParseError(f"{where}: unknown directive {text.split()[0]}")
-            if text.startswith("["):
-                m = _SECTION.match(text)
-                if not m:
-                    raise ParseError(f"{where}: malformed section header {text!r}")
-                out.append(Line(where, "section", m.group(1).strip(), (m.group(2) or "").strip()))
-                continue
-            arrow = "=>" in text and (text.find("=>") <= text.find("=") or "=" not in text)
-            key, sep, value = text.partition("=>" if arrow else "=")
-            if not sep or not key.strip():
-                raise ParseError(f"{where}: not a setting, section or #include: {text!r}")
-            if not out:
-                raise ParseError(f"{where}: setting {key.strip()!r} outside any [section]")
-            out.append(Line(where, "kv", key.strip().lower(), value.strip(), arrow))
-    return out
-
-
-def sections(lines: list[Line]) -> list[tuple[Line, list[Line]]]:
-    out: list[tuple[Line, list[Line]]] = []
-    for ln in lines:
-        if ln.kind == "section":
-            out.append((ln, []))
-        else:
-            out[-1][1].append(ln)
-    return out
 
 
 # -- sip.conf -------------------------------------------------------------------
