@@ -49,23 +49,13 @@ from edgectl import loadkit  # noqa: E402
 from loadtest import bench_ranges  # noqa: E402
 from loadtest import benchlib as bl  # noqa: E402
 from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402
+from loadtest.bench_report import (NAT_ADDRESS, TARGETS, _k, _ms,  # noqa: E402
+                                   generator_summary, report)
 
 RESULTS = ROOT / "loadtest" / "results"
-NAT_ADDRESS = "192.168.77.10"        # what the NATed callers put in Contact and SDP
 REGISTER = bl.SIPP_DIR / "register.xml"
 CALL = bl.SIPP_DIR / "uac_setup.xml"
 HANGUP_AT_ONCE = ["-d", "0"]
-
-TARGETS = {
-    "register_ratio": 0.90,
-    "call_ratio": 0.80,
-    # CPU per request, baseline/edge (issue 19): edge <= 1.33x native per REGISTER
-    "register_cpu_ratio": 0.75,
-    "call_cpu_ratio": 0.80,
-    "no_nat_cpu_ratio": 0.70,
-    "bytes_per_device": 2048,
-    "max_ratio_drop": 0.10,
-}
 
 
 @dataclass(frozen=True)
@@ -99,9 +89,6 @@ def probes(shape: loadkit.Shape) -> list[str]:
     last = str(loadkit.FIRST_EXTENSION + shape.devices_per_tenant - 1)
     return [default_auth_username(t, last) for t in shape.tenant_ids()]
 
-
-def _k(n: float) -> str:
-    return f"{n / 1000:g}k" if n >= 1000 else f"{n:g}"
 
 
 def log(msg: str) -> None:
@@ -267,133 +254,6 @@ class Bench:
         res["ratio"] = e["rate"] / b["rate"] if b["rate"] else 0.0
         res["cpu_ratio"] = b["server_cpu_us"] / e["server_cpu_us"] if e["server_cpu_us"] else 0.0
         return res
-
-
-# -- report ------------------------------------------------------------------------
-
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "SHORT"
-
-
-def cpu_row(label: str, r: dict[str, Any], target: float) -> tuple[str, ...]:
-    """A headline row: server CPU per request, edge and baseline, and their
-    ratio (baseline/edge: 1.0 is native cost) against ``target``."""
-    e, b = r["edge"]["best"], r["baseline"]["best"]
-    return (label, f"{e['server_cpu_us']:,.0f} us", f"{b['server_cpu_us']:,.0f} us",
-            f"{r['cpu_ratio']:.2f}", f">= {target:.2f}", verdict(r["cpu_ratio"] >= target))
-
-
-def report(res: dict[str, Any]) -> list[str]:
-    shapes = res["shapes"]
-    head = shapes[res["headline"]]
-    mem = shapes[res["memory_shape"]]["memory"]
-    lines = []
-    h = res["host"]
-    lines.append(f"SIP edge vs native Kamailio -- {res['started']}, {h['cpus']} CPUs, load "
-                 f"{h['load_before']} -> {h['load_after']} (a shared machine makes rates noisy; "
-                 f"CPU per request is the steadier figure)")
-    lines.append(f"REGISTER: digest, 2 round trips, no NAT. Calls: caller behind NAT "
-                 f"(Contact/SDP {NAT_ADDRESS}), so both anchor media in rtpengine.")
-    lines.append("")
-    cols = ("figure", "edge", "baseline", "ratio", "target", "result")
-    rows: list[tuple[str, ...]] = []
-    reg, calls = head["register"], head["calls"]
-
-    def rate_row(label: str, r: dict[str, Any], target: float) -> tuple[str, ...]:
-        e, b = r["edge"]["best"], r["baseline"]["best"]
-        return (label, f"{e['rate']:,.0f}/s", f"{b['rate']:,.0f}/s", f"{r['ratio']:.2f}",
-                f">= {target:.2f}", verdict(r["ratio"] >= target))
-
-    n = _k(head["devices"])
-    rows.append(rate_row(f"REGISTER/s, digest ({n} devices)", reg, TARGETS["register_ratio"]))
-    rows.append(cpu_row("  CPU per REGISTER request", reg, TARGETS["register_cpu_ratio"]))
-    rows.append(rate_row("call setups/s (auth+lookup+policy+rtpengine)", calls,
-                         TARGETS["call_ratio"]))
-    rows.append(cpu_row("  CPU per call", calls, TARGETS["call_cpu_ratio"]))
-    if "calls_no_nat" in head:
-        r = head["calls_no_nat"]
-        rows.append(("  call setups/s without NAT (info)", f"{r['edge']['best']['rate']:,.0f}/s",
-                     f"{r['baseline']['best']['rate']:,.0f}/s", f"{r['ratio']:.2f}", "", ""))
-        rows.append(cpu_row("  CPU per call without NAT", r, TARGETS["no_nat_cpu_ratio"]))
-    if "latency" in head:
-        le, lb = head["latency"]["edge"], head["latency"]["baseline"]
-        rows.append((f"REGISTER latency p50 / p99 at {le['offered']:,.0f}/s",
-                     f"{_ms(le['p50_ms'])} / {_ms(le['p99_ms'])} ms",
-                     f"{_ms(lb['p50_ms'])} / {_ms(lb['p99_ms'])} ms", "", "", ""))
-    bpd = mem["bytes_per_device"]
-    rows.append((f"memory per registered device ({_k(mem['registered'])})", f"{bpd:,.0f} B",
-                 f"{mem['baseline_shm_per_device']:,.0f} B", "",
-                 f"<= {TARGETS['bytes_per_device']} B",
-                 verdict(bpd <= TARGETS["bytes_per_device"])))
-    rows.append(("  Redis + Kamailio shm", f"{mem['redis_per_device']:,.0f} + "
-                 f"{mem['shm_per_device']:,.0f} B", "shm only", "", "", ""))
-    rows.append(("  workers' private heaps (not in the target)",
-                 f"{mem['worker_heap_per_device']:,.0f} B", "", "", "", ""))
-    for key, label in (("register", "REGISTER"), ("calls", "call setup")):
-        first, last = shapes["1k"][key]["ratio"], shapes["100k"][key]["ratio"]
-        drop = (first - last) / first if first else 0.0
-        rows.append((f"{label} ratio drop, 1k -> 100k devices", f"{first:.2f} -> {last:.2f}",
-                     "", f"{drop:+.0%}", f"<= {TARGETS['max_ratio_drop']:.0%}",
-                     verdict(drop <= TARGETS["max_ratio_drop"])))
-    if "ranges" in res:
-        rg = res["ranges"]
-        lo, hi = rg[str(bench_ranges.SIZES[0])], rg[str(bench_ranges.SIZES[-1])]
-        rows.append((f"number lookup p50, {_k(bench_ranges.SIZES[0])} -> "
-                     f"{_k(bench_ranges.SIZES[-1])} ranges", f"{lo['p50_us']:,.0f} -> "
-                     f"{hi['p50_us']:,.0f} us", "", f"x{rg['growth']:.2f}", "flat (info)", ""))
-    lines += _table(cols, rows)
-    lines.append("")
-    lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips per "
-                 "registration (2 SIP requests) and per call (5)):")
-    scols = ("shape", "REGISTER", "cpu", "redis/reg", "calls", "cpu", "redis/call",
-             "bytes/device")
-    srows = []
-    for key, s in shapes.items():
-        r, c = s["register"], s["calls"]
-        srows.append((key + f" ({_k(s['tenants'])} tenants)", f"{r['ratio']:.2f}",
-                      f"{r['cpu_ratio']:.2f}",
-                      f"{r['edge']['best']['redis_per_exchange']:.2f}", f"{c['ratio']:.2f}",
-                      f"{c['cpu_ratio']:.2f}", f"{c['edge']['best']['redis_per_exchange']:.2f}",
-                      f"{s['memory']['bytes_per_device']:,.0f}"))
-    lines += _table(scols, srows)
-    lines.append("")
-    g = res["generator"]
-    lines.append(f"Load generator: {res['args']['procs']} SIPp processes per run, busiest at "
-                 f"{g['max_cpu']:.0%} of a CPU ({'SATURATED: figures may be the generator' if g['saturated'] else 'not saturated'}); "
-                 f"in the measured runs UDP InErrors {g['udp_in_errors']}, RcvbufErrors "
-                 f"{g['udp_rcvbuf_errors']}, retransmissions {g['retransmissions']}, "
-                 f"failed {g['failed']}.")
-    return lines
-
-
-def _ms(v: float) -> str:
-    """SIPp measures response times in whole milliseconds."""
-    return "<1" if v < 1 else f"{v:g}"
-
-
-def _table(cols: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip()]
-    out.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-    return out
-
-
-def generator_summary(shapes: dict[str, Any]) -> dict[str, Any]:
-    """Over every measured (best) run: the busiest SIPp process, UDP errors,
-    retransmissions and failures."""
-    runs = []
-    for s in shapes.values():
-        for key in ("register", "calls", "calls_no_nat"):
-            if key in s:
-                runs += [s[key][n]["best"] for n in ("edge", "baseline")]
-    cpu = max((c for r in runs for c in r["generator_cpu"]), default=0.0)
-    return {"max_cpu": cpu, "saturated": cpu >= bl.GENERATOR_SATURATED,
-            "udp_in_errors": sum(r["udp_in_errors"] for r in runs),
-            "udp_rcvbuf_errors": sum(r["udp_rcvbuf_errors"] for r in runs),
-            "retransmissions": sum(r["retransmissions"] for r in runs),
-            "failed": sum(r["failed"] for r in runs)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
