@@ -28,6 +28,8 @@ def _wait(pred, timeout: float = 30.0) -> None:
 def test_a_pid_is_the_daemon_only_with_its_start_time():
     p = _daemon_with_worker()
     try:
+        # until then the child may not have exec'd yet (its cmdline: pytest's)
+        _wait(lambda: len(group_members(p.pid)) == 2)
         started = start_time(p.pid)
         assert started is not None
         assert _pid_alive(p.pid, "sleep", started)
