@@ -268,7 +268,7 @@ class Cluster:
 
 @dataclass
 class Ops:
-    """Metrics, CDRs and the status view (edgectl/ops.py, kemi/calls.py)."""
+    """Metrics, CDRs and the status view (edgectl/ops/, kemi/calls.py)."""
     # Prometheus exporter of the stack (`edgectl ops run`): /metrics
     metrics_listen: str = "127.0.0.1"
     metrics_port: int = 9465

@@ -41,7 +41,7 @@ from edgecore.readmodel import CallData, Device, Namespace, Target, Tenant
 
 GEN_KEY = "edge:gen"
 VER_KEY = "edge:ver"
-EPOCH_KEY = "edge:epoch"              # random id of the last full rebuild (edgectl/sync.py)
+EPOCH_KEY = "edge:epoch"              # random id of the last full rebuild (edgectl/sync/)
 SYNCED_AT_KEY = "edge:synced_at"      # unix time of the last applied change
 LOCK_KEY = "edge:sync:lock"           # one writer at a time
 LIBRARY = "edge"                      # FUNCTION library name (edge.lua)

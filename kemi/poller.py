@@ -28,7 +28,7 @@ _state: dict[str, object] = {"last": None, "seen": None}
 # the model is unreachable. Redis' own counter can go backwards (a restart
 # without persistence, a failover to a lagging replica) and come back to a
 # value the caches saw with other data; the epoch of a full rebuild
-# (edgectl/sync.py) changes then, and this counter never goes back. Its
+# (edgectl/sync/) changes then, and this counter never goes back. Its
 # high-water mark lives in shared memory, so a reload of this module never
 # reuses a value either.
 CACHE_VER = "$shv(edge_cache)"

@@ -30,10 +30,10 @@ from edgectl.stack.process import (Service, StartError, group_members, start_tim
                                    stop_pid)
 from edgectl.stack.services import (PG_BIN, RTPENGINE_CONF, AdminApi, Ops, Postgres, Redis,
                                     Rtpengine, SyncFollower, python_env)
-from edgectl.stack.supervisor import Stack, which_or_die
+from edgectl.stack.supervisor import Stack
 from edgectl.stack.topology import NODE_PORT_STEP, cluster_configs
 
 __all__ = ["KAMAILIO_CFG", "NODE_PORT_STEP", "PG_BIN", "RTPENGINE_CONF", "AdminApi", "Kamailio",
            "Ops", "Postgres", "Redis", "Rtpengine", "Service", "Stack", "StartError",
            "SyncFollower", "cluster_configs", "group_members", "python_env", "start_time",
-           "stop_group", "stop_pid", "which_or_die"]
+           "stop_group", "stop_pid"]

@@ -5,18 +5,17 @@ reverse by ``down`` (see the package docstring)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Callable
 
 from edgecore import config as edgeconfig
 from edgecore.config import Config
-from edgectl.db import EdgeError
 from edgectl.stack import kamailio_defines
 from edgectl.stack.kamailio import Kamailio
 from edgectl.stack.process import Service, _pid_alive, start_time, stop_group, stop_pid
 from edgectl.stack.services import AdminApi, Ops, Postgres, Redis, Rtpengine, SyncFollower
 from edgectl.stack.topology import cluster_configs
+
 
 class Stack:
     """The stack's processes, started in dependency order, stopped in reverse:
@@ -154,10 +153,3 @@ class Stack:
                        started=start if isinstance(start, int) else None)
         self.state_file.unlink(missing_ok=True)
         return stopped
-
-
-
-def which_or_die(*programs: str) -> None:
-    missing = [p for p in programs if shutil.which(p) is None]
-    if missing:
-        raise EdgeError(f"missing programs: {', '.join(missing)} (run scripts/bootstrap.sh)")
