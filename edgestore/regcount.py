@@ -17,6 +17,15 @@ after the reply). Per tenant, two sorted sets scored by unix expiry time:
 * ``edge:regs:<tenant>:ct`` -- members ``<aor>#<k>``, k = 1..contacts, score
   the k-th contact's expiry (latest first), slots above the count removed.
 
+and, for the listing (``edgectl``/API ``registrations``, :func:`listing`):
+
+* ``edge:regs:<tenant>:info`` -- hash, field the AOR, value a JSON list of
+  its contacts in the same slot order (contact URI, received, user agent,
+  socket, expiry): one HSET in the same deferred write, HDEL when the AOR
+  has no contact left; an AOR whose contacts expired without a REGISTER
+  loses its field when it falls out of ``:dev`` (:func:`counts` trims both
+  in one Lua script, so a registration arriving meanwhile is never lost).
+
 Counting is ZCOUNT from now on (O(log n), no dump); expired members need no
 event, they fall out of the count by their score and are trimmed when read.
 An AOR is one member whichever node saved it last (on a cluster every node's
@@ -28,7 +37,8 @@ their registered expiry.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import json
+from typing import Any, Iterable, Mapping
 
 TENANTS_KEY = "edge:regs:tenants"   # tenants that ever had a registration
 NO_EXPIRY = 2 ** 31 - 1             # usrloc expires 0: a permanent contact (ul.add)
@@ -43,20 +53,35 @@ def contacts_key(tenant: str) -> str:
     return f"edge:regs:{tenant}:ct"
 
 
-def record(pipe: Any, tenant: str, aor: str, expiries: Iterable[float], max_contacts: int,
-           now: float) -> None:
-    """Queue on ``pipe`` the writes that make ``aor`` count with the contacts
-    whose expiry times are given (none: unregistered). ``max_contacts``:
-    the registrar's limit (RFC 3261 10.3 step 6 leaves it to the registrar;
-    registrar module's max_contacts), the slots that may need clearing."""
-    live = sorted((NO_EXPIRY if e == 0 else float(e) for e in expiries), reverse=True)
-    live = [e for e in live if e > now]
+def info_key(tenant: str) -> str:
+    return f"edge:regs:{tenant}:info"
+
+
+# what the listing shows of a contact, as read from usrloc ($ulc attributes,
+# registrar module docs 7.1): listing field -> $ulc attribute
+CONTACT_FIELDS = {"contact": "addr", "received": "received", "user_agent": "user_agent",
+                  "socket": "socket"}
+
+
+def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any]],
+           max_contacts: int, now: float) -> None:
+    """Queue on ``pipe`` the writes that make ``aor`` count and list with the
+    given contacts (``expires``: unix time, 0 permanent; the CONTACT_FIELDS;
+    none: unregistered). ``max_contacts``: the registrar's limit (RFC 3261
+    10.3 step 6 leaves it to the registrar; registrar module's
+    max_contacts), the slots that may need clearing."""
+    shown = [{**c, "expires": NO_EXPIRY if not c.get("expires") else float(c["expires"])}
+             for c in contacts]
+    shown = sorted((c for c in shown if c["expires"] > now), key=lambda c: -c["expires"])
+    live = [c["expires"] for c in shown]
     pipe.sadd(TENANTS_KEY, tenant)
     if live:
         pipe.zadd(devices_key(tenant), {aor: live[0]})
         pipe.zadd(contacts_key(tenant), {f"{aor}#{k}": e for k, e in enumerate(live, 1)})
+        pipe.hset(info_key(tenant), aor, json.dumps(shown, separators=(",", ":")))
     else:
         pipe.zrem(devices_key(tenant), aor)
+        pipe.hdel(info_key(tenant), aor)
     top = max(max_contacts or UNLIMITED_SLOTS, len(live))
     stale = [f"{aor}#{k}" for k in range(len(live) + 1, top + 1)]
     if stale:
@@ -69,11 +94,13 @@ def counts(client: Any, now: float) -> tuple[dict[str, int], dict[str, int]]:
     tenants = sorted(str(t) for t in client.smembers(TENANTS_KEY))
     if not tenants:
         return {}, {}
+    trim = client.register_script(_TRIM_DEVICES)
     pipe = client.pipeline(transaction=False)
     for t in tenants:
-        for key in (contacts_key(t), devices_key(t)):
-            pipe.zremrangebyscore(key, "-inf", now)
-            pipe.zcard(key)
+        pipe.zremrangebyscore(contacts_key(t), "-inf", now)
+        pipe.zcard(contacts_key(t))
+        trim(keys=[devices_key(t), info_key(t)], args=[now], client=pipe)
+        pipe.zcard(devices_key(t))
     res = pipe.execute()
     contacts, devices = {}, {}
     for i, t in enumerate(tenants):
@@ -83,3 +110,56 @@ def counts(client: Any, now: float) -> tuple[dict[str, int], dict[str, int]]:
         if d:
             devices[t] = d
     return contacts, devices
+
+
+# the AORs expired from a tenant's :dev set leave it and the :info hash
+# together, atomically (a REGISTER in between would otherwise lose its info)
+_TRIM_DEVICES = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 5000)
+for _, aor in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], aor)
+  redis.call('HDEL', KEYS[2], aor)
+end
+return #gone
+"""
+
+
+def _slot(member: str) -> tuple[str, int]:
+    aor, _, k = member.rpartition("#")
+    return aor, int(k) if k.isdigit() else 0
+
+
+def _order(member: str) -> tuple[str, int]:
+    aor, k = _slot(member)
+    return aor.partition("@")[0], k
+
+
+def listing(client: Any, tenant: str, now: float, offset: int = 0, limit: int | None = None,
+            prefix: str = "") -> tuple[int, list[dict[str, Any]]]:
+    """(total, one page) of a tenant's live contacts, by extension then
+    slot (latest expiry first), extensions starting with ``prefix``: one
+    ZRANGEBYSCORE of the tenant's contacts and one HMGET of the page's AORs,
+    whatever the other tenants hold. ``expires``: seconds left (None:
+    permanent)."""
+    scored = client.zrangebyscore(contacts_key(tenant), f"({now}", "+inf", withscores=True)
+    members = sorted(((str(m), float(e)) for m, e in scored if str(m).startswith(prefix)),
+                     key=lambda me: _order(me[0]))
+    page = members[offset:None if limit is None else offset + limit]
+    aors = sorted({_slot(m)[0] for m, _ in page})
+    infos = dict(zip(aors, client.hmget(info_key(tenant), aors))) if aors else {}
+    out = []
+    for m, exp in page:
+        aor, k = _slot(m)
+        try:
+            c = json.loads(infos.get(aor) or "[]")[k - 1]
+        except (IndexError, ValueError):
+            c = {}              # counted before its info was kept (an older edge): no details
+        out.append({"extension": aor.partition("@")[0],
+                    **{f: c.get(f) for f in CONTACT_FIELDS},
+                    "expires": None if exp >= NO_EXPIRY else max(0, int(exp - now))})
+    return len(members), out
+
+
+def online(client: Any, tenant: str, now: float) -> int:
+    """Devices of the tenant with a live contact (ZCOUNT)."""
+    return int(client.zcount(devices_key(tenant), f"({now}", "+inf"))

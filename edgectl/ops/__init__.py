@@ -27,11 +27,10 @@ from edgectl.ops.service import run
 from edgectl.ops.shipping import rotate_node_spools
 from edgectl.ops.snapshot import (KAMAILIO_GROUPS, LOCATION_AORS, LOCATION_CONTACTS, Snapshot,
                                   kamailio_stats, location_totals, node_sockets, pool_view,
-                                  rtpengine_sessions, snapshot, ul_dump)
+                                  rtpengine_sessions, snapshot)
 from edgectl.ops.status import recent_failures, recent_unrecorded, render_status, status_data
 
 __all__ = ["KAMAILIO_GROUPS", "LOCATION_AORS", "LOCATION_CONTACTS", "Snapshot", "StackCollector",
            "WorkerCounters", "kamailio_stats", "location_totals", "node_sockets", "pool_view",
            "recent_failures", "recent_unrecorded", "registry", "render_status",
-           "rotate_node_spools", "rtpengine_sessions", "run", "snapshot", "status_data",
-           "ul_dump"]
+           "rotate_node_spools", "rtpengine_sessions", "run", "snapshot", "status_data"]

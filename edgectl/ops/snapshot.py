@@ -65,13 +65,6 @@ def location_totals(stats: Iterable[dict[str, float]]) -> tuple[int | None, int 
             int(max(st.get(LOCATION_AORS, 0) for st in per_node)))
 
 
-def ul_dump(sock: Path) -> Any:
-    """One node's whole location table (``ul.dump``), for listings of a few
-    contacts: past a few thousand it no longer fits one JSON-RPC reply, so
-    nothing that counts registrations reads it (see :func:`registrations`)."""
-    return _rpc(sock, "ul.dump", timeout=10.0)
-
-
 def registrations(cfg: Config, snap: Snapshot, now: float) -> None:
     from edgestore import redisconn, regcount
 

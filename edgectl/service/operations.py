@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from edgectl import pool as pool_ops
 from edgectl.db import EdgeError
@@ -26,13 +26,10 @@ _CDR_SELECT = ("SELECT id, call_id, node, kind, tenant, caller, callee, callee_t
 OTHER_TENANT = "(another tenant)"
 
 
-def _set(value: Any) -> Any:
-    return None if value in (None, "", "[not set]") else value
-
-
-def _split_aor(aor: str) -> tuple[str, str]:
-    ext, _, tenant = aor.removeprefix("sip:").partition("@")
-    return tenant, ext
+def _listed(contact: dict[str, Any]) -> dict[str, Any]:
+    """A contact as the registrations listing shows it."""
+    sock = contact.pop("socket", None) or ""
+    return {**contact, "transport": sock.split(":", 1)[0] or None}
 
 
 class Operations(Base):
@@ -142,50 +139,33 @@ class Operations(Base):
 
     # -- registrations ----------------------------------------------------------------------------
     def registrations(self, tenant: str | None = None, page: Page = Page(),
-                      q: str | None = None,
-                      dumps: Callable[[], list[Any]] | None = None) -> dict[str, Any]:
-        """Who is online, from where: every registered contact on the local
-        edge nodes (``ul.dump``), once however many nodes hold it."""
+                      q: str | None = None) -> dict[str, Any]:
+        """Who is online, from where: every live contact, as the registrar
+        step records them per tenant in Redis (edgestore.regcount; on a
+        cluster every node's registrations, once). A tenant's page costs its
+        own contacts, never the node's whole location table (``ul.dump``
+        stops fitting one RPC reply after a few thousand)."""
+        from edgestore import regcount
+
         tenant = self.scope(tenant)
         if tenant is not None:
             with self.read() as c:
                 from edgectl import provision
                 provision._require_tenant(c, tenant)
-        seen: dict[str, dict[str, Any]] = {}
-        for dump in (dumps or self._dumps)():
-            for d in (dump.get("Domains", []) if isinstance(dump, dict) else []) or []:
-                for rec in (d.get("Domain", {}) or {}).get("AoRs", []) or []:
-                    info = rec.get("Info", rec)
-                    aor = str(info.get("AoR", ""))
-                    t, ext = _split_aor(aor)
-                    if tenant is not None and t != tenant:
-                        continue
-                    if q and not ext.startswith(q):
-                        continue
-                    for ct in info.get("Contacts", []) or []:
-                        ct = ct.get("Contact", ct)
-                        key = str(ct.get("Ruid") or ct.get("Address", ""))
-                        seen.setdefault(key, {
-                            "tenant": t, "extension": ext, "contact": ct.get("Address"),
-                            # usrloc says "[not set]" when the contact was not NATed
-                            "received": _set(ct.get("Received")),
-                            "user_agent": _set(ct.get("User-Agent")),
-                            "expires": ct.get("Expires"),
-                            "transport": (ct.get("Socket") or "").split(":", 1)[0] or None})
-        items = sorted(seen.values(), key=lambda r: (r["tenant"], r["extension"],
-                                                     str(r["contact"])))
-        return page.cut(items)
-
-    def _dumps(self) -> list[Any]:
-        from edgectl import ops, rpc
-
-        out = []
-        for sock in ops.node_sockets(self.cfg).values():
-            try:
-                out.append(ops.ul_dump(sock))
-            except (rpc.RpcError, OSError):
-                continue
-        return out
+        r, now = self._guard_redis(), time.time()
+        try:
+            tenants = [tenant] if tenant is not None else sorted(
+                r.smembers(regcount.TENANTS_KEY))
+            items: list[dict[str, Any]] = []
+            total = 0
+            for t in tenants:
+                left = None if page.limit is None else page.limit - len(items)
+                n, got = regcount.listing(r, t, now, max(0, page.offset - total), left, q or "")
+                total += n
+                items += [{"tenant": t, **_listed(i)} for i in got]
+        finally:
+            r.close()
+        return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     # -- CDRs and recordings -------------------------------------------------------------------
     def cdrs(self, tenant: str | None = None, page: Page = Page(), *,
@@ -287,6 +267,8 @@ class Operations(Base):
     def overview(self, tenant: str, now: datetime | None = None) -> dict[str, Any]:
         """The console's first screen: devices online/offline, ring groups,
         today's calls and failures (UTC day)."""
+        from edgestore import regcount
+
         self.see(tenant)
         now = now or datetime.now(timezone.utc)
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -301,10 +283,13 @@ class Operations(Base):
                             " count(*) FILTER (WHERE final_code >= 300) AS failures"
                             " FROM edge_cdr WHERE kind = 'call' AND setup_at >= %s"
                             " AND (tenant = %s OR callee_tenant = %s)", (day, tenant, tenant))[0]
-        online = {r["extension"] for r in
-                  self.registrations(tenant, Page(limit=500))["items"]}
-        return {**t, "devices_online": len(online),
-                "devices_offline": max(0, t["devices"] - len(online)),
+        r = self._guard_redis()
+        try:
+            online = regcount.online(r, tenant, time.time())
+        finally:
+            r.close()
+        return {**t, "devices_online": online,
+                "devices_offline": max(0, t["devices"] - online),
                 "calls_today": calls["calls"], "failures_today": calls["failures"]}
 
     # -- the audit trail -------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class _Pipe:
 
 
 def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
+    import json
     import time
 
     from edgestore import regcount
@@ -85,6 +86,11 @@ def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
     ksr.pv["$(ulc(edgereg=>count))"] = 2
     ksr.pv["$(ulc(edgereg=>expires)[0])"] = soon - 100
     ksr.pv["$(ulc(edgereg=>expires)[1])"] = soon
+    ksr.pv["$(ulc(edgereg=>addr)[1])"] = "sip:7001@192.168.1.5:5060"
+    ksr.pv["$(ulc(edgereg=>received)[1])"] = "sip:203.0.113.9:40000"
+    ksr.pv["$(ulc(edgereg=>user_agent)[1])"] = "Gate phone 1.0"
+    ksr.pv["$(ulc(edgereg=>socket)[1])"] = "udp:127.0.0.1:5060"
+    ksr.pv["$(ulc(edgereg=>received)[0])"] = "[not set]"
     assert registrar.register(req) == STOP
     assert ksr.called("registrar.reg_fetch_contacts") == [("location", "sip:7001@00003",
                                                            "edgereg")]
@@ -96,6 +102,14 @@ def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
     assert ("zadd", (regcount.devices_key("00003"), {"7001@00003": soon})) in pipe.cmds
     assert ("zadd", (regcount.contacts_key("00003"),
                      {"7001@00003#1": soon, "7001@00003#2": soon - 100})) in pipe.cmds
+    # what the listing shows, in the same slot order (latest expiry first)
+    (info,) = [a for n, a in pipe.cmds if n == "hset"]
+    assert info[:2] == (regcount.info_key("00003"), "7001@00003")
+    first, second = json.loads(info[2])
+    assert first == {"expires": soon, "contact": "sip:7001@192.168.1.5:5060",
+                     "received": "sip:203.0.113.9:40000", "user_agent": "Gate phone 1.0",
+                     "socket": "udp:127.0.0.1:5060"}
+    assert second["expires"] == soon - 100 and second["received"] is None
     # the slots above the count (up to max_contacts) are cleared
     (rem,) = [a for n, a in pipe.cmds if n == "zrem"]
     assert rem[0] == regcount.contacts_key("00003") and "7001@00003#3" in rem[1:]
@@ -108,7 +122,7 @@ def test_an_unregister_records_no_contacts(ksr, req):
     from kemi import context
     pipe = _Pipe()
     context.worker().deferred[0](pipe)
-    assert [n for n, _ in pipe.cmds] == ["sadd", "zrem", "zrem"]
+    assert [n for n, _ in pipe.cmds] == ["sadd", "zrem", "hdel", "zrem"]
 
 
 def test_a_refused_register_records_nothing(ksr, req):
