@@ -94,6 +94,36 @@ def _stats(sock: Path) -> dict[str, float]:
     return out
 
 
+def shm_by_site(sock: Path) -> dict[str, int]:
+    """Kamailio's shared memory in use by allocation site (``mod.stats all
+    shm``, core/kex mod_stats: "<module>/<function>(<line>)" -> bytes), so a
+    growth says which module holds it."""
+    out: dict[str, int] = {}
+    module = ""
+    for item in rpc.call(sock, "mod.stats", "all", "shm", timeout=10.0) or []:
+        if isinstance(item, str) and item.startswith("Module: "):
+            module = item.removeprefix("Module: ")
+        elif isinstance(item, dict):
+            for site, size in item.items():
+                if site != "Total":
+                    out[f"{module}/{site}"] = int(size)
+    return out
+
+
+def shm_growth(before: dict[str, int], after: dict[str, int], top: int = 8) -> list[str]:
+    """The allocation sites (and modules) that hold more after than before,
+    largest first."""
+    sites = {k: after.get(k, 0) - before.get(k, 0) for k in before.keys() | after.keys()}
+    mods: dict[str, int] = {}
+    for k, d in sites.items():
+        mods[k.split("/", 1)[0]] = mods.get(k.split("/", 1)[0], 0) + d
+    lines = [f"{m} {d / 1024:+.0f} KB" for m, d in sorted(mods.items(), key=lambda x: -x[1])
+             if d > 0][:top]
+    lines += [f"  {k} {d / 1024:+.0f} KB" for k, d in sorted(sites.items(), key=lambda x: -x[1])
+              if d > 0][:top]
+    return lines
+
+
 def key_families(url: str) -> dict[str, int]:
     """Redis keys by family: the key up to its last ':' part with digits
     (edge:calls:d:9000010001 -> edge:calls:d), so a leak says what leaks."""
@@ -265,6 +295,7 @@ def soak(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPool, work: Path,
 
     take("start")
     families = {"start": key_families(edge.cfg.redis.url)}
+    shm_sites = {"start": shm_by_site(edge.cfg.rpc_socket)}
     hold = ["-d", str(a.hold)]
     timeout = seconds + 60
     classes = []
@@ -298,18 +329,24 @@ def soak(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPool, work: Path,
     for c in classes:
         c.thread.join(timeout=60)
     take("end of load")
+    shm_sites["end of load"] = shm_by_site(edge.cfg.rpc_socket)
     load_s = time.monotonic() - t0
     settle_until = time.monotonic() + a.settle
     while time.monotonic() < settle_until:
         time.sleep(a.sample)
         take("settled")
     families["settled"] = key_families(edge.cfg.redis.url)
+    shm_sites["settled"] = shm_by_site(edge.cfg.rpc_socket)
     report = summarize(samples, phases, classes, load_s)
     more = {f: n - families["start"].get(f, 0) for f, n in families["settled"].items()
             if n != families["start"].get(f, 0)}
     print("Redis keys added (by family), start -> settled: " +
           (", ".join(f"{f} {n:+d}" for f, n in sorted(more.items())) or "none"))
+    for phase in ("end of load", "settled"):
+        print(f"shared memory by module and site, start -> {phase}:\n  " +
+              "\n  ".join(shm_growth(shm_sites["start"], shm_sites[phase]) or ["no growth"]))
     report["redis_key_families"] = families
+    report["shm_by_site"] = shm_sites
     report["args"] = vars(a)
     return report
 
