@@ -93,4 +93,9 @@ def release(evname: str) -> None:
     except Exception as exc:
         KSR.warn(f"call slot not released (expires by itself): {exc}\n")
         return
-    KSR.dialog.var_rm(SLOT_VAR)
+    # cleared by an empty value, not dialog.var_rm: in Kamailio 5.6 its KEMI
+    # form takes a reference to the dialog it never gives back (fixed in 6.1,
+    # kamailio GH #4151), so every call that took a slot stayed in shared
+    # memory, with its variables, until the dialog module's cleaner dropped
+    # it 300 s after its end (the soak's shared memory that did not return)
+    KSR.dialog.var_sets(SLOT_VAR, "")

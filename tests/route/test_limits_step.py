@@ -79,7 +79,9 @@ def test_release_on_end_and_failure_only_with_a_slot(ksr, worker):
     policy.release("dialog:start")
     assert [c[1] for c in worker.redis.calls] == [
         ("call-1", "edge:calls:d:000037001", "edge:calls:t:00003")] * 2
-    assert ksr.called("dialog.var_rm") == [("edge_slot",)] * 2
+    # forgotten by an empty value: dialog.var_rm leaks a dialog reference in 5.6
+    assert ksr.called("dialog.var_sets") == [("edge_slot", "")] * 2
+    assert not ksr.called("dialog.var_rm")
     ksr.results["dialog.var_get"] = None
     policy.release("dialog:end")
     assert len(worker.redis.calls) == 2
