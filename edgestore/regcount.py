@@ -140,7 +140,12 @@ def listing(client: Any, tenant: str, now: float, offset: int = 0, limit: int | 
     slot (latest expiry first), extensions starting with ``prefix``: one
     ZRANGEBYSCORE of the tenant's contacts and one HMGET of the page's AORs,
     whatever the other tenants hold. ``expires``: seconds left (None:
-    permanent)."""
+    permanent). A page that cannot hold any of the tenant's contacts costs a
+    ZCOUNT (a listing of every tenant skips whole tenants so)."""
+    if not prefix and (limit == 0 or offset > 0):
+        n = int(client.zcount(contacts_key(tenant), f"({now}", "+inf"))
+        if limit == 0 or offset >= n:
+            return n, []
     scored = client.zrangebyscore(contacts_key(tenant), f"({now}", "+inf", withscores=True)
     members = sorted(((str(m), float(e)) for m, e in scored if str(m).startswith(prefix)),
                      key=lambda me: _order(me[0]))
