@@ -188,6 +188,12 @@ def test_registrations_are_counted_once_on_a_cluster(cluster: Cluster):
         {"tenant": t, "devices": 2, "contacts": 3}
     text = e.ctl_ok("status", "--top", "1000")
     assert re.search(rf"(?m)^\s+{t}\s+2\s+3$", text), text
+    # the registrations listing (API, console): each node's contacts, once
+    from edgectl.service import Actor, Page, Service
+    listed = Service(e.cfg, Actor("test")).registrations(t, Page(None))
+    assert listed["total"] == 3
+    assert [i["extension"] for i in listed["items"]] == ["7001", "7001", "7002"]
+    assert len({i["contact"] for i in listed["items"]}) == 3
 
 
 def test_losing_a_node_leaves_a_working_edge(cluster: Cluster):
