@@ -29,19 +29,31 @@ def _bindable(host: str, port: int) -> bool:
         u.close()
 
 
+def _worker_share() -> tuple[int, int]:
+    """(this pytest-xdist worker's index, number of workers); (0, 1) outside
+    xdist. The workers hand out ports from disjoint blocks of 100, so one
+    never picks a port another picked and has not bound yet."""
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    return int(worker or 0), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
     """An ephemeral port free for both UDP and TCP on host; ``nodes`` > 1:
     so are the ports the further nodes of a local cluster listen on (the
-    port + NODE_PORT_STEP * k), and none of them was handed out before."""
+    port + NODE_PORT_STEP * k), and none of them was handed out before
+    (by this process, or by another pytest-xdist worker: _worker_share)."""
     import socket
 
-    for _ in range(200):
+    worker, workers = _worker_share()
+    for _ in range(400):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind((host, 0))
         port = int(t.getsockname()[1])
         t.close()
         span = [port + NODE_PORT_STEP * k for k in range(nodes)]
-        if any(p in _HANDED_OUT or p > 65535 for p in span):
+        if any(p in _HANDED_OUT or p > 65535 or (p // 100) % workers != worker for p in span):
             continue
         if all(_bindable(host, p) for p in span):
             _HANDED_OUT.update(span)
