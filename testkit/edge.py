@@ -21,7 +21,7 @@ from edgectl.db import EdgeError
 from edgectl.provision import default_auth_username
 from edgectl.stack import Kamailio, Stack
 from testkit import pgtemplate
-from testkit.ports import MAX_LOCAL_NODES, free_port
+from testkit.ports import MAX_LOCAL_NODES, free_port, worker_share
 from testkit.stacks import ephemeral_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +34,7 @@ def _rtp_slot() -> int:
     """One of 20 RTP port ranges; under pytest-xdist each worker takes its
     own share of them (gw0: 0, 2, 4...; gw1: 1, 3, 5... with two workers), so
     the rtpengines of two workers' edges never draw from one range."""
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker, workers = worker_share()
     return (worker + workers * next(_rtp_base)) % 20
 
 

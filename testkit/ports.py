@@ -29,7 +29,7 @@ def _bindable(host: str, port: int) -> bool:
         u.close()
 
 
-def _worker_share() -> tuple[int, int]:
+def worker_share() -> tuple[int, int]:
     """(this pytest-xdist worker's index, number of workers); (0, 1) outside
     xdist. The workers hand out ports from disjoint blocks of 100, so one
     never picks a port another picked and has not bound yet."""
@@ -43,10 +43,10 @@ def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
     """An ephemeral port free for both UDP and TCP on host; ``nodes`` > 1:
     so are the ports the further nodes of a local cluster listen on (the
     port + NODE_PORT_STEP * k), and none of them was handed out before
-    (by this process, or by another pytest-xdist worker: _worker_share)."""
+    (by this process, or by another pytest-xdist worker: worker_share)."""
     import socket
 
-    worker, workers = _worker_share()
+    worker, workers = worker_share()
     for _ in range(400):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind((host, 0))

@@ -22,5 +22,5 @@ def test_each_worker_picks_ports_from_its_own_blocks(monkeypatch):
 def test_outside_xdist_every_block_is_used(monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
-    assert ports._worker_share() == (0, 1)
+    assert ports.worker_share() == (0, 1)
     assert {(ports.free_port() // 100) % 2 for _ in range(60)} == {0, 1}
