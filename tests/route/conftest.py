@@ -25,6 +25,7 @@ def ksr() -> Iterator[KsrDouble]:
     d = install()
     try:
         yield d
+        assert not d.unprogrammed, f"unprogrammed KSR calls: {d.unprogrammed}"
     finally:
         KSR._install(None)
         install()

@@ -3,8 +3,14 @@
 Every KSR call is recorded. Results come from, in order: a programmed result
 (``double.results["auth.pv_auth_check"] = -2``, or a callable), the emulated
 pseudo-variables ($rm, $au, $def(...), $shv(...)...), then a neutral default
-chosen from the stub's own return annotation (int -> 1, bool -> False,
-xval -> None), so a step under test sees a plausible Kamailio.
+chosen from the stub's own return annotation (bool -> False, xval -> None).
+
+An int-returning call has no neutral answer when the step branches on it (1
+is success, negative a failure): one the test did not program is an
+:class:`UnprogrammedCall`, raised at the call and reported again when the
+test ends (a step may catch the exception), so a route test states every
+Kamailio result its step depends on. Only the :data:`ACTIONS` -- calls whose
+result no KEMI code reads (a test checks) -- answer 1, "done".
 """
 
 from __future__ import annotations
@@ -28,12 +34,32 @@ def kamailio_defines() -> dict[str, str]:
     return out
 
 
-def _default_for(name: str) -> Any:
+# int-returning KSR calls whose result the KEMI code never reads (it acts and
+# goes on): answered 1 unless programmed. tests/route/test_ksr_double.py
+# checks that no code under kemi/ reads one of these results.
+ACTIONS = frozenset({
+    "auth.consume_credentials", "dialog.dlg_manage", "dialog.dlg_set_timeout",
+    "dialog.set_dlg_profile", "dialog.unset_dlg_profile", "dialog.var_rm", "dialog.var_sets",
+    "dispatcher.ds_mark_dst_state", "dmq.handle_message", "hdr.append", "hdr.remove",
+    "htable.sht_rm", "htable.sht_seti", "htable.sht_sets", "htable.sht_setxi",
+    "nathelper.fix_nated_register", "nathelper.handle_ruri_alias",
+    "nathelper.set_contact_alias", "registrar.reg_free_contacts", "rr.add_rr_param",
+    "rr.record_route", "rtpengine.rtpengine_delete0", "sl.send_reply", "sl.sl_reply_error",
+    "textops.remove_hf_re", "textops.set_body", "textopsx.msg_apply_changes",
+    "tm.t_on_branch", "tm.t_on_failure", "tm.t_on_reply", "tm.t_reply", "tm.t_set_fr",
+    "tm.t_uac_send", "uac.uac_replace_from", "uac.uac_replace_from_uri", "xhttp.xhttp_reply",
+})
+
+
+class UnprogrammedCall(AssertionError):
+    """An int-returning KSR call the test did not program."""
+
+
+def _returns_int(name: str) -> bool:
     obj: Any = KSR
     for part in name.split("."):
         obj = getattr(obj, part)
-    ret = obj.__annotations__.get("return")
-    return {"int": 1, "bool": False, "None": None}.get(ret, None)
+    return obj.__annotations__.get("return") == "int"
 
 
 class KsrDouble:
@@ -45,6 +71,7 @@ class KsrDouble:
         self.flags: set[int] = set()
         self.bflags: set[int] = set()
         self.reply_headers: list[str] = []
+        self.unprogrammed: list[tuple[str, tuple[Any, ...]]] = []
 
     # -- the message under test ----------------------------------------------
     def message(self, method: str, **pvs: Any) -> "KsrDouble":
@@ -85,7 +112,13 @@ class KsrDouble:
             return 1
         if name == "auth.auth_challenge":
             return 1
-        return _default_for(name)
+        if name in ACTIONS:
+            return 1
+        if _returns_int(name):
+            self.unprogrammed.append((name, args))
+            raise UnprogrammedCall(f"KSR.{name}{args!r}: not programmed "
+                                   f"(ksr.results[{name!r}] = ...)")
+        return None
 
     # -- what happened ---------------------------------------------------------
     def called(self, name: str) -> list[tuple[Any, ...]]:

@@ -14,7 +14,8 @@ TENANT = rm.Tenant("00003", "Efetiva")
 
 
 @pytest.fixture
-def worker() -> FakeWorker:
+def worker(ksr) -> FakeWorker:
+    ksr.results["auth.has_credentials"] = 1       # unless a test says otherwise
     w = use(FakeWorker())
     w.add(TENANT, "7001", ha1="b" * 32)
     return w

@@ -14,6 +14,9 @@ def _from_peer(ksr, method: str) -> Request:
     ksr.message(method)
     ksr.results["siputils.has_totag"] = -1          # an initial request
     ksr.results["isdsturiset"] = True               # the Path's `received`
+    ksr.results["hdr.is_present"] = 1               # its Route: this node's Path entry
+    ksr.results["rr.loose_route"] = 1
+    ksr.results["tm.t_relay"] = 1
     req = Request()
     req.from_peer = True
     return req

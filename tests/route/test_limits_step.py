@@ -123,6 +123,7 @@ def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
     ksr.results["rr.loose_route"] = 1
     ksr.results["rr.check_route_param"] = -1
     ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.99:5090"
+    ksr.results["tm.t_relay"] = 1
     assert indialog.within(Request()) == STOP
     assert ksr.called("setdsturi") == [("sip:127.0.0.83:5090",)]
     assert ksr.called("tm.t_relay")

@@ -19,7 +19,10 @@ GV2P = rm.Namespace("gv2p", "legacy-realm")
 
 
 @pytest.fixture
-def worker() -> FakeWorker:
+def worker(ksr) -> FakeWorker:
+    ksr.results["auth.has_credentials"] = 1       # unless a test says otherwise
+    ksr.results["registrar.save_uri"] = 1         # the location table takes the contact
+    ksr.results["registrar.reg_fetch_contacts"] = 1
     w = use(FakeWorker())
     w.ns = {"127.0.0.21": GV1P, "gv2p.example.net": GV2P}
     w.devices["gv1p/1000"] = (rm.Device("gv1p/1000", A.id, "1000", "a" * 32), A)

@@ -14,7 +14,9 @@ TENANT = rm.Tenant("00003", "Efetiva", domain="efetiva.example.net")
 
 
 @pytest.fixture
-def req() -> Request:
+def req(ksr) -> Request:
+    ksr.results["registrar.save_uri"] = 1         # the location table takes the contact
+    ksr.results["registrar.reg_fetch_contacts"] = 1   # and holds the AOR's contacts
     w = use(FakeWorker())
     d = w.add(TENANT, "7001")
     return Request(device=d, tenant=TENANT)

@@ -50,7 +50,8 @@ def test_calls_whose_branches_may_be_anchored_get_the_branch_route(ksr, mark):
 
 @pytest.mark.parametrize("method", ["INVITE", "UPDATE"])
 def test_in_dialog_offers_keep_their_reply_route(ksr, method):
-    ksr.message(method)                          # has_totag: in-dialog by default
+    ksr.message(method)
+    ksr.results["siputils.has_totag"] = 1        # in-dialog
     relay.forward()
     assert "tm.t_on_reply" in armed(ksr)
     assert "tm.t_on_branch" not in armed(ksr)

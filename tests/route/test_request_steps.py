@@ -22,6 +22,7 @@ def test_max_forwards_exhausted_is_483(ksr):
 
 def test_malformed_request_is_left_to_the_sanity_module(ksr):
     ksr.message("INVITE")
+    ksr.results["maxfwd.process_maxfwd"] = 1     # hops left
     ksr.results["sanity.sanity_check"] = -1
     assert sanity.check(Request()) == STOP
     assert ksr.replies() == []             # the module replied itself
@@ -110,6 +111,7 @@ def test_route_ends_with_the_fallback_and_survives_exceptions(ksr, monkeypatch):
 
     monkeypatch.setattr(edge, "REQUEST_STEPS", (boom,))
     ksr.message("REGISTER")
+    ksr.results["tm.t_get_status_code"] = -1     # no transaction: a stateless 500
     assert edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None) == 1
     assert ksr.replies() == [(500, "Server Internal Error")]
     assert any("bug" in a[0] for n, a in ksr.calls if n == "err")
