@@ -3,7 +3,7 @@ calls get their final reply here: 403 with the cross-tenant reason, 404 for
 an unknown number, 484 for what cannot be a number -- and the concurrent-call
 limits of the caller's device and tenant.
 
-Call slots are counted in Redis (edgecore.guard), so a limit holds across all
+Call slots are counted in Redis (edgestore.guard), so a limit holds across all
 edge nodes. Taking a slot costs one round trip, paid only by calls of devices
 or tenants that have a limit; the slot is freed when the dialog ends or fails
 (``release``, from the dialog module's events), and expires on its own after
