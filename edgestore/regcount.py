@@ -40,9 +40,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
+from edgecore.regcount import NO_EXPIRY, live_contacts, stale_slots
+
 TENANTS_KEY = "edge:regs:tenants"   # tenants that ever had a registration
-NO_EXPIRY = 2 ** 31 - 1             # usrloc expires 0: a permanent contact (ul.add)
-UNLIMITED_SLOTS = 100               # slots cleared when max_contacts is 0 (registrar: no limit)
 
 
 def devices_key(tenant: str) -> str:
@@ -70,9 +70,7 @@ def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any
     none: unregistered). ``max_contacts``: the registrar's limit (RFC 3261
     10.3 step 6 leaves it to the registrar; registrar module's
     max_contacts), the slots that may need clearing."""
-    shown = [{**c, "expires": NO_EXPIRY if not c.get("expires") else float(c["expires"])}
-             for c in contacts]
-    shown = sorted((c for c in shown if c["expires"] > now), key=lambda c: -c["expires"])
+    shown = live_contacts(contacts, now)
     live = [c["expires"] for c in shown]
     pipe.sadd(TENANTS_KEY, tenant)
     if live:
@@ -82,8 +80,7 @@ def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any
     else:
         pipe.zrem(devices_key(tenant), aor)
         pipe.hdel(info_key(tenant), aor)
-    top = max(max_contacts or UNLIMITED_SLOTS, len(live))
-    stale = [f"{aor}#{k}" for k in range(len(live) + 1, top + 1)]
+    stale = [f"{aor}#{k}" for k in stale_slots(len(live), max_contacts)]
     if stale:
         pipe.zrem(contacts_key(tenant), *stale)
 
