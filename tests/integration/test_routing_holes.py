@@ -424,13 +424,15 @@ def test_a_call_past_its_maximum_duration_releases_the_slot(tmp_path):
         e.wait_synced()
         au, pw = creds["7001"]
         with registered_uas(e, *creds["7002"]) as uas:
-            th = threading.Thread(target=lambda: sipp_call(e, au, pw, "7002", hold_ms=12000))
+            # the caller would hang up after 25 s: a BYE within 15 s of the
+            # answer can only be the edge's
+            th = threading.Thread(target=lambda: sipp_call(e, au, pw, "7002", hold_ms=25000))
             th.start()
             wait_for(lambda: uas.received_requests("ACK"), timeout=10, what="call answered")
             assert slots(e, au, t) == 1
             wait_for(lambda: uas.received_requests("BYE"), timeout=15,
                      what="the edge ends the call at its maximum duration")
             wait_for(lambda: slots(e, au, t) == 0, timeout=5, what="slot removed")
-            th.join(timeout=30)
+            th.join(timeout=40)
     finally:
         e.stop()
