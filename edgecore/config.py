@@ -97,12 +97,6 @@ class Config:
         PostgreSQL by edgectl: edgecore.dispatcher_list)."""
         return self.run_dir / "dispatcher.list"
 
-    @property
-    def metrics_dir(self) -> Path:
-        """prometheus-client multiprocess files of this node's Kamailio workers
-        (PROMETHEUS_MULTIPROC_DIR, emptied before the node starts)."""
-        return self.run_dir / "metrics" / self.node.name
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -1,11 +1,16 @@
-"""The edge's Prometheus metrics: one source for their names and labels.
+"""The edge's Prometheus counters: their names, labels and how they are kept.
 
 Counters are incremented by the KEMI code inside Kamailio's many worker
-processes. prometheus-client's multiprocess mode keeps them correct: with
-``PROMETHEUS_MULTIPROC_DIR`` set before Kamailio starts (edgectl.stack), each
-process writes its values to its own memory-mapped file there, and the
-exporter (edgectl.ops) adds every process's files up on each scrape -- a
-worker's counts are neither lost nor double counted, also after it died.
+processes, in Kamailio's own shared memory: the htable ``edgemetrics``
+(kamailio/features/metrics.cfg), one integer item per counter and label set,
+added to atomically by ``sht_inc`` (htable README: an item missing from a
+table with an integer ``initval`` is created at that value). Every worker
+adds to the same item, so the counts are summed over workers and survive a
+worker's death by construction; no file, no fork check per increment. The
+exporter (``edgectl ops``) reads each node's table over RPC
+(``htable.dump``), sums the nodes and exposes the names and labels below.
+This module is pure: it names the counters and encodes and decodes their
+item keys; ``kemi/counters.py`` does the increment.
 
 Label sets are bounded: a tenant id (ops create tenants, a caller cannot), a
 reply class, a method, a rule name. Never a device, number or address.
@@ -16,11 +21,16 @@ exporter itself at scrape time, not kept in workers.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from typing import Iterable
 
 NAMESPACE = "edge"
 UNKNOWN_TENANT = "unknown"          # auth failure of an identity that does not exist
+TABLE = "edgemetrics"               # the htable (kamailio/features/metrics.cfg)
+SEP = "|"                           # between a key's name and label values
+# htable items are C ints: the exporter reads them modulo 2^32, so a counter
+# wraps to 0 (a counter reset, which Prometheus' rate() handles) rather
+# than going negative
+WRAP = 1 << 32
 
 # name -> (help, labels); the exporter and the Grafana dashboard use these names
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -54,25 +64,31 @@ def method_label(method: str) -> str:
     return method if method in ("REGISTER", "INVITE") else "other"
 
 
-@lru_cache(maxsize=None)
-def counter(name: str) -> Any:
-    """The prometheus_client Counter ``edge_<name>_total`` (created on first
-    use, in the process that uses it: Kamailio forks after loading)."""
-    from prometheus_client import Counter
-
-    help_text, labels = COUNTERS[name]
-    return Counter(name, help_text, labels, namespace=NAMESPACE)
+def key(name: str, labels: Iterable[str]) -> str:
+    """The htable item of a counter's labelled child: ``name|v1|v2``. A
+    separator inside a label value would shift the labels: it is replaced."""
+    return SEP.join((name, *(v.replace(SEP, "_") for v in labels)))
 
 
-_children: dict[tuple[str, tuple[str, ...]], Any] = {}
+def parse(item: str) -> tuple[str, tuple[str, ...]] | None:
+    """(name, label values) of an item key; None for one that names no
+    counter or has the wrong number of labels."""
+    name, *values = item.split(SEP)
+    spec = COUNTERS.get(name)
+    if spec is None or len(values) != len(spec[1]):
+        return None
+    return name, tuple(values)
 
 
-def inc(name: str, *labels: str) -> None:
-    """Add one to a counter's labelled child. The child is looked up once per
-    process and label set (``labels()`` takes a lock and builds a key on each
-    call); label sets are bounded, so is this table."""
-    key = (name, labels)
-    child = _children.get(key)
-    if child is None:
-        child = _children[key] = counter(name).labels(*labels)
-    child.inc()
+def totals(items: Iterable[tuple[str, int]]) -> dict[str, dict[tuple[str, ...], int]]:
+    """Item keys and values (of one or several nodes' tables) -> counter name
+    -> label values -> total, each item read as an unsigned 32-bit count."""
+    out: dict[str, dict[tuple[str, ...], int]] = {}
+    for item, value in items:
+        parsed = parse(item)
+        if parsed is None:
+            continue
+        name, labels = parsed
+        per = out.setdefault(name, {})
+        per[labels] = per.get(labels, 0) + int(value) % WRAP
+    return out

@@ -27,7 +27,7 @@ import KSR
 from edgecore import metrics
 from edgecore.cache import Unavailable
 from edgecore.numbering import normalise
-from kemi import context, namespace, security
+from kemi import context, counters, namespace, security
 from kemi.context import Request
 from kemi.ksrconst import AUTH_HA1, AUTH_NONCE_EXPIRED, AUTH_QOP, AUTH_STALE, CONTINUE, STOP
 from kemi.replies import unavailable
@@ -42,9 +42,9 @@ def challenge(realm: str, stale: bool = False) -> int:
 
 
 def _failed(tenant: str, ns: str = "") -> None:
-    metrics.inc("auth_failures", tenant, metrics.method_label(context.pv_str("$rm")))
+    counters.inc("auth_failures", tenant, metrics.method_label(context.pv_str("$rm")))
     if ns:
-        metrics.inc("namespace_auth_failures", ns)
+        counters.inc("namespace_auth_failures", ns)
 
 
 def authenticate(req: Request) -> int:

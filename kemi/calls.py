@@ -12,7 +12,7 @@ noted where it is known: a 2xx in the reply route, a failure in the failure
 route, a local refusal in replies.send; the dialog events count the outcome.
 
 Cost: no round trip -- dialog variables live in Kamailio's shared memory,
-counters in this process's own memory-mapped file.
+counters in the node's shared ``edgemetrics`` htable (kemi/counters.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 import KSR
 
 from edgecore import metrics
-from kemi import context
+from kemi import context, counters
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLT_CALL
 
@@ -81,7 +81,7 @@ def open(req: Request) -> int:  # noqa: A001 - the step's name in REQUEST_STEPS
     if req.from_pool:
         KSR.dialog.var_sets(V_PARENT, context.pv_str("$hdr(X-Edge-Call)"))
     if kind == KIND_CALL:
-        metrics.inc("call_attempts", tenant)
+        counters.inc("call_attempts", tenant)
     return CONTINUE
 
 
@@ -150,7 +150,7 @@ def presented(number: str, name: str) -> None:
 
 def denied(req: Request, rule: str) -> None:
     tenant = req.tenant.id if req.tenant else metrics.UNKNOWN_TENANT
-    metrics.inc("policy_denials", tenant, rule)
+    counters.inc("policy_denials", tenant, rule)
 
 
 def on_dialog_event(evname: str) -> None:
@@ -165,4 +165,4 @@ def on_dialog_event(evname: str) -> None:
     else:
         code = KSR.dialog.var_get(V_CODE)
         cls = metrics.reply_class(int(code)) if code else "other"
-    metrics.inc("call_outcomes", str(tenant), cls)
+    counters.inc("call_outcomes", str(tenant), cls)

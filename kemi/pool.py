@@ -21,9 +21,8 @@ from datetime import datetime, timezone
 
 import KSR
 
-from edgecore import metrics
 from edgecore import pool as edge_pool
-from kemi import calls, context, identity, relay
+from kemi import calls, context, counters, identity, relay
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, POOL_ALG_WEIGHT, POOL_MATCH_IP, POOL_SET
 from kemi.replies import send
@@ -68,7 +67,7 @@ def route(req: Request) -> int:
         # visible, not only logged: the CDR's flag and a per-tenant counter
         # (edge_unrecorded_calls_total; edgectl status shows the last hour)
         calls.unrecorded()
-        metrics.inc("unrecorded_calls", tenant.id)
+        counters.inc("unrecorded_calls", tenant.id)
         return CONTINUE
     call = edge_pool.pool_call(res, caller, tenant, datetime.now(timezone.utc),
                                cfg.pool.record_dir, cfg.sip.ring_timeout,

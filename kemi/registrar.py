@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import KSR
 
-from edgecore import metrics, tenancy
-from kemi import cluster, context, registrations
+from edgecore import tenancy
+from kemi import cluster, context, counters, registrations
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
 from kemi.replies import send
@@ -26,12 +26,12 @@ def register(req: Request) -> int:
     if device is None or tenant is None:       # auth step guarantees this
         return send(500, "Server Internal Error")
     if not tenancy.identity_matches(context.pv_str("$tU"), device):
-        metrics.inc("registrations", tenant.id, "refused")
+        counters.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Not Your Identity")
     if not req.namespace and not tenancy.domain_acceptable(
             context.pv_str("$td"), tenant, context.worker().edge_domains, KSR.is_myself_turi()):
         # (a legacy namespace was found by this address or name: it is served)
-        metrics.inc("registrations", tenant.id, "refused")
+        counters.inc("registrations", tenant.id, "refused")
         return send(403, "Forbidden - Domain Not Served")
     if req.nat:
         KSR.setbflag(FLB_NATB)
@@ -41,11 +41,11 @@ def register(req: Request) -> int:
         KSR.setbflag(FLB_WEBRTC)        # stored with the contact: calls to it bridge media
     cluster.add_path()
     if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
-        metrics.inc("registrations", tenant.id, "refused")
+        counters.inc("registrations", tenant.id, "refused")
         KSR.sl.sl_reply_error()
     else:
-        metrics.inc("registrations", tenant.id, "ok")
+        counters.inc("registrations", tenant.id, "ok")
         registrations.note(tenant.id, device.aor)       # counted without ul.dump
         if req.namespace:
-            metrics.inc("namespace_registrations", req.namespace)
+            counters.inc("namespace_registrations", req.namespace)
     return STOP

@@ -35,9 +35,9 @@ import time
 
 import KSR
 
-from edgecore import guard, metrics
+from edgecore import guard
 from edgestore import guard as guardstore
-from kemi import context
+from kemi import context, counters
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
 from kemi.replies import send
@@ -78,7 +78,7 @@ def _ban_source(src: str, reason: str) -> None:
         guardstore.ban(w.redis, "src", src, guard.ban_until(time.time(), secs), reason)
     except Exception as exc:          # Redis down: this node's ban still holds
         KSR.warn(f"security: ban of {src} not shared: {exc}\n")
-    metrics.inc("bans", "source", reason.replace(" ", "_"))
+    counters.inc("bans", "source", reason.replace(" ", "_"))
     KSR.notice(f"security: banned {src} for {secs}s: {reason}\n")
 
 
@@ -181,12 +181,12 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
     if src_until:
         secs = guard.ban_seconds_left(src_until, now)
         note_ban("src", src, secs)
-        metrics.inc("bans", "source", "failed_authentications")
+        counters.inc("bans", "source", "failed_authentications")
         KSR.notice(f"security: banned {src} for {secs}s: failed authentications\n")
     if id_until:
         secs = guard.ban_seconds_left(id_until, now)
         note_ban("id", authuser, secs)
-        metrics.inc("bans", "identity", "failed_authentications")
+        counters.inc("bans", "identity", "failed_authentications")
         KSR.notice(f"security: locked identity {authuser} for {secs}s\n")
 
 

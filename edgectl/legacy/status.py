@@ -2,31 +2,28 @@
 watches each imported server's phones arrive (REGISTERs saved) and fail
 (digest failures addressed to that server) -- the KEMI workers' counters
 ``edge_namespace_registrations_total`` / ``edge_namespace_auth_failures_total``
-(edgecore.metrics), summed over every node's multiprocess files, since each
-node started."""
+(edgecore.metrics), summed over every node's ``edgemetrics`` table, since
+each node started."""
 
 from __future__ import annotations
 
-import glob
 from typing import Any
 
 from edgecore.config import Config
 
-SAMPLES = {"edge_namespace_registrations_total": "registrations",
-           "edge_namespace_auth_failures_total": "auth_failures"}
+SAMPLES = {"namespace_registrations": "registrations",
+           "namespace_auth_failures": "auth_failures"}
 
 
 def namespace_counts(cfg: Config, namespaces: dict[str, list[str]]) -> list[dict[str, Any]]:
     """One row per namespace (``namespaces``: name -> addresses)."""
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from edgectl import counters
 
     counts: dict[str, dict[str, float]] = {}
-    files = glob.glob(str(cfg.run_dir / "metrics" / "*" / "*.db"))
-    for fam in MultiProcessCollector.merge(files, accumulate=True):
-        for s in fam.samples:
-            if s.name in SAMPLES:
-                ns = s.labels.get("namespace", "")
-                counts.setdefault(ns, {})[SAMPLES[s.name]] = s.value
+    for name, per in counters.totals(cfg).items():
+        if name in SAMPLES:
+            for (ns,), n in per.items():
+                counts.setdefault(ns, {})[SAMPLES[name]] = n
     return [{"namespace": ns, "addresses": addrs,
              "registrations": int(counts.get(ns, {}).get("registrations", 0)),
              "auth_failures": int(counts.get(ns, {}).get("auth_failures", 0))}

@@ -4,8 +4,8 @@ The ops service is one process beside the nodes. It
 
 * serves Prometheus metrics on ``ops.metrics_listen:ops.metrics_port``
   (``/metrics``): the counters the KEMI code increments in every Kamailio
-  worker (prometheus-client multiprocess files, merged here -- see
-  edgecore.metrics), plus what describes the running stack, read at scrape
+  worker (each node's ``edgemetrics`` htable, summed here -- see
+  edgecore.metrics and edgectl.counters), plus what describes the running stack, read at scrape
   time: registrations per tenant (edgestore.regcount, kept in Redis by the
   registrar step; never ``ul.dump``, which does not fit a JSON-RPC reply
   beyond a few thousand contacts), pool members' state and calls in
@@ -22,7 +22,7 @@ One concern per module: snapshot.py (reading the stack), exporter.py
 service.py (the ops process), status.py (``edgectl status``).
 """
 
-from edgectl.ops.exporter import StackCollector, WorkerCounters, registry
+from edgectl.ops.exporter import StackCollector, registry
 from edgectl.ops.service import run
 from edgectl.ops.shipping import rotate_node_spools
 from edgectl.ops.snapshot import (KAMAILIO_GROUPS, LOCATION_AORS, LOCATION_CONTACTS, Snapshot,
@@ -31,6 +31,6 @@ from edgectl.ops.snapshot import (KAMAILIO_GROUPS, LOCATION_AORS, LOCATION_CONTA
 from edgectl.ops.status import recent_failures, recent_unrecorded, render_status, status_data
 
 __all__ = ["KAMAILIO_GROUPS", "LOCATION_AORS", "LOCATION_CONTACTS", "Snapshot", "StackCollector",
-           "WorkerCounters", "kamailio_stats", "location_totals", "node_sockets", "pool_view",
+           "kamailio_stats", "location_totals", "node_sockets", "pool_view",
            "recent_failures", "recent_unrecorded", "registry", "render_status",
            "rotate_node_spools", "rtpengine_sessions", "run", "snapshot", "status_data"]

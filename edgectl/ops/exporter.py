@@ -3,15 +3,14 @@ read at scrape time, and the KEMI workers' counters (edgecore.metrics)."""
 
 from __future__ import annotations
 
-import glob
 import re
 import threading
 import time
 from collections import Counter as Tally
-from pathlib import Path
 from typing import Any, Iterator
 
 from edgecore.config import Config
+from edgectl import counters
 from edgectl.ops.snapshot import Snapshot, snapshot
 
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
@@ -98,23 +97,10 @@ class StackCollector:
         yield e
 
 
-class WorkerCounters:
-    """The KEMI workers' counters: every node's multiprocess files, merged."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        files = glob.glob(str(self.root / "*" / "*.db"))
-        return iter(MultiProcessCollector.merge(files, accumulate=True))
-
-
 def registry(cfg: Config) -> Any:
     from prometheus_client import CollectorRegistry
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(WorkerCounters(cfg.run_dir / "metrics"))      # type: ignore[arg-type]
+    reg.register(counters.Collector(cfg))      # type: ignore[arg-type]
     reg.register(StackCollector(cfg, cache_for=min(cfg.ops.registrations_every, 5.0)))  # type: ignore[arg-type]
     return reg

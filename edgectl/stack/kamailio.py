@@ -6,7 +6,6 @@ seen the read model).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from edgecore.config import REPO_ROOT, Config
@@ -48,18 +47,11 @@ class Kamailio(Service):
 
     def env(self) -> dict[str, str]:
         env = python_env(self.cfg_path)
-        # prometheus-client multiprocess mode: every worker writes its own
-        # files here, the exporter (edgectl ops) adds them up
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.cfg.metrics_dir)
         env.update(kamailio_defines.kamailio_secrets(self.cfg))
         return env
 
     def prepare(self) -> None:
         self.cfg.rpc_socket.unlink(missing_ok=True)
-        # counters start from zero with the node (prometheus-client docs:
-        # the directory must be wiped between runs)
-        shutil.rmtree(self.cfg.metrics_dir, ignore_errors=True)
-        self.cfg.metrics_dir.mkdir(parents=True, exist_ok=True)
         # never wiped: unshipped CDRs survive restarts
         self.cfg.node_spool.mkdir(parents=True, exist_ok=True)
         if "pool" in self.cfg.node.features:
