@@ -28,12 +28,13 @@ import KSR  # noqa: E402
 from edgecore import config as edgeconfig  # noqa: E402
 from kemi import (  # noqa: E402
     auth, calls, cluster, context, domains, failure, fallback, indialog, keepalive, ksrconst, media, methods,
-    namespace, nat, peers, policy, pool, poller, registrar, relay, replies, sanity, security, tenant,
-    web,
+    namespace, nat, peers, policy, pool, poller, registrar, relay, replies, sanity, security, stepprofile,
+    tenant, web,
 )
 
 _STEP_MODULES = (ksrconst, calls, replies, peers, cluster, security, sanity, nat, keepalive, indialog, methods, namespace,
-                 auth, registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web)
+                 auth, registrar, tenant, domains, policy, pool, media, relay, failure, fallback, poller, web,
+                 stepprofile)
 if getattr(sys.modules.get("kemi"), "_edge_loaded", False):      # app_python.reload
     for _m in _STEP_MODULES:
         importlib.reload(_m)
@@ -66,6 +67,8 @@ REQUEST_STEPS = (
     relay.to_device,              # INVITE to a device: every registered contact
     fallback.not_routed,          # anything left: a clean final reply
 )
+# the steps as the per-step profile names them (edgecore/stepprofile.py)
+STEP_NAMES = tuple(f"{s.__module__.rsplit('.', 1)[-1]}.{s.__name__}" for s in REQUEST_STEPS)
 
 
 class EdgeRouter:
@@ -82,10 +85,14 @@ class EdgeRouter:
 
     def ksr_request_route(self, msg: object) -> int:
         req = context.Request()
+        timed = stepprofile.sample("request")
         try:
-            for step in REQUEST_STEPS:
-                if step(req) == STOP:
-                    break
+            if timed is None:
+                for step in REQUEST_STEPS:
+                    if step(req) == STOP:
+                        break
+            else:
+                _timed_steps(req, timed)
         except UnicodeDecodeError:
             # SIP text is UTF-8 (RFC 3261 section 7.3.1, 25); app_python3 cannot
             # hand a step a field that is not: a malformed request, not a fault
@@ -105,31 +112,36 @@ class EdgeRouter:
                 except Exception:
                     KSR.sl.send_reply(500, "Server Internal Error")
         if context.WORKER is not None:
+            t0 = stepprofile.clock()
             context.WORKER.flush_deferred()     # answered or relayed by now
+            if timed is not None:
+                timed.add("context.flush_deferred", stepprofile.clock() - t0)
+        if timed is not None:
+            timed.publish()
         return 1
 
     # transaction routes armed by kemi.relay.forward()
     def ksr_branch_manage(self, msg: object) -> int:
-        return _guarded(relay.on_branch)
+        return _guarded(relay.on_branch, "branch")
 
     def ksr_onreply_manage(self, msg: object) -> int:
-        return _guarded(relay.on_reply)
+        return _guarded(relay.on_reply, "reply")
 
     def ksr_failure_manage(self, msg: object) -> int:
-        return _guarded(failure.on_failure)
+        return _guarded(failure.on_failure, "failure")
 
     # HTTP and WebSocket events of the WSS port (features/websocket.cfg)
     def ksr_xhttp_event(self, msg: object, evname: str = "") -> int:
-        return _guarded(web.on_request)
+        return _guarded(web.on_request, "xhttp")
 
     def ksr_dialog_event(self, msg: object, evname: str = "") -> int:
-        def ended() -> None:
+        def dialog_ended() -> None:
             policy.release(evname)
             calls.on_dialog_event(evname)
-        return _guarded(ended)
+        return _guarded(dialog_ended, "dialog")
 
     def ksr_websocket_event(self, msg: object, evname: str = "") -> int:
-        return _guarded(lambda: web.on_websocket(evname))
+        return _guarded(lambda: web.on_websocket(evname), "websocket")
 
     def ksr_resolve_peers(self, msg: object, evname: str | None = None) -> int:
         return _guarded(peers.refresh_peers)       # timer process, features/cluster.cfg
@@ -142,7 +154,20 @@ class EdgeRouter:
         return 1
 
 
-def _guarded(fn: Callable[[], None]) -> int:
+def _timed_steps(req: context.Request, timed: stepprofile.Sample) -> None:
+    """The request steps of a timed run (kemi/stepprofile.py), each timed."""
+    clock = stepprofile.clock
+    for step, name in zip(REQUEST_STEPS, STEP_NAMES):
+        t0 = clock()
+        done = step(req) == STOP
+        timed.add(name, clock() - t0)
+        if done:
+            break
+
+
+def _guarded(fn: Callable[[], None], route: str | None = None) -> int:
+    timed = stepprofile.sample(route) if route else None
+    t0 = stepprofile.clock() if timed is not None else 0
     try:
         fn()
     except UnicodeDecodeError:          # a reply or event carrying non-UTF-8 text
@@ -150,6 +175,10 @@ def _guarded(fn: Callable[[], None]) -> int:
     except Exception:
         KSR.err("edge: unexpected error in %s: %s\n"
                 % (fn.__name__, traceback.format_exc().replace("\n", " | ")))
+    if timed is not None:
+        name = fn.__name__ if fn.__name__ != "<lambda>" else route or ""
+        timed.add(f"{fn.__module__.rsplit('.', 1)[-1]}.{name}", stepprofile.clock() - t0)
+        timed.publish()
     return 1
 
 

@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgecore import stepprofile  # noqa: E402
 from edgectl import loadkit  # noqa: E402
 from loadtest import bench_ranges  # noqa: E402
 from loadtest import benchlib as bl  # noqa: E402
@@ -236,6 +237,7 @@ class Bench:
                 run: Callable[[bl.System, int], bl.Measured], start: int) -> dict[str, Any]:
         """Capacity of each system: the concurrency search, then more rounds at
         the best concurrency, interleaved; the best sustained run counts."""
+        before = bl.step_snapshot(self.edge.stack.kamailio.rpc)
         found = {s.name: bl.capacity(lambda lim, s=s: run(s, lim), start)  # type: ignore[misc]
                  for s in systems}
         for _ in range(max(0, self.args.rounds - 1)):
@@ -244,6 +246,11 @@ class Bench:
                 steps.append(run(s, best.limit))
                 found[s.name] = (bl.best(steps) or best, steps)
         res: dict[str, Any] = {}
+        # the edge's Python per step over all its runs here (the edge is idle
+        # during the baseline's): edgecore/stepprofile.py
+        res["edge_steps"] = stepprofile.per_request(
+            before, bl.step_snapshot(self.edge.stack.kamailio.rpc),
+            sum(m.completed for m in found["edge"][1]))
         for s in systems:
             best, steps = found[s.name]
             res[s.name] = {"best": best.as_dict(), "runs": [m.as_dict() for m in steps]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from edgecore import stepprofile
 from loadtest import bench_ranges
 from loadtest import benchlib as bl
 
@@ -112,6 +113,14 @@ def report(res: dict[str, Any]) -> list[str]:
                       f"{s['memory']['bytes_per_device']:,.0f}"))
     lines += _table(scols, srows)
     lines.append("")
+    for key, label in (("register", "registration (2 SIP requests)"),
+                       ("calls", "NATed call"), ("calls_no_nat", "call without NAT")):
+        steps = head.get(key, {}).get("edge_steps")
+        if steps:
+            lines.append(f"Edge Python per {label}, by step ({res['headline']}; CPU, 1 run "
+                         f"in {stepprofile.SAMPLE_EVERY} timed, edgecore/stepprofile.py):")
+            lines += bl.step_lines(steps)
+            lines.append("")
     g = res["generator"]
     lines.append(f"Load generator: {res['args']['procs']} SIPp processes per run, busiest at "
                  f"{g['max_cpu']:.0%} of a CPU ({'SATURATED: figures may be the generator' if g['saturated'] else 'not saturated'}); "

@@ -240,3 +240,27 @@ def capacity(run: Callable[[int], Measured], start: int, max_runs: int = 4,
     # concurrency there only adds queueing
     plateau = [m for m in steps if sustained(m) and m.rate * gain >= top.rate]
     return min(plateau, key=lambda m: m.limit), steps
+
+
+# -- the edge's per-step profile (edgecore/stepprofile.py) ----------------------------
+
+def step_snapshot(rpc: Callable[..., Any]) -> dict[tuple[str, str, str, str], int]:
+    """The node's ``edgeprof`` table now (empty when it cannot be read)."""
+    from edgecore import stepprofile
+    from edgectl import counters
+
+    try:
+        return stepprofile.snapshot(counters.table_items(rpc("htable.dump", stepprofile.TABLE)))
+    except Exception:
+        return {}
+
+
+def step_lines(rows: Sequence[dict[str, Any]], limit: int = 12) -> list[str]:
+    """The busiest steps, one line each: estimated Python microseconds per
+    completed request, route runs per request, mean microseconds per run."""
+    out = []
+    for r in list(rows)[:limit]:
+        out.append(f"  {r['us_per_request']:7.1f} us/req  {r['runs_per_request']:5.2f} runs/req "
+                   f" {r['us_per_run']:6.1f} us/run  {r['route']}: {r['step']}")
+    return out
+

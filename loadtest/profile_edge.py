@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgecore import stepprofile  # noqa: E402
 from edgectl import loadkit  # noqa: E402
 from loadtest import benchlib as bl  # noqa: E402
 from loadtest.baseline import Baseline, credentials, write_credentials  # noqa: E402
@@ -141,6 +142,8 @@ def main() -> int:
                                           2, work / "calls.csv")
                     scenario, extra, limit = bl.SIPP_DIR / "uac_setup.xml", ["-d", "0"], 50
                 result: dict[str, Any] = {}
+                node_rpc = base.rpc if base else edge.stack.kamailio.rpc
+                steps0 = bl.step_snapshot(node_rpc)
                 load = threading.Thread(target=lambda: result.setdefault("m", bl.measure(
                     system, scenario, files, 10_000_000, work, limit=limit, extra=extra,
                     seconds=a.seconds + 5)))
@@ -165,12 +168,17 @@ def main() -> int:
                     s.wait(timeout=a.seconds + 60)
                 load.join()
                 m: bl.Measured = result["m"]
+                steps = stepprofile.per_request(steps0, bl.step_snapshot(node_rpc), m.completed)
             finally:
                 if base:
                     base.stop()
         who = "baseline" if a.baseline else "edge"
         print(f"{a.load} load on the {who}: {m.rate:,.0f}/s, server CPU "
               f"{m.server_cpu_us:,.0f} us per request {m.cpu_us_by_component}")
+        if steps:
+            print(f"\nKEMI steps (edgecore/stepprofile.py, 1 run in {stepprofile.SAMPLE_EVERY} "
+                  "timed; per completed request):")
+            print("\n".join(bl.step_lines(steps, limit=25)))
         if spies:
             print("\nKEMI steps (py-spy, share of the sampled workers' time):")
             for share, step in py_spy_steps(sorted(work.glob("spy.*"))):
