@@ -8,6 +8,8 @@ at (see edgecore.cache); -1 tells them the read model is unreachable (Redis down
 holding no model), so they answer 503 instead of trusting a cache. One MGET per
 interval per node -- not per request. The same MGET reads the bans' version;
 when any node changed the bans, this node's ban table is refilled from Redis.
+Then the registration counts the workers noted since the last poll are
+written (kemi/registrations.py, one pipelined round trip when there are any).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import KSR
 from edgecore import guard
 from edgestore import guard as guardstore
 from edgestore import readmodel as rmstore
-from kemi import context, security
+from kemi import context, registrations, security
 
 _state: dict[str, object] = {"last": None, "seen": None}
 
@@ -57,6 +59,8 @@ def poll() -> None:
         else:
             KSR.err(f"read model unavailable: {problem}; answering 503\n")
         _state["last"] = up
+    if up:
+        registrations.flush()       # registration counts noted since the last poll
     if up and bans_ver != _bans["ver"] and security.enabled():
         # the bans are not the read model: failing to mirror them keeps the
         # node's current ban table (and the node serving), retried next poll

@@ -1,13 +1,19 @@
 """Registration counts per tenant (edgestore.regcount): after a REGISTER is
 accepted, the AOR's contacts as this node's usrloc now holds them (registrar
-reg_fetch_contacts / $ulc, no I/O) are recorded in Redis by a deferred
-write, sent in the request's one pipelined round trip after the reply
-(kemi.context.Worker.defer), so `/metrics` and `edgectl status` count
-registrations, and the API lists a tenant's, without dumping the location
-table."""
+reg_fetch_contacts / $ulc, no I/O) are noted in the node's ``edgeregq``
+htable (kamailio/core.cfg) -- one item per AOR, a later note replacing an
+earlier one -- and the node's timer process (kemi/poller.py, every
+``cache.poll_ms``) writes the notes to Redis in one pipelined round trip,
+so `/metrics` and `edgectl status` count registrations, and the API lists a
+tenant's, without dumping the location table -- and no SIP worker makes a
+Redis round trip for it: that write, one per accepted REGISTER in the
+worker, was the largest step of a registration in the step profile
+(edgecore/stepprofile.py). Counts and listing lag the registrar by at most
+one poll interval."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import KSR
@@ -17,6 +23,8 @@ from kemi import context
 from kemi.ksrconst import LOCATION
 
 PROFILE = "edgereg"     # $ulc profile (registrar module docs, 7.1)
+QUEUE = "edgeregq"      # htable of notes not yet written (kamailio/core.cfg)
+ITERATOR = "edgeregq"   # htable iterator name (htable README: sht_iterator_start)
 
 
 def note(tenant: str, aor: str) -> None:
@@ -27,9 +35,43 @@ def note(tenant: str, aor: str) -> None:
     except (TypeError, ValueError) as exc:
         KSR.warn(f"edge: registration count of {aor} not updated: {exc}\n")
         return
+    KSR.htable.sht_sets(QUEUE, aor.removeprefix("sip:"),
+                        json.dumps([tenant, contacts], separators=(",", ":")))
+
+
+def flush() -> int:
+    """Timer process: every note queued since the last flush, taken out of
+    the table (each removed under its slot's lock as it is read, so a note
+    written meanwhile is never lost) and written in one pipelined round
+    trip. Redis down: those notes are dropped (the AOR's next REGISTER
+    notes it again), as a failed deferred write was. Returns notes taken."""
+    notes: list[tuple[str, str]] = []
+    if KSR.htable.sht_iterator_start(ITERATOR, QUEUE) < 0:
+        return 0
+    try:
+        while KSR.htable.sht_iterator_next(ITERATOR) > 0:
+            member = KSR.pv.get(f"$shtitkey({ITERATOR})")
+            if member is None:          # no current item: the end, whatever next() said
+                break
+            value = KSR.pv.get(f"$shtitval({ITERATOR})")
+            KSR.htable.sht_iterator_rm(ITERATOR)
+            if value is not None:
+                notes.append((str(member), str(value)))
+    finally:
+        KSR.htable.sht_iterator_end(ITERATOR)
+    if not notes:
+        return 0
     w = context.worker()
-    member, slots, now = aor.removeprefix("sip:"), w.cfg.sip.max_contacts, time.time()
-    w.defer(lambda pipe: regcount.record(pipe, tenant, member, contacts, slots, now))
+    now, slots = time.time(), w.cfg.sip.max_contacts
+    try:
+        pipe = w.redis.pipeline(transaction=False)
+        for member, value in notes:
+            tenant, contacts = json.loads(value)
+            regcount.record(pipe, tenant, member, contacts, slots, now)
+        pipe.execute()
+    except Exception as exc:          # Redis down: best effort, nothing waits on it
+        KSR.warn(f"edge: {len(notes)} registration counts not written: {exc}\n")
+    return len(notes)
 
 
 def _contacts(aor: str) -> list[dict[str, object]]:

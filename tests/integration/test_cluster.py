@@ -178,6 +178,9 @@ def test_registrations_are_counted_once_on_a_cluster(cluster: Cluster):
         wait_for(lambda sock=sock: len(cluster.contacts_on(sock, f"7001@{t}")) == 2 and
                  len(cluster.contacts_on(sock, f"7002@{t}")) == 1, timeout=10,
                  what="both nodes holding all three contacts")
+    # the nodes' timer processes write the counts within a poll interval
+    wait_for(lambda: e.metric("edge_registered_contacts", tenant=t) == 3, timeout=10,
+             what="the registration counts written")
     m = e.metrics()
     assert m[("edge_registered_devices", frozenset({("tenant", t)}))] == 2
     assert m[("edge_registered_contacts", frozenset({("tenant", t)}))] == 3

@@ -117,3 +117,15 @@ def test_cache_version_never_repeats_when_redis_goes_backwards(ksr):
     w.redis = Client(error=redis.ConnectionError("refused"))
     poller.poll()
     assert ksr.pv["$shv(edge_cache)"] == -1
+
+
+def test_each_poll_writes_the_registration_counts_noted_since_the_last(ksr):
+    w = use(FakeWorker())
+    w.redis = Client(reply=["3", "17", None, "e1"])
+    poller.poll()
+    assert ksr.called("htable.sht_iterator_start") == [("edgeregq", "edgeregq")]
+    assert ksr.called("htable.sht_iterator_end") == [("edgeregq",)]
+    ksr.calls.clear()
+    w.redis = Client(error=redis.ConnectionError("refused"))
+    poller.poll()                           # Redis down: the notes wait in the table
+    assert not ksr.called("htable.sht_iterator_start")

@@ -6,7 +6,7 @@ import pytest
 
 from edgecore import readmodel as rm
 from fakes import FakeWorker, use
-from kemi import registrar
+from kemi import context, registrar, registrations
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, STOP
 
@@ -78,7 +78,48 @@ class _Pipe:
         return lambda *args: self.cmds.append((name, args))
 
 
-def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
+class _Queue(dict):
+    pipes: list
+
+
+@pytest.fixture
+def queue(ksr, req) -> _Queue:
+    """The node's edgeregq htable, through the double's htable functions
+    (set, iterate, remove the current item), and a Redis client whose
+    pipeline records what the timer process writes."""
+    table = _Queue()
+    it: dict[str, object] = {}
+    key, val = f"$shtitkey({registrations.ITERATOR})", f"$shtitval({registrations.ITERATOR})"
+
+    def start(iname: str, hname: str) -> int:
+        assert hname == registrations.QUEUE
+        it["keys"] = list(table)
+        return 1
+
+    def next_(iname: str) -> int:
+        keys = it["keys"]
+        assert isinstance(keys, list)
+        ksr.pv.pop(key, None), ksr.pv.pop(val, None)
+        if not keys:
+            return -1
+        it["cur"] = keys.pop(0)
+        ksr.pv[key], ksr.pv[val] = it["cur"], table[str(it["cur"])]
+        return 1
+
+    ksr.results["htable.sht_sets"] = lambda t, k, v: table.__setitem__(k, v) or 1
+    ksr.results["htable.sht_iterator_start"] = start
+    ksr.results["htable.sht_iterator_next"] = next_
+    ksr.results["htable.sht_iterator_rm"] = lambda i: table.pop(str(it["cur"])) and 1
+    ksr.results["htable.sht_iterator_end"] = lambda i: 1
+    pipes: list[_Pipe] = []
+    w = context.worker()
+    w.redis = type("R", (), {"pipeline": lambda self, transaction=True: pipes.append(_Pipe())
+                             or pipes[-1]})()
+    table.pipes = pipes
+    return table
+
+
+def test_an_accepted_register_notes_the_aors_contacts_for_counting(ksr, req, queue):
     import json
     import time
 
@@ -97,10 +138,13 @@ def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
     assert ksr.called("registrar.reg_fetch_contacts") == [("location", "sip:7001@00003",
                                                            "edgereg")]
     assert ksr.called("registrar.reg_free_contacts") == [("edgereg",)]
-    from kemi import context
-    (write,) = context.worker().deferred             # sent after the reply, not before
-    pipe = _Pipe()
-    write(pipe)
+    # no Redis write in the worker: a note in the node's table
+    assert not context.worker().deferred and not queue.pipes and list(queue) == ["7001@00003"]
+    # the timer process writes it (one pipeline) and takes it out of the table
+    assert registrations.flush() == 1
+    assert queue == {}
+    (pipe,) = queue.pipes
+    assert ("execute", ()) in pipe.cmds
     assert ("zadd", (regcount.devices_key("00003"), {"7001@00003": soon})) in pipe.cmds
     assert ("zadd", (regcount.contacts_key("00003"),
                      {"7001@00003#1": soon, "7001@00003#2": soon - 100})) in pipe.cmds
@@ -115,30 +159,39 @@ def test_an_accepted_register_records_the_aors_contacts_for_counting(ksr, req):
     # the slots above the count (up to max_contacts) are cleared
     (rem,) = [a for n, a in pipe.cmds if n == "zrem"]
     assert rem[0] == regcount.contacts_key("00003") and "7001@00003#3" in rem[1:]
+    assert registrations.flush() == 0 and len(queue.pipes) == 1    # nothing left: no write
 
 
-def test_an_unregister_records_no_contacts(ksr, req):
+def test_a_later_note_of_the_same_aor_replaces_the_earlier(ksr, req, queue):
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.pv["$(ulc(edgereg=>count))"] = 1
+    ksr.pv["$(ulc(edgereg=>expires)[0])"] = 2_000_000_000
+    registrar.register(req)
+    ksr.results["registrar.reg_fetch_contacts"] = -1       # then unregistered
+    registrar.register(req)
+    assert len(queue) == 1
+    assert registrations.flush() == 1
+    assert [n for n, _ in queue.pipes[0].cmds] == ["sadd", "zrem", "hdel", "zrem", "execute"]
+
+
+def test_an_unregister_records_no_contacts(ksr, req, queue):
     ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
     ksr.results["registrar.reg_fetch_contacts"] = -1       # none left
     registrar.register(req)
-    from kemi import context
-    pipe = _Pipe()
-    context.worker().deferred[0](pipe)
-    assert [n for n, _ in pipe.cmds] == ["sadd", "zrem", "hdel", "zrem"]
+    registrations.flush()
+    assert [n for n, _ in queue.pipes[0].cmds] == ["sadd", "zrem", "hdel", "zrem", "execute"]
 
 
-def test_a_refused_register_records_nothing(ksr, req):
+def test_a_refused_register_records_nothing(ksr, req, queue):
     ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
     ksr.results["registrar.save_uri"] = -1
     registrar.register(req)
-    from kemi import context
-    assert not context.worker().deferred
+    assert not context.worker().deferred and queue == {}
 
 
 def test_an_unreadable_contact_list_costs_the_count_not_a_second_reply(ksr, req):
     ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
     ksr.pv["$(ulc(edgereg=>count))"] = "garbage"
     assert registrar.register(req) == STOP
-    from kemi import context
     assert ksr.replies() == [] and not context.worker().deferred
     assert ksr.called("registrar.reg_free_contacts") == [("edgereg",)]
