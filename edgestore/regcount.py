@@ -9,9 +9,9 @@ come from usrloc's own statistics (``usrloc:location_contacts``,
 from here.
 
 What: after each accepted REGISTER the registrar step (kemi/registrar.py)
-records the AOR's contacts as its node's usrloc holds them then, with their
-expiry times, in one deferred pipelined write (kemi.context.Worker.defer, sent
-after the reply). Per tenant, two sorted sets scored by unix expiry time:
+notes the AOR's contacts as its node's usrloc holds them then, with their
+expiry times, and the node's timer process writes the notes of each poll in
+one pipelined round trip (kemi/registrations.py). Per tenant, two sorted sets scored by unix expiry time:
 
 * ``edge:regs:<tenant>:dev`` -- member the AOR, score its last contact's expiry;
 * ``edge:regs:<tenant>:ct`` -- members ``<aor>#<k>``, k = 1..contacts, score
@@ -21,7 +21,7 @@ and, for the listing (``edgectl``/API ``registrations``, :func:`listing`):
 
 * ``edge:regs:<tenant>:info`` -- hash, field the AOR, value a JSON list of
   its contacts in the same slot order (contact URI, received, user agent,
-  socket, expiry): one HSET in the same deferred write, HDEL when the AOR
+  socket, expiry): one HSET in the same write, HDEL when the AOR
   has no contact left; an AOR whose contacts expired without a REGISTER
   loses its field when it falls out of ``:dev`` (:func:`counts` trims both
   in one Lua script, so a registration arriving meanwhile is never lost).
