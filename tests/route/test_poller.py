@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from fakes import FakeWorker, use
 from kemi import poller
+
+
+@pytest.fixture(autouse=True)
+def empty_registration_queue(ksr):
+    """The node's edgeregq table, empty (kemi/registrations.py flush)."""
+    ksr.results["htable.sht_iterator_start"] = 1
+    ksr.results["htable.sht_iterator_next"] = -1
 
 
 class Client:
