@@ -1,14 +1,15 @@
 """The edge's Prometheus counters: their names, labels and how they are kept.
 
 Counters are incremented by the KEMI code inside Kamailio's many worker
-processes, in Kamailio's own shared memory: the htable ``edgemetrics``
-(kamailio/features/metrics.cfg), one integer item per counter and label set,
+processes, in Kamailio's own shared memory: one htable per counter,
+``edgemetrics_<name>`` (kamailio/core.cfg), one integer item per label set,
 added to atomically by ``sht_inc`` (htable README: an item missing from a
 table with an integer ``initval`` is created at that value). Every worker
 adds to the same item, so the counts are summed over workers and survive a
 worker's death by construction; no file, no fork check per increment. The
 exporter (``edgectl ops``) reads each node's table over RPC
-(``htable.dump``), sums the nodes and exposes the names and labels below.
+(``htable.dump``, a table per call: a dump must fit one RPC datagram, about
+1,300 items), sums the nodes and exposes the names and labels below.
 This module is pure: it names the counters and encodes and decodes their
 item keys; ``kemi/counters.py`` does the increment.
 
@@ -25,7 +26,7 @@ from typing import Iterable
 
 NAMESPACE = "edge"
 UNKNOWN_TENANT = "unknown"          # auth failure of an identity that does not exist
-TABLE = "edgemetrics"               # the htable (kamailio/features/metrics.cfg)
+TABLE = "edgemetrics"               # the htables' prefix: one per counter (kamailio/core.cfg)
 SEP = "|"                           # between a key's name and label values
 # htable items are C ints: the exporter reads them modulo 2^32, so a counter
 # wraps to 0 (a counter reset, which Prometheus' rate() handles) rather
@@ -62,6 +63,11 @@ def reply_class(code: int) -> str:
 
 def method_label(method: str) -> str:
     return method if method in ("REGISTER", "INVITE") else "other"
+
+
+def table(name: str) -> str:
+    """The htable of counter ``name``."""
+    return f"{TABLE}_{name}"
 
 
 def key(name: str, labels: Iterable[str]) -> str:

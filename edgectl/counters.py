@@ -1,5 +1,5 @@
 """The KEMI workers' counters as the exporter and ``edgectl status`` read
-them: every node's ``edgemetrics`` htable (edgecore/metrics.py) over RPC,
+them: every node's ``edgemetrics_<name>`` htables (edgecore/metrics.py) over RPC,
 summed over the nodes. A node that does not answer adds nothing (and the
 exporter's ``edge_node_up`` says so)."""
 
@@ -29,11 +29,12 @@ def totals(cfg: Config, timeout: float = 2.0) -> dict[str, dict[tuple[str, ...],
     """Counter name -> label values -> count, summed over the stack's nodes."""
     items: list[tuple[str, int]] = []
     for name, sock in rpc.node_sockets(cfg).items():
-        try:
-            items.extend(table_items(rpc.call(sock, "htable.dump", metrics.TABLE,
-                                              timeout=timeout)))
-        except (OSError, rpc.RpcError) as exc:
-            log.debug("counters: node %s not read: %s", name, exc)
+        for counter in metrics.COUNTERS:         # a table per counter: each dump fits a datagram
+            try:
+                items.extend(table_items(rpc.call(sock, "htable.dump", metrics.table(counter),
+                                                  timeout=timeout)))
+            except (OSError, rpc.RpcError) as exc:
+                log.debug("counters: node %s, %s not read: %s", name, counter, exc)
     return metrics.totals(items)
 
 

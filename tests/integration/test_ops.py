@@ -112,7 +112,7 @@ def test_counters_of_every_worker_add_up(edge: Edge):
     from edgecore import metrics
     from edgectl import counters
 
-    dump = edge.rpc("htable.dump", metrics.TABLE)
+    dump = edge.rpc("htable.dump", metrics.table("registrations"))
     items = dict(counters.table_items(dump))
     assert items[metrics.key("registrations", (t, "ok"))] == 40
 

@@ -139,7 +139,8 @@ def test_no_member_up_connects_unrecorded_visibly(ksr):
     assert pool.route(call_to(A, "7002")) == CONTINUE
     assert (calls.V_UNRECORDED, "1") in ksr.called("dialog.var_sets")
     # counted in the node's shared table (kamailio/core.cfg edgemetrics)
-    assert ksr.called("htable.sht_inc") == [(metrics.TABLE, "unrecorded_calls|00003")]
+    assert ksr.called("htable.sht_inc") == [("edgemetrics_unrecorded_calls",
+                                             "unrecorded_calls|00003")]
 
 
 def test_an_invite_cancelled_while_routed_gets_one_stateful_487(ksr):

@@ -36,3 +36,14 @@ def test_an_htable_dump_reply_is_read_item_by_item():
             {"entry": 9, "size": 1, "slot": [{"name": "bans|source|flood", "value": 1}]}]
     assert list(counters.table_items(dump)) == [("call_attempts|00007", 4),
                                                  ("bans|source|flood", 1)]
+
+
+def test_kamailio_declares_a_table_for_every_counter():
+    """One htable per counter (kamailio/core.cfg): a table's dump must fit one
+    RPC datagram (about 1,300 items), so no counter shares a table."""
+    import re
+    from pathlib import Path
+
+    cfg = (Path(__file__).resolve().parents[2] / "kamailio" / "core.cfg").read_text()
+    declared = set(re.findall(r'"htable", "(edgemetrics_\w+)=>[^"]*initval=0;', cfg))
+    assert declared == {metrics.table(n) for n in metrics.COUNTERS}
