@@ -25,17 +25,39 @@ def table_items(dump: Any) -> Iterator[tuple[str, int]]:
                 yield str(item.get("name", "")), value
 
 
-def totals(cfg: Config, timeout: float = 2.0) -> dict[str, dict[tuple[str, ...], int]]:
-    """Counter name -> label values -> count, summed over the stack's nodes."""
+def read(cfg: Config, timeout: float = 2.0
+         ) -> tuple[dict[str, dict[tuple[str, ...], int]], set[str]]:
+    """(counter name -> label values -> count summed over the stack's nodes,
+    counters some answering node could not give).
+
+    A node that answers nothing adds nothing (``edge_node_up`` says so). A
+    node that answers but whose table for one counter does not come back (an
+    ``htable.dump`` reply must fit one RPC datagram: about 1,300 label sets)
+    makes that counter unreadable: a sum without that node's part would look
+    like a counter reset to Prometheus, so the caller leaves it out, loudly."""
     items: list[tuple[str, int]] = []
+    unreadable: set[str] = set()
     for name, sock in rpc.node_sockets(cfg).items():
+        failed: list[str] = []
         for counter in metrics.COUNTERS:         # a table per counter: each dump fits a datagram
             try:
                 items.extend(table_items(rpc.call(sock, "htable.dump", metrics.table(counter),
                                                   timeout=timeout)))
             except (OSError, rpc.RpcError) as exc:
+                failed.append(counter)
                 log.debug("counters: node %s, %s not read: %s", name, counter, exc)
-    return metrics.totals(items)
+        if failed and len(failed) < len(metrics.COUNTERS):
+            log.warning("counters: node %s answered but not for %s (too many label sets for "
+                        "one RPC reply?): left out of this scrape", name, ", ".join(failed))
+            unreadable.update(failed)
+    counts = metrics.totals(items)
+    return {k: v for k, v in counts.items() if k not in unreadable}, unreadable
+
+
+def totals(cfg: Config, timeout: float = 2.0) -> dict[str, dict[tuple[str, ...], int]]:
+    """Counter name -> label values -> count, summed over the stack's nodes
+    (counters a node could not give are left out: :func:`read`)."""
+    return read(cfg, timeout)[0]
 
 
 class Collector:
@@ -48,8 +70,10 @@ class Collector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
 
-        counts = totals(self.cfg)
+        counts, unreadable = read(self.cfg)
         for name, (help_text, labels) in metrics.COUNTERS.items():
+            if name in unreadable:
+                continue                    # no sample rather than a wrong one
             fam = CounterMetricFamily(f"{metrics.NAMESPACE}_{name}", help_text,
                                       labels=list(labels))
             for values, n in sorted(counts.get(name, {}).items()):

@@ -47,3 +47,31 @@ def test_kamailio_declares_a_table_for_every_counter():
     cfg = (Path(__file__).resolve().parents[2] / "kamailio" / "core.cfg").read_text()
     declared = set(re.findall(r'"htable", "(edgemetrics_\w+)=>[^"]*initval=0;', cfg))
     assert declared == {metrics.table(n) for n in metrics.COUNTERS}
+
+
+def test_a_counter_one_answering_node_cannot_give_is_left_out_not_summed_short(monkeypatch,
+                                                                                 caplog):
+    """Node b answers every table but call_attempts' (a reply too big for one
+    datagram): a sum of node a's part alone would look like a reset, so the
+    counter is left out of the scrape and a warning says why; a node that
+    answers nothing (c) only leaves its own part out."""
+    from edgectl import rpc
+
+    def call(sock, method, table, timeout=2.0):
+        assert method == "htable.dump"
+        if sock == "c" or (sock == "b" and table == metrics.table("call_attempts")):
+            raise rpc.RpcError("timed out")
+        counter = table.removeprefix(metrics.table(""))
+        key = {"call_attempts": "call_attempts|00007",
+               "registrations": "registrations|00007|ok"}.get(counter)
+        return [{"entry": 1, "size": 1, "slot": [{"name": key, "value": 2}]}] if key else []
+
+    monkeypatch.setattr(rpc, "node_sockets", lambda cfg: {"a": "a", "b": "b", "c": "c"})
+    monkeypatch.setattr(rpc, "call", call)
+    with caplog.at_level("WARNING", logger="edgectl.counters"):
+        counts, unreadable = counters.read(object())
+    assert unreadable == {"call_attempts"}
+    assert counts == {"registrations": {("00007", "ok"): 4}}
+    assert "node b answered but not for call_attempts" in caplog.text
+    names = [fam.name for fam in counters.Collector(object()).collect()]
+    assert "edge_call_attempts" not in names and "edge_registrations" in names
