@@ -77,6 +77,17 @@ class Config:
         return self.run_dir / f"{self.node.name}.rpc.sock"
 
     @property
+    def rpc_fifo(self) -> Path:
+        """Kamailio jsonrpcs FIFO of this node: a stream, for replies larger
+        than one datagram (the counters' htable dumps)."""
+        return self.run_dir / f"{self.node.name}.rpc.fifo"
+
+    @property
+    def rpc_reply_dir(self) -> Path:
+        """Where jsonrpcs writes FIFO replies (the client makes each reply FIFO)."""
+        return self.run_dir / "rpc-replies"
+
+    @property
     def ctl_socket(self) -> Path:
         """Kamailio ctl (kamcmd) socket of this node."""
         return self.run_dir / f"{self.node.name}.ctl.sock"

@@ -7,9 +7,9 @@ added to atomically by ``sht_inc`` (htable README: an item missing from a
 table with an integer ``initval`` is created at that value). Every worker
 adds to the same item, so the counts are summed over workers and survive a
 worker's death by construction; no file, no fork check per increment. The
-exporter (``edgectl ops``) reads each node's table over RPC
-(``htable.dump``, a table per call: a dump must fit one RPC datagram, about
-1,300 items), sums the nodes and exposes the names and labels below.
+exporter (``edgectl ops``) reads each node's tables over JSON-RPC on the
+node's FIFO (``htable.dump``: a stream, so a table of any size comes back
+whole), sums the nodes and exposes the names and labels below.
 This module is pure: it names the counters and encodes and decodes their
 item keys; ``kemi/counters.py`` does the increment.
 

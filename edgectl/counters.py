@@ -1,6 +1,7 @@
 """The KEMI workers' counters as the exporter and ``edgectl status`` read
-them: every node's ``edgemetrics_<name>`` htables (edgecore/metrics.py) over RPC,
-summed over the nodes. A node that does not answer adds nothing (and the
+them: every node's ``edgemetrics_<name>`` htables (edgecore/metrics.py) over
+JSON-RPC on the node's FIFO (a dump of thousands of label sets does not fit one
+datagram), summed over the nodes. A node that does not answer adds nothing (and the
 exporter's ``edge_node_up`` says so)."""
 
 from __future__ import annotations
@@ -31,24 +32,24 @@ def read(cfg: Config, timeout: float = 2.0
     counters some answering node could not give).
 
     A node that answers nothing adds nothing (``edge_node_up`` says so). A
-    node that answers but whose table for one counter does not come back (an
-    ``htable.dump`` reply must fit one RPC datagram: about 1,300 label sets)
+    node that answers but whose table for one counter does not come back
     makes that counter unreadable: a sum without that node's part would look
     like a counter reset to Prometheus, so the caller leaves it out, loudly."""
     items: list[tuple[str, int]] = []
     unreadable: set[str] = set()
-    for name, sock in rpc.node_sockets(cfg).items():
+    for name, (fifo, reply_dir) in rpc.node_streams(cfg).items():
         failed: list[str] = []
-        for counter in metrics.COUNTERS:         # a table per counter: each dump fits a datagram
+        for counter in metrics.COUNTERS:
             try:
-                items.extend(table_items(rpc.call(sock, "htable.dump", metrics.table(counter),
-                                                  timeout=timeout)))
+                items.extend(table_items(rpc.call_stream(fifo, reply_dir, "htable.dump",
+                                                         metrics.table(counter),
+                                                         timeout=timeout)))
             except (OSError, rpc.RpcError) as exc:
                 failed.append(counter)
                 log.debug("counters: node %s, %s not read: %s", name, counter, exc)
         if failed and len(failed) < len(metrics.COUNTERS):
-            log.warning("counters: node %s answered but not for %s (too many label sets for "
-                        "one RPC reply?): left out of this scrape", name, ", ".join(failed))
+            log.warning("counters: node %s answered but not for %s: left out of this scrape",
+                        name, ", ".join(failed))
             unreadable.update(failed)
     counts = metrics.totals(items)
     return {k: v for k, v in counts.items() if k not in unreadable}, unreadable

@@ -52,6 +52,8 @@ class Kamailio(Service):
 
     def prepare(self) -> None:
         self.cfg.rpc_socket.unlink(missing_ok=True)
+        # jsonrpcs refuses to start without its FIFO reply directory
+        self.cfg.rpc_reply_dir.mkdir(mode=0o770, parents=True, exist_ok=True)
         # never wiped: unshipped CDRs survive restarts
         self.cfg.node_spool.mkdir(parents=True, exist_ok=True)
         if "pool" in self.cfg.node.features:

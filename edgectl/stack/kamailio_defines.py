@@ -10,7 +10,7 @@ from edgectl.stack.topology import advertised_ports, dmq_address, server_id, sha
 
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
-_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET",
+_QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET", "RPC_FIFO", "RPC_REPLY_DIR",
                    "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
@@ -103,6 +103,8 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",
         "RPC_SOCKET": str(cfg.rpc_socket),
         "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),
+        "RPC_FIFO": str(cfg.rpc_fifo),
+        "RPC_REPLY_DIR": str(cfg.rpc_reply_dir) + "/",
         "KEMI_SCRIPT": str(REPO_ROOT / "kemi" / "edge.py"),
         "RTPENGINE_NG": f"udp:{cfg.rtpengine.ng_host}:{cfg.rtpengine.ng_port}",
         "DS_LIST_FILE": str(cfg.dispatcher_list),

@@ -117,6 +117,29 @@ def test_counters_of_every_worker_add_up(edge: Edge):
     assert items[metrics.key("registrations", (t, "ok"))] == 40
 
 
+def test_a_counter_with_more_label_sets_than_a_datagram_holds_is_scraped_whole(edge: Edge):
+    """3,000 label sets in one counter's table: its dump does not fit the
+    RPC datagram socket's reply (it times out there), and the exporter, which
+    reads the node's FIFO, still shows every one of them."""
+    from edgecore import metrics
+    from edgectl import rpc
+
+    table = metrics.table("policy_denials")
+    n = 3000
+    for i in range(n):
+        edge.rpc("htable.seti", table, metrics.key("policy_denials", (f"zzfifo{i:05}", "r")),
+                 i + 1)
+    with pytest.raises(rpc.RpcError):
+        rpc.call(edge.cfg.rpc_socket, "htable.dump", table, timeout=3)
+    shown = {}
+    for (name, lbl), v in edge.metrics().items():
+        labels = dict(lbl)
+        if name == "edge_policy_denials_total" and labels["tenant"].startswith("zzfifo"):
+            shown[labels["tenant"]] = v
+    assert len(shown) == n
+    assert shown["zzfifo00000"] == 1 and shown[f"zzfifo{n - 1:05}"] == n
+
+
 def test_status_shows_the_running_stack(edge: Edge):
     t = edge.new_tenant("ops status")
     devs = [edge.new_device(t, e) for e in ("7001", "7002", "7003", "7004")]

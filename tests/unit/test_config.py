@@ -87,7 +87,7 @@ def test_kamailio_trydef_defaults_match_python_defaults():
         if m:
             trydefs[m.group(1)] = m.group(2).strip()
     rendered = kamailio_defines.kamailio_defines(config.Config())
-    paths = {"RPC_SOCKET", "CTL_SOCKET", "KEMI_SCRIPT", "TLS_CERT", "TLS_KEY",  # per deployment
+    paths = {"RPC_SOCKET", "CTL_SOCKET", "RPC_FIFO", "RPC_REPLY_DIR", "KEMI_SCRIPT", "TLS_CERT", "TLS_KEY",  # per deployment
              "CDR_DB_URL", "DS_LIST_FILE"}
     assert set(trydefs) == set(rendered) | set(kamailio_defines.SECRET_ENV)
     for name, value in rendered.items():

@@ -51,14 +51,13 @@ def test_kamailio_declares_a_table_for_every_counter():
 
 def test_a_counter_one_answering_node_cannot_give_is_left_out_not_summed_short(monkeypatch,
                                                                                  caplog):
-    """Node b answers every table but call_attempts' (a reply too big for one
-    datagram): a sum of node a's part alone would look like a reset, so the
+    """Node b answers every table but call_attempts': a sum of node a's part alone would look like a reset, so the
     counter is left out of the scrape and a warning says why; a node that
     answers nothing (c) only leaves its own part out."""
     from edgectl import rpc
 
-    def call(sock, method, table, timeout=2.0):
-        assert method == "htable.dump"
+    def call(sock, reply_dir, method, table, timeout=2.0):
+        assert method == "htable.dump" and reply_dir == "replies"
         if sock == "c" or (sock == "b" and table == metrics.table("call_attempts")):
             raise rpc.RpcError("timed out")
         counter = table.removeprefix(metrics.table(""))
@@ -66,8 +65,9 @@ def test_a_counter_one_answering_node_cannot_give_is_left_out_not_summed_short(m
                "registrations": "registrations|00007|ok"}.get(counter)
         return [{"entry": 1, "size": 1, "slot": [{"name": key, "value": 2}]}] if key else []
 
-    monkeypatch.setattr(rpc, "node_sockets", lambda cfg: {"a": "a", "b": "b", "c": "c"})
-    monkeypatch.setattr(rpc, "call", call)
+    monkeypatch.setattr(rpc, "node_streams",
+                        lambda cfg: {n: (n, "replies") for n in ("a", "b", "c")})
+    monkeypatch.setattr(rpc, "call_stream", call)
     with caplog.at_level("WARNING", logger="edgectl.counters"):
         counts, unreadable = counters.read(object())
     assert unreadable == {"call_attempts"}
