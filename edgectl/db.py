@@ -17,14 +17,11 @@ import psycopg
 from psycopg import errors as pgerr
 
 from edgecore.config import REPO_ROOT, Config
+from edgectl.errors import EdgeError
 
 MIGRATIONS_DIR = REPO_ROOT / "sql" / "migrations"
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _MIGRATE_LOCK = 7240002
-
-
-class EdgeError(Exception):
-    """A refused command: the message is the one line printed on stderr."""
 
 
 # constraint name -> message (the trigger exceptions carry their own text)

@@ -27,14 +27,8 @@ from edgecore.config import Config
 from edgectl import db
 from edgectl.db import EdgeError
 
-PROVIDER_ADMIN = "provider_admin"
-TENANT_ADMIN = "tenant_admin"
-READ_ONLY = "read_only"
-ROLES = (PROVIDER_ADMIN, TENANT_ADMIN, READ_ONLY)
-
-# list pages: the API's default and its ceiling
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
+from edgectl.vocab import DEFAULT_LIMIT, MAX_LIMIT, ROLES  # noqa: F401  (re-exported)
+from edgectl.vocab import PROVIDER_ADMIN, READ_ONLY, TENANT_ADMIN
 
 
 class NotFound(EdgeError):
