@@ -15,8 +15,8 @@ from typing import Any, NoReturn, Sequence
 
 from edgecore import config as edgeconfig
 from edgecore.config import Config, ConfigError
-from edgectl import commands, db
-from edgectl.db import EdgeError
+from edgectl import commands
+from edgectl.errors import EdgeError
 
 PROG = "edgectl"
 
@@ -76,6 +76,8 @@ def store_error(exc: Exception, cfg: Config | None) -> str | None:
     itself (None: not such a failure)."""
     import psycopg
     import redis
+
+    from edgectl import db
 
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):

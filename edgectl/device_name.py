@@ -10,13 +10,14 @@ changed: no quotes, backslashes, commas, '|' or control characters.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
-
-import psycopg
+from typing import TYPE_CHECKING, Any, Callable
 
 from edgecore import identity
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
 from edgectl.provision import check_number, check_tenant_id
+
+if TYPE_CHECKING:  # registered by the CLI's parser, which does not load the driver
+    import psycopg
 
 
 def check_name(name: str) -> str | None:

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 from edgecore import digest
 from edgecore.config import Config
-from edgectl import db
+from edgectl.errors import EdgeError
 from edgectl.provision import default_auth_username
 
 DEFAULT_PATTERN = "lt-{tenant}-{ext}-pw"
@@ -40,9 +40,9 @@ class Shape:
 
     def tenant_ids(self) -> list[str]:
         if self.tenants < 1 or self.first_tenant < 0:
-            raise db.EdgeError("give at least one load-test tenant")
+            raise EdgeError("give at least one load-test tenant")
         if self.first_tenant + self.tenants - 1 > 99999:
-            raise db.EdgeError("too many load-test tenants for the 5-digit id space")
+            raise EdgeError("too many load-test tenants for the 5-digit id space")
         return [f"{self.first_tenant + i:05d}" for i in range(self.tenants)]
 
     @property
@@ -53,9 +53,9 @@ class Shape:
 def _extensions(n: int) -> list[str]:
     """n 5-digit local extensions (the range 10000-99999 holds 90,000)."""
     if n < 1:
-        raise db.EdgeError("give at least one device per tenant")
+        raise EdgeError("give at least one device per tenant")
     if n > 90000:
-        raise db.EdgeError("at most 90000 devices per load-test tenant")
+        raise EdgeError("at most 90000 devices per load-test tenant")
     return [str(FIRST_EXTENSION + i) for i in range(n)]
 
 
@@ -63,7 +63,7 @@ def password(pattern: str, tenant: str, ext: str) -> str:
     try:
         return pattern.format(tenant=tenant, ext=ext)
     except (KeyError, IndexError, ValueError):
-        raise db.EdgeError(f"bad password pattern {pattern!r}: use {{tenant}} and {{ext}}"
+        raise EdgeError(f"bad password pattern {pattern!r}: use {{tenant}} and {{ext}}"
                            ) from None
 
 
@@ -73,6 +73,8 @@ def provision(cfg: Config, shape: Shape, pattern: str = DEFAULT_PATTERN,
     (COPY, so 100,000 devices take seconds). Returns the devices created.
     Tenants do not record unless asked: their calls go straight to the
     callee (device to device), not to the media pool."""
+    from edgectl import db
+
     exts = _extensions(shape.devices_per_tenant)
     tenants = shape.tenant_ids()
     password(pattern, tenants[0], exts[0])
@@ -99,15 +101,17 @@ def remove(cfg: Config, tenants: Sequence[str]) -> int:
     """Delete load-test tenants with their devices and ranges, in one
     transaction. Refuses tenants that are not load-test tenants. Returns the
     devices deleted."""
+    from edgectl import db
+
     ids = list(tenants)
     with db.transaction(cfg) as conn:
         found = dict(conn.execute("SELECT id, name FROM tenants WHERE id = ANY(%s)",
                                   (ids,)).fetchall())
         for t in ids:
             if t not in found:
-                raise db.EdgeError(f"unknown tenant {t}")
+                raise EdgeError(f"unknown tenant {t}")
             if not str(found[t]).startswith(NAME_PREFIX):
-                raise db.EdgeError(f"tenant {t} is not a load-test tenant ({found[t]!r})")
+                raise EdgeError(f"tenant {t} is not a load-test tenant ({found[t]!r})")
         n = conn.execute("DELETE FROM devices WHERE tenant_id = ANY(%s)", (ids,)).rowcount
         conn.execute("DELETE FROM number_ranges WHERE tenant_id = ANY(%s)", (ids,))
         conn.execute("DELETE FROM tenants WHERE id = ANY(%s)", (ids,))
@@ -116,6 +120,8 @@ def remove(cfg: Config, tenants: Sequence[str]) -> int:
 
 def loadtest_tenants(cfg: Config) -> list[tuple[str, int]]:
     """(tenant id, devices) of every load-test tenant."""
+    from edgectl import db
+
     with db.transaction(cfg) as conn:
         q = conn.execute("SELECT t.id, count(d.id) FROM tenants t"
                          " LEFT JOIN devices d ON d.tenant_id = t.id"
@@ -128,6 +134,8 @@ def device_rows(cfg: Config, tenants: Iterable[str] | None = None,
                 per_tenant: int | None = None) -> list[Row]:
     """(tenant, extension, auth username) of the devices of the given tenants
     (all when None), at most ``per_tenant`` of each, in a stable order."""
+    from edgectl import db
+
     with db.transaction(cfg) as conn:
         if tenants is None:
             q = conn.execute("SELECT tenant_id, extension, auth_username FROM devices"

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
+from typing import TYPE_CHECKING, Any
 
 from edgecore import digest
 from edgecore.numbering import MAX_DIGITS
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
+
+if TYPE_CHECKING:  # the CLI's parsers read this module's vocabulary without the driver
+    import psycopg
 
 TENANT_ID = re.compile(r"^[0-9]{5}$")
 NUMBER = re.compile(r"^[0-9]{1,%d}$" % MAX_DIGITS)
@@ -50,6 +50,8 @@ def _require_tenant(conn: psycopg.Connection, tenant: str) -> None:
 
 
 def _rows(conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    from psycopg.rows import dict_row  # loaded with the connection already
+
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(sql, params)  # type: ignore[arg-type]
         return list(cur.fetchall())

@@ -9,10 +9,12 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows, read_password
-from edgectl.service import MAX_LIMIT, ROLES, Page, service
+from edgectl.vocab import MAX_LIMIT, ROLES
 
 
 def cmd_audit_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import Page, service
+
     page = service(cfg).audit_log(a.tenant, Page(min(a.limit, MAX_LIMIT)), actor=a.actor,
                                   action=a.action)
     if a.json:
@@ -28,6 +30,8 @@ def cmd_audit_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_user_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     out = service(cfg).user_add(a.username, read_password(a.password), a.role, a.tenant,
                                 a.totp)
     print(f"user {a.username} added ({a.role}" + (f" of tenant {a.tenant})" if a.tenant
@@ -37,16 +41,22 @@ def cmd_user_add(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_user_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import Page, service
+
     print_rows(service(cfg).users(Page(MAX_LIMIT), a.tenant)["items"], a.json,
                ("username", "role", "tenant", "totp", "locked_until", "created_at"))
 
 
 def cmd_user_passwd(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).user_passwd(a.username, read_password(a.password))
     print(f"password of user {a.username} changed; its sessions are revoked")
 
 
 def cmd_user_totp(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     out = service(cfg).user_totp(a.username, a.enable)
     if a.enable:
         print(f"user {a.username} now needs a TOTP code at login\n"
@@ -56,6 +66,8 @@ def cmd_user_totp(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_user_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).user_remove(a.username)
     print(f"user {a.username} removed")
 

@@ -7,20 +7,25 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_ban_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).bans(EVERYTHING)["items"], a.json)
 
 
 def cmd_ban_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     kind, value = service(cfg).ban_add(a.target, a.seconds, a.reason)
     print(f"banned {'source' if kind == 'src' else 'identity'} {value} for {a.seconds}s "
           "on every edge node")
 
 
 def cmd_ban_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     value = service(cfg).ban_remove(a.target)
     print(f"ban of {value} lifted on every edge node")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from edgecore import config as edgeconfig
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
 
 
 def print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str] | None = None

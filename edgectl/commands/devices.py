@@ -8,10 +8,11 @@ from typing import Any, Callable
 from edgecore.config import Config
 from edgectl import device_name
 from edgectl.commands.common import print_rows, read_password
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_device_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     pw = read_password(a.password) if a.password is not None else None
     d = service(cfg).device_add(a.tenant, a.extension, password=pw, ha1=a.ha1,
                                 auth_username=a.auth_user, display_name=a.name,
@@ -21,6 +22,8 @@ def cmd_device_add(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     pw = read_password(a.password)
     service(cfg).device_passwd(a.tenant, a.extension, pw)
     print(f"password of device {a.extension} of tenant {a.tenant} changed")
@@ -28,15 +31,21 @@ def cmd_device_passwd(cfg: Config, a: argparse.Namespace) -> None:
 
 def _in_transaction(cfg: Config, fn: Callable[[Any], None]) -> None:
     """device set: one audited change through the service layer."""
+    from edgectl.service import service
+
     with service(cfg).change("device.set") as c:
         fn(c)
 
 
 def cmd_device_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).devices(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def cmd_device_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).device_remove(a.tenant, a.extension)
     print(f"device {a.extension} removed from tenant {a.tenant}")
 

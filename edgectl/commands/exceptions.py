@@ -7,21 +7,26 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_exception_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).exception_add(a.from_tenant, a.to_tenant, a.both_ways)
     arrow = "<->" if a.both_ways else "->"
     print(f"exception {a.from_tenant} {arrow} {a.to_tenant} added")
 
 
 def cmd_exception_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).exception_remove(a.from_tenant, a.to_tenant, a.both_ways)
     print("exception removed")
 
 
 def cmd_exception_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).exceptions(a.tenant, EVERYTHING)["items"], a.json)
 
 

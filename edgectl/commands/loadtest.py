@@ -8,7 +8,7 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
 from edgectl.loadkit import DEFAULT_PATTERN as LOADTEST_PATTERN
 from edgectl.loadkit import LOADTEST_TENANT_BASE
 from edgectl.loadkit import ORDERS as LOADTEST_ORDERS

@@ -10,7 +10,7 @@ import signal
 from typing import Any
 
 from edgecore.config import Config
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
 
 
 def cmd_ops_run(cfg: Config, a: argparse.Namespace) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from edgecore.config import Config
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, present: bool,
@@ -21,31 +20,43 @@ def _pool_change(cfg: Config, a: argparse.Namespace, verb: str, uri: str, presen
 
 
 def cmd_pool_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     uri = service(cfg).pool_add(a.uri, a.weight, a.description)
     _pool_change(cfg, a, "added", uri, True, False)
 
 
 def cmd_pool_drain(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     uri = service(cfg).pool_state(a.uri, "draining")
     _pool_change(cfg, a, "draining (no new calls; calls in progress continue)", uri, True, True)
 
 
 def cmd_pool_activate(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     uri = service(cfg).pool_state(a.uri, "active")
     _pool_change(cfg, a, "active", uri, True, False)
 
 
 def cmd_pool_weight(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     uri = service(cfg).pool_weight(a.uri, a.weight)
     _pool_change(cfg, a, f"weight {a.weight}", uri, True)
 
 
 def cmd_pool_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     uri = service(cfg).pool_remove(a.uri, a.force)
     _pool_change(cfg, a, "removed", uri, False)
 
 
 def cmd_pool_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).pool(EVERYTHING)["items"], a.json,
                ("uri", "weight", "state", "edge_sees", "duid", "description"))
 

@@ -8,19 +8,24 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import provision
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_range_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     scope = service(cfg).range_add(a.tenant, a.first, a.last, a.scope)
     print(f"{scope} range {a.first}-{a.last} added to tenant {a.tenant}")
 
 
 def cmd_range_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).ranges(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def cmd_range_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).range_remove(a.tenant, a.first, a.last)
     print(f"range {a.first}-{a.last} removed from tenant {a.tenant}")
 

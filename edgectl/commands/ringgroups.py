@@ -8,30 +8,39 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import provision
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_rg_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).ringgroup_add(a.tenant, a.number, a.name, a.strategy, a.timeout,
                                a.member or [])
     print(f"ring group {a.number} added to tenant {a.tenant}")
 
 
 def cmd_rg_member_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).ringgroup_members_add(a.tenant, a.number, a.extensions)
     print(f"ring group {a.number}: added {', '.join(a.extensions)}")
 
 
 def cmd_rg_member_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).ringgroup_members_remove(a.tenant, a.number, a.extensions)
     print(f"ring group {a.number}: removed {', '.join(a.extensions)}")
 
 
 def cmd_rg_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).ringgroups(a.tenant, EVERYTHING)["items"], a.json)
 
 
 def cmd_rg_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).ringgroup_remove(a.tenant, a.number)
     print(f"ring group {a.number} removed from tenant {a.tenant}")
 

@@ -6,15 +6,18 @@ import argparse
 from typing import Any
 
 from edgecore.config import Config
-from edgectl import db
 
 
 def cmd_db_migrate(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+
     applied = db.migrate(cfg)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
 
 
 def cmd_db_version(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+
     print(db.schema_version(cfg) or "(no schema)")
 
 

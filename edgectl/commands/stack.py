@@ -8,7 +8,7 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import provision
 from edgectl.commands.common import cfg_path
-from edgectl.db import EdgeError
+from edgectl.errors import EdgeError
 
 
 def cmd_stack_up(cfg: Config, a: argparse.Namespace) -> None:

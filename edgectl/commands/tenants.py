@@ -8,10 +8,11 @@ from typing import Any
 from edgecore.config import Config
 from edgectl import provision
 from edgectl.commands.common import print_rows
-from edgectl.service import EVERYTHING, service
 
 
 def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     rec, required = provision.recording_mode("off" if a.no_recording else a.recording)
     service(cfg).tenant_add(a.id, a.name, a.global_access, rec, a.domain, a.max_calls,
                             a.max_devices, a.max_ring_groups, recording_required=required)
@@ -19,6 +20,8 @@ def cmd_tenant_add(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     rec, required = (None, None) if a.recording is None else \
         provision.recording_mode(a.recording)
     service(cfg).tenant_set(a.id, name=a.name, global_access=a.global_access,
@@ -29,10 +32,14 @@ def cmd_tenant_set(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_tenant_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import EVERYTHING, service
+
     print_rows(service(cfg).tenants(EVERYTHING)["items"], a.json)
 
 
 def cmd_tenant_remove(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.service import service
+
     service(cfg).tenant_remove(a.id, a.cascade)
     print(f"tenant {a.id} removed")
 

@@ -9,17 +9,20 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecore.config import Config
-from edgectl import db
-from edgectl.db import EdgeError
-from edgectl.legacy import parse, plan, store, verify
+from edgectl.errors import EdgeError
+
+if TYPE_CHECKING:  # the importer's modules are imported by the handlers that run them
+    from edgectl.legacy import plan
 
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
 def namespace_name(server: str) -> str:
+    from edgectl.legacy import plan
+
     ns = server.strip().lower()
     if not re.match(plan.NAMESPACE_NAME, ns):
         raise EdgeError(f"server name {server!r}: letters, digits and '-', at most 32")
@@ -38,6 +41,8 @@ def check_address(a: str) -> str:
 
 
 def load_plan(a: argparse.Namespace) -> plan.Plan:
+    from edgectl.legacy import parse, plan
+
     ns = namespace_name(a.server)
     addresses = [check_address(x) for x in a.address]
     try:
@@ -48,6 +53,9 @@ def load_plan(a: argparse.Namespace) -> plan.Plan:
 
 
 def cmd_chan_sip(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+    from edgectl.legacy import plan, store
+
     t0 = time.monotonic()
     p = load_plan(a)
     if a.dry_run:
@@ -77,6 +85,9 @@ def cmd_chan_sip(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_undo(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+    from edgectl.legacy import store
+
     with db.transaction(cfg) as conn:
         ch = store.undo(conn, a.id)
     print(f"import {a.id} undone: {ch['created']} created, {ch['updated']} updated, "
@@ -84,6 +95,9 @@ def cmd_undo(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_list(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl import db
+    from edgectl.legacy import store
+
     conn = db.connect(cfg)
     try:
         rows = store.list_imports(conn)
@@ -99,6 +113,8 @@ def cmd_list(cfg: Config, a: argparse.Namespace) -> None:
 
 
 def cmd_verify(cfg: Config, a: argparse.Namespace) -> None:
+    from edgectl.legacy import verify
+
     res = verify.verify(cfg, namespace_name(a.server))
     if a.json:
         print(json.dumps(res))
