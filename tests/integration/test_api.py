@@ -17,6 +17,7 @@ import pytest
 from harness.adminapi import base_url, client, is_problem, login, new_user
 from testkit.edge import Edge, wait_for
 from testkit.sipmsg import SipClient
+from harness.api_isolation import foreign_requests
 
 NOBODY = "99998"          # a tenant id that does not exist
 
@@ -109,22 +110,6 @@ def test_lockout_after_failed_logins_and_totp(edge: Edge):
     login(edge, name, pw).close()
 
 
-def test_login_rate_limit(tmp_path):
-    e = Edge(tmp_path / "edge", api={"serve": True, "logins_per_minute": 3})
-    e.stack.services = [s for s in e.stack.services if s.name in ("postgres", "api")]
-    e.start()
-    try:
-        e.ctl_ok("db", "migrate")
-        with client(e) as anon:
-            codes = [anon.post("/auth/login", json={"username": "x", "password": "y"}
-                               ).status_code for _ in range(4)]
-            assert codes == [401, 401, 401, 429]
-            assert anon.post("/auth/login", json={"username": "x", "password": "y"}
-                             ).headers["retry-after"] == "60"
-    finally:
-        e.stop()
-
-
 def test_roles(edge: Edge, provider: httpx.Client):
     a = tenant_with_device(edge, "Roles A")
     tname, tpw, _ = new_user(edge, "tenant_admin", a)
@@ -190,42 +175,6 @@ def test_roles(edge: Edge, provider: httpx.Client):
     assert provider.get("/tenants", params={"q": a}).json()["total"] == 1
 
 
-def _foreign_requests(t: str) -> list[tuple[str, str, dict[str, Any] | None, dict[str, str]]]:
-    """Every endpoint that names a tenant or its objects, aimed at tenant t."""
-    return [
-        ("GET", f"/tenants/{t}", None, {}),
-        ("PATCH", f"/tenants/{t}", {"name": "mine now"}, {}),
-        ("DELETE", f"/tenants/{t}", None, {"cascade": "true"}),
-        ("GET", f"/tenants/{t}/overview", None, {}),
-        ("GET", "/ranges", None, {"tenant": t}),
-        ("POST", f"/tenants/{t}/ranges", {"first": "7100", "last": "7199"}, {}),
-        ("DELETE", f"/tenants/{t}/ranges/7000/7099", None, {}),
-        ("GET", "/devices", None, {"tenant": t}),
-        ("POST", f"/tenants/{t}/devices", {"extension": "7009", "password": "long-enough-pw"},
-         {}),
-        ("GET", f"/tenants/{t}/devices/7001", None, {}),
-        ("PATCH", f"/tenants/{t}/devices/7001", {"display_name": "x"}, {}),
-        ("PUT", f"/tenants/{t}/devices/7001/password", {"password": "long-enough-pw"}, {}),
-        ("POST", f"/tenants/{t}/devices/7001/password/rotate", None, {}),
-        ("DELETE", f"/tenants/{t}/devices/7001", None, {}),
-        ("GET", "/ringgroups", None, {"tenant": t}),
-        ("POST", f"/tenants/{t}/ringgroups", {"number": "7059", "name": "x"}, {}),
-        ("GET", f"/tenants/{t}/ringgroups/7050", None, {}),
-        ("PATCH", f"/tenants/{t}/ringgroups/7050", {"name": "x"}, {}),
-        ("POST", f"/tenants/{t}/ringgroups/7050/members", {"extensions": ["7001"]}, {}),
-        ("DELETE", f"/tenants/{t}/ringgroups/7050/members/7001", None, {}),
-        ("DELETE", f"/tenants/{t}/ringgroups/7050", None, {}),
-        ("GET", "/exceptions", None, {"tenant": t}),
-        ("POST", "/exceptions", {"from_tenant": t, "to_tenant": t}, {}),
-        ("DELETE", f"/exceptions/{t}/{t}", None, {}),
-        ("GET", "/registrations", None, {"tenant": t}),
-        ("GET", "/cdrs", None, {"tenant": t}),
-        ("GET", "/recordings", None, {"tenant": t}),
-        ("GET", "/audit", None, {"tenant": t}),
-        ("GET", "/explain", None, {"caller": f"{t}:7001", "dialled": "7001"}),
-        ("GET", "/explain", None, {"caller": f"{t}7001", "dialled": "7001"}),
-    ]
-
 
 def test_a_tenant_admin_cannot_read_change_or_detect_another_tenant(edge: Edge,
                                                                       provider: httpx.Client):
@@ -243,7 +192,7 @@ def test_a_tenant_admin_cannot_read_change_or_detect_another_tenant(edge: Edge,
     before = snapshot(edge)
     with login(edge, name, pw) as ta:
         for (method, path, body, params), (_, npath, nbody, nparams) in zip(
-                _foreign_requests(b), _foreign_requests(NOBODY)):
+                foreign_requests(b), foreign_requests(NOBODY)):
             got = is_problem(ta.request(method, path, json=body, params=params), 404)
             missing = is_problem(ta.request(method, npath, json=nbody, params=nparams), 404)
             # the same answer as for a tenant that does not exist, but for the id
@@ -499,42 +448,3 @@ def test_the_api_against_its_own_openapi_document(edge: Edge, provider: httpx.Cl
         check()
     print(f"schemathesis: {calls} requests in {time.monotonic() - started:.1f}s")
     assert calls >= 100
-
-
-def test_first_provider_admin_for_make_up(tmp_path):
-    """`make up` (edgectl stack up) makes the first provider admin once, with
-    a random password kept 0600 in the run directory, and prints it."""
-    from edgectl.api import server
-
-    e = Edge(tmp_path / "edge", api={"serve": True})
-    e.stack.services = [s for s in e.stack.services if s.name in ("postgres", "api")]
-    e.start()
-    try:
-        e.ctl_ok("db", "migrate")
-        user, pw = server.ensure_first_admin(e.cfg) or ("", "")
-        assert user == "admin" and len(pw) >= 12
-        f = server.credentials_file(e.cfg)
-        assert f.stat().st_mode & 0o777 == 0o600
-        assert server.ensure_first_admin(e.cfg) == (user, pw)        # not made twice
-        with login(e, user, pw) as c:
-            assert c.get("/auth/me").json()["role"] == "provider_admin"
-        with e.db() as db:
-            assert db.execute("SELECT count(*) FROM admin_users").fetchone() == (1,)
-    finally:
-        e.stop()
-
-
-def test_postgresql_down_is_a_503_problem(tmp_path):
-    e = Edge(tmp_path / "edge", api={"serve": True})
-    e.stack.services = [s for s in e.stack.services if s.name in ("postgres", "api")]
-    e.start()
-    try:
-        e.ctl_ok("db", "migrate")
-        name, pw, _ = new_user(e, "provider_admin")
-        with login(e, name, pw) as c:
-            assert c.get("/tenants").status_code == 200
-            e.stack.postgres.stop()
-            p = is_problem(c.get("/tenants"), 503)
-            assert p["detail"].startswith("cannot reach PostgreSQL"), p
-    finally:
-        e.stop()
