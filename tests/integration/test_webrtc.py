@@ -14,27 +14,25 @@ the registration ends with the WebSocket; rtpengine down gives a clear 5xx.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
-from edgectl import rtpengine
 from harness import sipp
 from harness.browser import SETUP_HINT, Browser, missing_tools
 from testkit.edge import Edge, wait_for
 from harness.netns import NetNs
-from testkit.sipmsg import SipClient, authorization
+from testkit.sipmsg import SipClient
+from harness.nat_phone import PRIVATE, ack_2xx, answered_invite, reply_to, wait_request
+from harness.webrtc_edge import (call_id_of, calls, cdr, creds, finished, from_tag_of, legs,
+                                 monologues, phone_up, register_device, rtpengine_restarted,
+                                 sip_call, unregister_device, url, websockets)
 
 LOADTEST = Path(__file__).resolve().parents[2] / "loadtest" / "sipp"
 CASES = Path(__file__).resolve().parents[1] / "sip_cases" / "scenarios"
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-# what a desk phone behind NAT puts in its Contact and SDP (RFC 1918)
-PRIVATE = "192.168.1.10"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -80,119 +78,6 @@ def browser(net: NetNs) -> Iterator[Browser]:
         yield b
 
 
-def url(e: Edge) -> str:
-    return f"https://{e.cfg.sip.listen_ip}:{e.cfg.sip.wss_port}/"
-
-
-def creds(t: str, ext: str) -> tuple[str, str]:
-    return f"{t}{ext}", f"pw-{t}-{ext}"
-
-
-def phone_up(b: Browser, e: Edge, name: str, tenant: str, ext: str) -> None:
-    user, pw = creds(tenant, ext)
-    b.cmd("open", phone=name, url=url(e))
-    b.cmd("register", phone=name, user=user, password=pw)
-    b.wait_for(name, "registration", "registered")
-
-
-def calls(e: Edge) -> list[str]:
-    r = rtpengine.command(e.cfg.rtpengine.ng_host, e.cfg.rtpengine.ng_port, {"command": "list"})
-    return list(r.get("calls", []))
-
-
-def monologues(e: Edge, call_id: str) -> dict[str, tuple[str, int]]:
-    """tag -> (protocol, packets rtpengine received from that side), one per
-    monologue of the call (an offered branch that never answered has none)."""
-    q = rtpengine.command(e.cfg.rtpengine.ng_host, e.cfg.rtpengine.ng_port,
-                          {"command": "query", "call-id": call_id})
-    out: dict[str, tuple[str, int]] = {}
-    for tag, t in q["tags"].items():
-        for m in t["medias"]:
-            packets = out.get(tag, ("", 0))[1] + sum(s["stats"]["packets"]
-                                                     for s in m["streams"])
-            out[tag] = (m["protocol"], packets)
-    return out
-
-
-def legs(e: Edge, call_id: str) -> dict[str, int]:
-    """protocol -> packets rtpengine received on that leg."""
-    out: dict[str, int] = {}
-    for protocol, packets in monologues(e, call_id).values():
-        out[protocol] = out.get(protocol, 0) + packets
-    return out
-
-
-def rtpengine_restarted(e: Edge) -> None:
-    """rtpengine back, and the edge using it again: the rtpengine module keeps
-    a proxy it found dead disabled for a while; the operator's RPC re-enables
-    it (after its own ping)."""
-    e.stack.rtpengine.start()
-
-    def enabled() -> bool:
-        try:
-            e.rpc("rtpengine.enable", "all", 1)
-        except Exception:          # noqa: BLE001 - "fail" while the ping fails
-            return False
-        return True
-    wait_for(enabled, timeout=15, interval=0.2, what="the edge using rtpengine again")
-
-
-def websockets(e: Edge) -> set[int]:
-    """Ids of the WebSocket connections the edge holds (websocket RPC ws.dump)."""
-    return {int(line.split(":", 1)[0]) for line in e.rpc("ws.dump").get("connections", [])}
-
-
-def register_device(e: Edge, tenant: str, ext: str, port: int) -> None:
-    user, pw = creds(tenant, ext)
-    with SipClient(e.sip, local_ip=e.cfg.sip.listen_ip) as c:
-        assert c.register(user, pw, contact_port=port)[1].code == 200
-
-
-def unregister_device(e: Edge, tenant: str, ext: str, port: int) -> None:
-    user, pw = creds(tenant, ext)
-    with SipClient(e.sip, local_ip=e.cfg.sip.listen_ip) as c:
-        c.register(user, pw, contact_port=port, expires=0)
-
-
-def call_id_of(msg: str) -> str:
-    m = re.search(r"(?im)^Call-ID:\s*(\S+)", msg)
-    assert m, msg
-    return m.group(1)
-
-
-def from_tag_of(msg: str) -> str:
-    m = re.search(r"(?im)^From:[^\r\n]*;tag=([^;\s]+)", msg)
-    assert m, msg
-    return m.group(1)
-
-
-def sip_call(e: Edge, tenant: str, caller_ext: str, dialled: str, scenario: Path,
-             private: str = "", hold_ms: int = 6000,
-             rtp: bool = True) -> tuple[threading.Thread, list[sipp.SippResult]]:
-    """A SIPp desk phone calls `dialled` in the background (a private address:
-    it sits behind NAT; rtp: it sends audio once answered)."""
-    caller, pw = creds(tenant, caller_ext)
-    row = [caller, f"[authentication username={caller} password={pw}]", dialled, private,
-           "rtp" if rtp else "none"]
-    out: list[sipp.SippResult] = []
-    th = threading.Thread(target=lambda: out.append(sipp.run(
-        e.target, scenario, [row], local_ip=e.cfg.sip.listen_ip, timeout=40,
-        extra=["-d", str(hold_ms), "-default_behaviors", "all,-abortunexp"])))
-    th.start()
-    return th, out
-
-
-def finished(th: threading.Thread, out: list[sipp.SippResult]) -> sipp.SippResult:
-    th.join()
-    assert out, "no SIPp result"
-    assert out[0].rc == 0, out[0].describe()
-    return out[0]
-
-
-def cdr(e: Edge, call_id: str) -> dict[str, Any]:
-    rows = e.cdrs(call_id=call_id, expect=1)
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 def test_browser_registers_over_wss(wedge, tenants, browser, net):
@@ -510,76 +395,3 @@ def test_rtpengine_down_at_answer_ends_the_call_without_media(wedge, tenants):
     assert (row["final_code"], row["final_reason"]) == (503, "Media Relay Down"), row
 
 
-OFFER = ("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-         "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
-
-
-def answered_invite(c: SipClient, user: str, pw: str, dialled: str, e: Edge,
-                    before_answer: Any = None) -> Any:
-    """INVITE (challenged, then with credentials) from a phone behind NAT
-    (private Contact and SDP); the 200. `before_answer` runs once it rings."""
-    ruri, me = f"sip:{dialled}@{e.target}", f"sip:{user}@{e.target}"
-    contact = f"<sip:{user}@{PRIVATE}:{c.local[1]}>"
-    hdrs = ["Content-Type: application/sdp"]
-    body = OFFER.format(ip=PRIVATE)
-    first = c.build("INVITE", ruri, me, ruri, hdrs, body=body, contact=contact)
-    challenge = c.request(first)
-    assert challenge is not None and challenge.code == 407, challenge
-    c.send_raw(ack_for_challenge(first))
-    auth = authorization(challenge.header("proxy-authenticate") or "", "INVITE", ruri, user, pw,
-                         header="Proxy-Authorization")
-    c.send_raw(c.build("INVITE", ruri, me, ruri, hdrs + [auth], body=body, contact=contact))
-    while True:
-        r = c.recv(timeout=20)
-        assert r is not None, "no answer"
-        if r.code == 180 and before_answer is not None:
-            before_answer()
-            before_answer = None
-        if r.code >= 200:
-            assert r.code == 200, r.raw
-            return r
-
-
-def ack_for_challenge(invite: str) -> str:
-    head = invite.split("\r\n\r\n", 1)[0].split("\r\n")
-    keep = [ln for ln in head[1:] if ln.split(":", 1)[0] in ("Via", "From", "To", "Call-ID")]
-    cseq = next(ln for ln in head if ln.startswith("CSeq:")).split()[1]
-    return "\r\n".join([f"ACK {head[0].split()[1]} SIP/2.0", *keep, f"CSeq: {cseq} ACK",
-                         "Max-Forwards: 70", "Content-Length: 0"]) + "\r\n\r\n"
-
-
-def ack_2xx(c: SipClient, ok: Any) -> str:
-    """The ACK of a 2xx (RFC 3261 13.2.2.4): to its Contact, by its route set."""
-    target = re.search(r"<([^>]+)>", ok.header("contact") or "")
-    assert target, ok.raw
-    routes = ok.headers.get("record-route", [])
-    host, port = c.local
-    return "\r\n".join([
-        f"ACK {target.group(1)} SIP/2.0",
-        f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{os.urandom(6).hex()};rport",
-        *(f"Route: {r}" for r in reversed(routes)),
-        f"From: {ok.header('from')}", f"To: {ok.header('to')}",
-        f"Call-ID: {ok.header('call-id')}",
-        f"CSeq: {(ok.header('cseq') or '1').split()[0]} ACK",
-        "Max-Forwards: 70", "Content-Length: 0"]) + "\r\n\r\n"
-
-
-def wait_request(c: SipClient, method: str, timeout: float) -> str:
-    """The next request `method` the phone receives (replies are skipped)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        c.sock.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            data = c.sock.recv(65535).decode(errors="replace")
-        except OSError:
-            continue
-        if data.startswith(method + " "):
-            return data
-    raise AssertionError(f"no {method} at the phone within {timeout}s")
-
-
-def reply_to(request: str, code: int, reason: str) -> str:
-    head = request.split("\r\n\r\n", 1)[0].split("\r\n")
-    keep = [ln for ln in head[1:] if ln.split(":", 1)[0].lower() in
-            ("via", "from", "to", "call-id", "cseq")]
-    return "\r\n".join([f"SIP/2.0 {code} {reason}", *keep, "Content-Length: 0"]) + "\r\n\r\n"
