@@ -384,6 +384,11 @@ def test_a_device_added_through_the_api_registers_within_a_second(edge: Edge,
         print(f"registrable {api_ms[0]:.0f} ms after the API's 201 ({api_ms[1]:.0f} ms after "
               f"the request); {(time.monotonic() - added) * 1000:.0f} ms after edgectl "
               f"returned ({(time.monotonic() - sent) * 1000:.0f} ms after it started)")
+    # the listing follows the registrar within one poll of the node's timer
+    # process (which writes the registrations the workers noted)
+    def listed() -> list:
+        return provider.get("/registrations", params={"tenant": t}).json()["items"]
+    wait_for(lambda: len(listed()) == 2, timeout=5, what="both registrations listed")
     online = provider.get("/registrations", params={"tenant": t}).json()
     assert [(i["tenant"], i["extension"]) for i in online["items"]] == [(t, "7001"),
                                                                          (t, "7002")]
