@@ -85,12 +85,13 @@ class Follower:
         ready = select.select([conn.fileno(), self._wake_r], [], [], timeout)[0]
         if conn.fileno() not in ready:      # timed out, or stop() woke us
             return payloads
-        # gather a short burst: one provisioning transaction may notify many tenants
-        deadline = time.monotonic() + 0.02
+        # gather a short burst: one provisioning transaction may notify many
+        # tenants. The generator's own timeout ends it, after a whole batch:
+        # leaving it mid-batch (a break) drops the rest of the batch psycopg
+        # already read off the socket -- 306 of 10,000 tenants provisioned at
+        # once never reached the read model until their next change
         for n in conn.notifies(timeout=0.02):
             payloads.add(n.payload)
-            if time.monotonic() > deadline:
-                break
         if not payloads:
             conn.execute("SELECT 1")   # surface a dead connection as an error
         return payloads
