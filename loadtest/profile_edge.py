@@ -101,6 +101,8 @@ def main() -> int:
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     ap.add_argument("--functions", type=int, default=0, metavar="N",
                     help="also list the N Python functions with the most time (with callees)")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="copy perf.data and py-spy's raw stacks into DIR (for perf report)")
     a = ap.parse_args()
     for tool in ("sipp", "perf"):
         if shutil.which(tool) is None:
@@ -188,6 +190,10 @@ def main() -> int:
                 print("\nPython functions with what they call (py-spy):")
                 for share, fn in py_spy_functions(sorted(work.glob("spy.*")))[:a.functions]:
                     print(f"  {share:5.1f}%  {fn}")
+        if a.keep:
+            a.keep.mkdir(parents=True, exist_ok=True)
+            for f in [work / "perf.data", *work.glob("spy.*")]:
+                shutil.copy(f, a.keep / f.name)
         print("\nBy library (perf, self time):")
         for share, dso in perf_report(work / "perf.data", "dso", False)[:8]:
             print(f"  {share:5.1f}%  {dso}")
