@@ -93,6 +93,8 @@ class KsrDouble:
             if m:
                 return self.defines.get(m.group(1))
             return self.pv.get(spec)
+        if name == "kx.get_method":
+            return self.pv.get("$rm")
         if name == "pv.is_null":
             return self.pv.get(args[0]) is None
         if name in ("pv.seti", "pv.sets"):

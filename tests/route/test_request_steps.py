@@ -120,13 +120,14 @@ def test_route_ends_with_the_fallback_and_survives_exceptions(ksr, monkeypatch):
 def test_non_utf8_text_is_a_400_not_a_fault(ksr):
     """app_python3 cannot decode a field that is not UTF-8 (fuzzed method,
     URI, header): the request is malformed, answered 400, no error logged;
-    the real edge steps read the method first, here raising as app_python3 does."""
+    the route reads the method first, here raising as app_python3 does."""
     def undecodable(spec: str):
         raise UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte")
 
     fakes.use(fakes.FakeWorker())
     ksr.message("INVITE")
     ksr.results["pv.get"] = undecodable
+    ksr.results["kx.get_method"] = lambda: undecodable("$rm")
     ksr.results["kx.get_srcip"] = "192.0.2.9"
     assert edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None) == 1
     assert ksr.replies() == [(400, "Bad Request - Not UTF-8")]
