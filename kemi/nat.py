@@ -31,9 +31,18 @@ def detect(req: Request) -> int:
         KSR.setflag(FLT_NATS)
         if not KSR.is_REGISTER() and KSR.siputils.is_first_hop() > 0:
             KSR.nathelper.set_contact_alias()
-    if KSR.is_REGISTER() and (req.nat or _contact_elsewhere()):
+    if req.nat and KSR.is_REGISTER():
         KSR.nathelper.fix_nated_register()      # received = the source
     return CONTINUE
+
+
+def store_source_if_elsewhere(req: Request) -> None:
+    """An authenticated REGISTER from no NAT whose Contact names another host:
+    its source stored as ``received`` all the same (called by the registrar
+    just before it saves: the challenged half of a registration, which
+    saves nothing, is spared parsing the Contacts)."""
+    if not req.nat and _contact_elsewhere():
+        KSR.nathelper.fix_nated_register()
 
 
 def _contact_elsewhere() -> bool:

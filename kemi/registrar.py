@@ -13,7 +13,7 @@ from __future__ import annotations
 import KSR
 
 from edgecore import tenancy
-from kemi import cluster, context, counters, registrations
+from kemi import cluster, context, counters, nat, registrations
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, FLB_NATB, FLB_NATSIPPING, FLB_WEBRTC, LOCATION, STOP
 from kemi.replies import send
@@ -39,6 +39,7 @@ def register(req: Request) -> int:
             KSR.setbflag(FLB_NATSIPPING)
     if KSR.is_WSX():
         KSR.setbflag(FLB_WEBRTC)        # stored with the contact: calls to it bridge media
+    nat.store_source_if_elsewhere(req)
     cluster.add_path()
     if KSR.registrar.save_uri(LOCATION, 0, device.aor) < 0:
         counters.inc("registrations", tenant.id, "refused")

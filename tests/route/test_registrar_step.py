@@ -17,9 +17,21 @@ TENANT = rm.Tenant("00003", "Efetiva", domain="efetiva.example.net")
 def req(ksr) -> Request:
     ksr.results["registrar.save_uri"] = 1         # the location table takes the contact
     ksr.results["registrar.reg_fetch_contacts"] = 1   # and holds the AOR's contacts
+    ksr.pv["$(hdr(Contact)[*])"] = "<sip:7001@127.0.0.5:5070>"   # on its source host
+    ksr.results["kx.get_srcip"] = "127.0.0.5"
     w = use(FakeWorker())
     d = w.add(TENANT, "7001")
     return Request(device=d, tenant=TENANT)
+
+
+def test_a_contact_elsewhere_is_saved_with_the_source(ksr, req):
+    """The registrar stores the real source before it saves (kemi/nat.py)."""
+    ksr.message("REGISTER", tU="000037001", td="127.0.0.1")
+    ksr.pv["$(hdr(Contact)[*])"] = "<sip:7001@127.0.0.99>"
+    ksr.results["kx.get_srcip"] = "127.0.0.5"
+    assert registrar.register(req) == STOP
+    names = [n for n, _ in ksr.calls]
+    assert names.index("nathelper.fix_nated_register") < names.index("registrar.save_uri")
 
 
 @pytest.mark.parametrize("to_user,domain", [

@@ -51,14 +51,25 @@ def test_no_nat_no_flags(ksr):
 
 
 def test_a_contact_on_another_host_is_stored_with_the_real_source(ksr):
-    """Calls go to where the REGISTER came from, whatever the Contact names."""
+    """Calls go to where the REGISTER came from, whatever the Contact names:
+    checked when the authenticated REGISTER is saved, not on its challenge."""
     ksr.message("REGISTER")
     ksr.pv["$(hdr(Contact)[*])"] = "<sip:7001@127.0.0.5:5070>,<sip:+5511999999999@127.0.0.99>"
     ksr.results["kx.get_srcip"] = "127.0.0.5"
     ksr.results["nathelper.nat_uac_test"] = -1
     req = Request()
     nat.detect(req)
-    assert not req.nat and ksr.called("nathelper.fix_nated_register")
+    assert not req.nat and not ksr.called("nathelper.fix_nated_register")
+    nat.store_source_if_elsewhere(req)
+    assert ksr.called("nathelper.fix_nated_register")
+
+
+def test_a_contact_on_the_source_host_is_stored_as_it_is(ksr):
+    ksr.message("REGISTER")
+    ksr.pv["$(hdr(Contact)[*])"] = "<sip:7001@127.0.0.5:5070>;expires=60"
+    ksr.results["kx.get_srcip"] = "127.0.0.5"
+    nat.store_source_if_elsewhere(Request())
+    assert not ksr.called("nathelper.fix_nated_register")
 
 
 def test_options_to_the_edge_is_200(ksr):
