@@ -59,9 +59,12 @@ def alias_hostport(alias: str) -> tuple[str, int] | None:
     return parts[0].lower(), int(parts[1])
 
 
+_ANGLED = re.compile(r"<([^>]*)>")
+
+
 def route_uris(routes: str) -> list[str]:
     """The URIs of Route header values (one or several, comma-joined)."""
-    return re.findall(r"<([^>]*)>", routes)
+    return _ANGLED.findall(routes)
 
 
 def steered(ruri: str, routes: list[str], party_contact: str, party_source: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -19,11 +20,15 @@ def ban_field(kind: str, value: str) -> str:
     return f"{kind}:{value.lower() if kind == 'id' else value}"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def malformed_identity(identity: str) -> bool:
     """A digest username no device can have: it carries a control byte
     (C0, DEL) -- NUL among them, which no Kamailio function takes. Such a
-    request is answered like a wrong credential without being looked up."""
-    return any(ord(c) < 0x20 or ord(c) == 0x7f for c in identity)
+    request is answered like a wrong credential without being looked up.
+    (One regex search: every authenticated request asks.)"""
+    return _CONTROL.search(identity) is not None
 
 
 class Scanners:
@@ -32,10 +37,12 @@ class Scanners:
 
     def __init__(self, tokens: Iterable[str]):
         self.tokens = tuple(t.lower() for t in tokens if t)
+        # one search per request, not a Python loop over the tokens
+        self._re = (re.compile("|".join(map(re.escape, self.tokens)), re.IGNORECASE)
+                    if self.tokens else None)
 
     def __contains__(self, user_agent: str) -> bool:
-        ua = user_agent.lower()
-        return any(t in ua for t in self.tokens)
+        return self._re is not None and self._re.search(user_agent) is not None
 
 
 class Exemptions:
