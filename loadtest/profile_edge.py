@@ -101,6 +101,8 @@ def main() -> int:
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     ap.add_argument("--functions", type=int, default=0, metavar="N",
                     help="also list the N Python functions with the most time (with callees)")
+    ap.add_argument("--native", action="store_true",
+                    help="py-spy samples C frames too (Kamailio's, libpython's) under each Python line")
     ap.add_argument("--keep", type=Path, metavar="DIR",
                     help="copy perf.data and py-spy's raw stacks into DIR (for perf report)")
     a = ap.parse_args()
@@ -157,7 +159,8 @@ def main() -> int:
                 if spy:
                     spies = [subprocess.Popen(
                         [spy, "record", "-p", str(p), "-d", str(int(a.seconds)), "-r", "200",
-                         "-f", "raw", "--idle", "--nonblocking", "-o", str(work / f"spy.{p}")],
+                         "-f", "raw", "--idle", *(["--native"] if a.native else ["--nonblocking"]),
+                         "-o", str(work / f"spy.{p}")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                         for p in workers[:2]]
                 perf = subprocess.Popen(
@@ -192,8 +195,8 @@ def main() -> int:
                     print(f"  {share:5.1f}%  {fn}")
         if a.keep:
             a.keep.mkdir(parents=True, exist_ok=True)
-            for f in [work / "perf.data", *work.glob("spy.*")]:
-                shutil.copy(f, a.keep / f.name)
+            for kept in [work / "perf.data", *work.glob("spy.*")]:
+                shutil.copy(kept, a.keep / kept.name)
         print("\nBy library (perf, self time):")
         for share, dso in perf_report(work / "perf.data", "dso", False)[:8]:
             print(f"  {share:5.1f}%  {dso}")
