@@ -24,3 +24,36 @@ def test_cpu_per_request_rows_carry_their_target_and_verdict():
 def test_targets_are_those_of_issue_19():
     t = bench_report.TARGETS
     assert (t["register_cpu_ratio"], t["call_cpu_ratio"], t["no_nat_cpu_ratio"]) == (0.75, 0.80, 0.70)
+    assert (t["register_ratio"], t["call_ratio"], t["first_registration_ratio"]) == (0.90, 0.80, 0.70)
+    assert (t["bytes_per_device"], t["max_ratio_drop"]) == (1500, 0.10)
+
+
+def _shape(devices: int, tenants: int, reg_ratio: float) -> dict:
+    side = {"best": {"rate": 1000.0, "server_cpu_us": 100.0, "redis_per_exchange": 0.0}}
+    pair = {"edge": side, "baseline": side, "ratio": reg_ratio, "cpu_ratio": 0.5}
+    return {"devices": devices, "tenants": tenants, "register": pair,
+            "calls": dict(pair, ratio=0.5),
+            "memory": {"bytes_per_device": 1400.0, "registered": devices,
+                       "baseline_shm_per_device": 984.0, "redis_per_device": 400.0,
+                       "shm_per_device": 1000.0, "worker_heap_per_device": 1100.0}}
+
+
+def test_the_report_judges_the_cold_node_and_the_tenant_spread():
+    res = {"started": "now", "host": {"cpus": 2, "load_before": "0", "load_after": "0"},
+           "headline": "10k", "memory_shape": "100k", "args": {"procs": 2},
+           "generator": {"max_cpu": 0.5, "saturated": False, "udp_in_errors": 0,
+                         "udp_rcvbuf_errors": 0, "retransmissions": 0, "failed": 0},
+           "shapes": {"1k": _shape(1000, 100, 0.50), "10k": _shape(10_000, 100, 0.48),
+                      "100k": _shape(100_000, 100, 0.46),
+                      "100k/10000t": _shape(100_000, 10_000, 0.40)}}
+    res["shapes"]["10k"]["first_registration"] = {"edge": {"rate": 7000.0},
+                                                  "baseline": {"rate": 10000.0}}
+    lines = bench_report.report(res)
+    row = [ln for ln in lines if ln.startswith("first registration of 10k")]
+    assert len(row) == 1 and "7,000/s" in row[0] and row[0].rstrip().endswith("pass")
+    memory = [ln for ln in lines if ln.startswith("memory per registered device")]
+    assert "<= 1500 B" in memory[0] and memory[0].rstrip().endswith("pass")
+    devices = [ln for ln in lines if ln.startswith("REGISTER ratio drop, 1k -> 100k devices")]
+    tenants = [ln for ln in lines if ln.startswith("REGISTER ratio drop, 100 -> 10k tenants")]
+    assert devices[0].rstrip().endswith("pass")       # -8%
+    assert tenants[0].rstrip().endswith("SHORT")      # -13%
