@@ -37,6 +37,9 @@ from typing import Any, Callable, Hashable, TypeVar
 T = TypeVar("T")
 
 
+_NEVER = -2        # versions are >= 0, or -1: unreachable
+
+
 class Unavailable(RuntimeError):
     """The read model cannot be consulted now (Redis down, or no model loaded)."""
 
@@ -48,7 +51,7 @@ class VersionedCache:
         self._max = max(1, max_entries)
         self._pmax = max(1, probation_entries if probation_entries is not None
                          else min(4096, max_entries))
-        self._seen = -1
+        self._seen = _NEVER            # no version yet (the unreachable one, -1, included)
         self._data: OrderedDict[Hashable, Any] = OrderedDict()        # confirmed
         self._probation: OrderedDict[Hashable, Any] = OrderedDict()   # not yet
         self._last: Hashable | None = None
@@ -57,20 +60,18 @@ class VersionedCache:
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
         ver = self._version()
-        if ver < 0:
-            raise Unavailable("read model unreachable")
         if ver != self._seen:
+            if ver < 0:
+                raise Unavailable("read model unreachable")
             self.clear()
             self._seen = ver
         self._last = key
-        for part in (self._data, self._probation):
-            try:
-                value: T = part[key]
-            except KeyError:
-                continue
+        # (every request asks: the common answer, a confirmed entry, first)
+        part = self._data if key in self._data else self._probation
+        if key in part:
             part.move_to_end(key)
             self.hits += 1
-            return value
+            return part[key]             # type: ignore[no-any-return]
         self.misses += 1
         value = load()
         self._probation[key] = value

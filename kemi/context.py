@@ -55,6 +55,9 @@ class Worker:
         # the names a REGISTER may address besides its tenant's own domain
         self.edge_domains = frozenset([cfg.node.domain.lower(),
                                        *(a.lower() for a in cfg.node.aliases)])
+        # asked on every request (kemi/security.py, kemi/peers.py): once here
+        self.antiflood = "antiflood" in cfg.node.features
+        self.clustered = bool(cfg.cluster.peers)
 
     # -- Redis round trips ------------------------------------------------------
     # A request's lookup (one FCALL, none on a cache hit) is the only round trip

@@ -109,7 +109,7 @@ def source() -> tuple[str, int]:
 
 
 def enabled() -> bool:
-    return bool(context.worker().cfg.cluster.peers)
+    return context.worker().clustered
 
 
 _own: tuple[str, int] | None = None

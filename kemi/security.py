@@ -57,7 +57,7 @@ def _trust_key(authuser: str, src: str) -> str:
 
 
 def enabled() -> bool:
-    return "antiflood" in context.worker().cfg.node.features
+    return context.worker().antiflood
 
 
 def banned(kind: str, value: str) -> bool:

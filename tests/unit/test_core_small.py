@@ -69,6 +69,18 @@ def test_cache_refuses_when_model_unreachable():
         cache.get("a", lambda: "never")
 
 
+def test_a_cached_answer_is_refused_while_the_model_is_unreachable():
+    ver = [3]
+    cache = VersionedCache(lambda: ver[0], 10)
+    assert cache.get("k", lambda: "v") == "v"
+    ver[0] = -1
+    for _ in range(2):                       # every time, not only the first
+        with pytest.raises(Unavailable):
+            cache.get("k", lambda: "w")
+    ver[0] = 4
+    assert cache.get("k", lambda: "w") == "w"     # a new version: fetched again
+
+
 def test_cache_is_bounded():
     cache = VersionedCache(lambda: 1, 3, 2)
     for k in "abcdef":
