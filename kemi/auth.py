@@ -73,10 +73,11 @@ def authenticate(req: Request) -> int:
     if KSR.auth.has_credentials(realm) < 0:
         return challenge(realm)
     req.namespace = ns.name if ns is not None else ""
-    if security.malformed_identity(context.pv_str("$au")):  # answered like a wrong credential
+    au = context.pv_str("$au")
+    if security.malformed_identity(au):  # answered like a wrong credential
         _failed(metrics.UNKNOWN_TENANT, req.namespace)
         return challenge(realm)
-    authuser = namespace.identity(ns, context.pv_str("$au"))
+    authuser = namespace.identity(ns, au)
     try:
         if KSR.is_INVITE():
             req.dialled = normalise(context.pv_str("$rU"))
@@ -108,7 +109,7 @@ def authenticate(req: Request) -> int:
             security.auth_failed(authuser)
         return challenge(realm, stale=(rc == AUTH_NONCE_EXPIRED))
     w.cache.promote()           # only authenticated lookups stay cached for long
-    security.auth_succeeded(authuser)
+    security.auth_succeeded(authuser, req.source())
     KSR.auth.consume_credentials()
     req.device, req.tenant = device, tenant
     return CONTINUE

@@ -36,9 +36,31 @@ def pv_str(spec: str) -> str:
 
 def shv_version() -> int:
     """The node's cache version (kemi/poller.py: changes whenever the read
-    model's epoch or version does, never repeats; -1: unreachable)."""
+    model's epoch or version does, never repeats; -1: unreachable). Read
+    once per request (a request's lookups -- namespaces, then its device or
+    call -- see one version); outside a request, every time."""
+    global _pinned
+    if _pinned is not None:
+        return _pinned
     v = KSR.pv.get("$shv(edge_cache)")
-    return int(v) if v is not None else -1
+    ver = int(v) if v is not None else -1
+    if _in_request:
+        _pinned = ver
+    return ver
+
+
+_in_request = False
+_pinned: int | None = None
+
+
+def begin_request() -> None:
+    global _in_request, _pinned
+    _in_request, _pinned = True, None
+
+
+def end_request() -> None:
+    global _in_request, _pinned
+    _in_request, _pinned = False, None
 
 
 class Worker:
@@ -177,3 +199,10 @@ class Request:
     call: rm.CallData | None = None      # INVITE: read-model data of the call
     plan: CallPlan | None = None         # INVITE: resolution + policy decision
     namespace: str = ""                  # the legacy namespace addressed ("": edge-wide)
+    src: str = ""                        # source address, once a step read it ("": not yet)
+
+    def source(self) -> str:
+        """The address the request came from (read once per request)."""
+        if not self.src:
+            self.src = str(KSR.kx.get_srcip())
+        return self.src

@@ -131,6 +131,7 @@ class EdgeRouter:
     def ksr_request_route(self, msg: object) -> int:
         req = context.Request()
         timed = stepprofile.sample("request")
+        context.begin_request()
         try:
             steps, names = _chain(KSR.kx.get_method())
             if timed is None:
@@ -157,6 +158,8 @@ class EdgeRouter:
                     replies.fault(500, "Server Internal Error")
                 except Exception:
                     KSR.sl.send_reply(500, "Server Internal Error")
+        finally:
+            context.end_request()
         if context.WORKER is not None:
             if timed is None:
                 context.WORKER.flush_deferred()     # answered or relayed by now

@@ -41,11 +41,11 @@ def store_source_if_elsewhere(req: Request) -> None:
     its source stored as ``received`` all the same (called by the registrar
     just before it saves: the challenged half of a registration, which
     saves nothing, is spared parsing the Contacts)."""
-    if not req.nat and _contact_elsewhere():
+    if not req.nat and _contact_elsewhere(req.source()):
         KSR.nathelper.fix_nated_register()
 
 
-def _contact_elsewhere() -> bool:
+def _contact_elsewhere(src: str) -> bool:
     """A Contact of this REGISTER names a host other than its source."""
     contacts = str(KSR.pv.get("$(hdr(Contact)[*])") or "")
-    return dialogs.contact_elsewhere(contacts, str(KSR.kx.get_srcip()))
+    return dialogs.contact_elsewhere(contacts, src)

@@ -87,7 +87,7 @@ def screen(req: Request) -> int:
         return CONTINUE
     w = context.worker()
     sec = w.cfg.security
-    src = str(KSR.kx.get_srcip())
+    src = req.source()
     if int(KSR.pv.get("$ml") or 0) > sec.max_message_size:
         return STOP if KSR.is_ACK() else send(513, "Message Too Large")
     if src in w.exemptions:
@@ -190,14 +190,14 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
         KSR.notice(f"security: locked identity {authuser} for {secs}s\n")
 
 
-def auth_succeeded(authuser: str) -> None:
+def auth_succeeded(authuser: str, src: str = "") -> None:
     """Remember that this identity authenticates from this source: written to
     Redis after the request is answered (see Worker.defer), at most once per
     security.trust_refresh per node -- this node's `edgetrust` table, shared
     by its workers, says it was written lately."""
     if not enabled():
         return
-    src = str(KSR.kx.get_srcip())
+    src = src or str(KSR.kx.get_srcip())
     key = _trust_key(authuser, src)
     KSR.htable.sht_seti(GOOD_TABLE, key, 1)         # shared memory, no I/O
     if KSR.htable.sht_get(TRUST_TABLE, key) is not None:

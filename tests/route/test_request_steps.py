@@ -167,3 +167,26 @@ def test_deferred_redis_writes_go_out_after_the_reply(ksr, monkeypatch):
     edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
     assert sent == [("queued", 1), ("execute", 1)]
     assert w.deferred == []
+
+
+def test_the_cache_version_is_read_once_per_request(ksr, monkeypatch):
+    """A request's lookups (namespaces, then its device) see one version,
+    read once; outside a request (reply routes, timers) it is read every time."""
+    from kemi import context
+
+    seen: list[int] = []
+
+    def step(req: Request) -> int:
+        seen.extend((context.shv_version(), context.shv_version()))
+        ksr.pv["$shv(edge_cache)"] = 8          # changes mid-request: not seen
+        seen.append(context.shv_version())
+        return STOP
+
+    monkeypatch.setattr(edge, "REQUEST_STEPS", (step,))
+    ksr.message("OPTIONS")
+    ksr.pv["$shv(edge_cache)"] = 7
+    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
+    assert seen == [7, 7, 7]
+    assert [a for a in ksr.called("pv.get") if a == ("$shv(edge_cache)",)] == [("$shv(edge_cache)",)]
+    assert context.shv_version() == 8 and context.shv_version() == 8
+    assert len(ksr.called("pv.get")) == 3
