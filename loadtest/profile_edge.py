@@ -148,6 +148,8 @@ def main() -> int:
                 result: dict[str, Any] = {}
                 node_rpc = base.rpc if base else edge.stack.kamailio.rpc
                 steps0 = bl.step_snapshot(node_rpc)
+                tree = bl.process_tree(main_pid)
+                cpu0 = {p: bl.cpu_seconds([p]) for p in tree}
                 load = threading.Thread(target=lambda: result.setdefault("m", bl.measure(
                     system, scenario, files, 10_000_000, work, limit=limit, extra=extra,
                     seconds=a.seconds + 5)))
@@ -173,6 +175,11 @@ def main() -> int:
                     s.wait(timeout=a.seconds + 60)
                 load.join()
                 m: bl.Measured = result["m"]
+                # CPU per request by Kamailio process (its role from core.psx)
+                roles = {int(p["PID"]): p["DSC"] for p in (node_rpc("core.psx") or [])
+                         if isinstance(p, dict)}
+                by_proc = sorted(((bl.cpu_seconds([p]) - c0, p) for p, c0 in cpu0.items()),
+                                 reverse=True)
                 steps = stepprofile.per_request(steps0, bl.step_snapshot(node_rpc), m.completed)
             finally:
                 if base:
@@ -180,6 +187,9 @@ def main() -> int:
         who = "baseline" if a.baseline else "edge"
         print(f"{a.load} load on the {who}: {m.rate:,.0f}/s, server CPU "
               f"{m.server_cpu_us:,.0f} us per request {m.cpu_us_by_component}")
+        print("\nKamailio processes, CPU per request:")
+        for secs, pid in by_proc[:8]:
+            print(f"  {1e6 * secs / max(1, m.completed):7.1f} us  {roles.get(pid, pid)}")
         if steps:
             print(f"\nKEMI steps (edgecore/stepprofile.py, 1 run in {stepprofile.SAMPLE_EVERY} "
                   "timed; per completed request):")
