@@ -45,6 +45,10 @@ V_NO_CDR = "nocdr"
 
 KIND_CALL, KIND_POOL_LEG = "call", "pool_leg"
 
+# the dialog module's events (event_callback: one per state change) that have
+# work here and in kemi.policy.release; kemi/edge.py ignores the others
+DIALOG_ENDS = frozenset(("dialog:end", "dialog:failed"))
+
 # dialog profile with value (kamailio/features/pool.cfg): calls per member
 POOL_PROFILE = "pool"
 
@@ -155,7 +159,7 @@ def denied(req: Request, rule: str) -> None:
 
 def on_dialog_event(evname: str) -> None:
     """dialog:end / dialog:failed: count the call's outcome by reply class."""
-    if evname not in ("dialog:end", "dialog:failed"):
+    if evname not in DIALOG_ENDS:
         return
     tenant = KSR.dialog.var_get(V_TENANT)
     if tenant is None or KSR.dialog.var_get(V_KIND) != KIND_CALL:

@@ -186,6 +186,11 @@ class EdgeRouter:
         return _guarded(web.on_request, "xhttp")
 
     def ksr_dialog_event(self, msg: object, evname: str = "") -> int:
+        # called on every state change of every dialog (4 per answered call);
+        # only an end or a failure has work: the others return at once
+        if evname not in calls.DIALOG_ENDS:
+            return 1
+
         def dialog_ended() -> None:
             policy.release(evname)
             calls.on_dialog_event(evname)

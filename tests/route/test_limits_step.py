@@ -8,7 +8,7 @@ from edgecore import readmodel as rm
 from edgecore.numbering import Resolution
 from edgecore.policy import CallPlan, Decision
 from fakes import FakeWorker, use
-from kemi import indialog, policy
+from kemi import calls, edge, indialog, policy
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
 
@@ -85,6 +85,21 @@ def test_release_on_end_and_failure_only_with_a_slot(ksr, worker):
     ksr.results["dialog.var_get"] = None
     policy.release("dialog:end")
     assert len(worker.redis.calls) == 2
+
+
+@pytest.mark.parametrize("evname", ["dialog:start", "dialog:confirmed", "unknown", ""])
+def test_dialog_events_other_than_end_or_failure_run_nothing(ksr, worker, monkeypatch, evname):
+    # the dialog module calls the event callback on every state change of
+    # every dialog: only an end or a failure reaches the edge's Python
+    seen = []
+    monkeypatch.setattr(policy, "release", seen.append)
+    monkeypatch.setattr(calls, "on_dialog_event", seen.append)
+    router = edge.EdgeRouter(edge.edgeconfig.Config())
+    assert router.ksr_dialog_event(None, evname) == 1
+    assert seen == [] and ksr.calls == []
+    assert router.ksr_dialog_event(None, "dialog:end") == 1
+    assert router.ksr_dialog_event(None, "dialog:failed") == 1
+    assert seen == ["dialog:end", "dialog:end", "dialog:failed", "dialog:failed"]
 
 
 def test_in_dialog_request_outside_any_known_dialog_is_481(ksr, worker):
