@@ -140,8 +140,8 @@ def test_callers_cannot_inject_edge_headers(pool_edge, tenant, members):
     m = start(members, 1)
     e.ctl_ok("pool", "add", m.uri)
     scen = (SCEN / "call_any.xml").read_text().replace(
-        "Max-Forwards: 70\n      Content-Type", "Max-Forwards: 70\n      X-Edge-Record: no\n"
-        "      X-Edge-Targets: 99999*1\n      Content-Type")
+        "Max-Forwards: 70\n      Content-Type", "Max-Forwards: 70\n      x-edge-record: no\n"
+        "      X-EDGE-Targets: 99999*1\n      Content-Type")     # header names: any case
     forged = Path(m.dir.name) / "forged.xml"
     forged.write_text(scen)
     res = call_any(e, tenant, "7050", forged)

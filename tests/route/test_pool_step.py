@@ -39,10 +39,28 @@ def test_member_source_is_trusted_and_keeps_headers(ksr):
 def test_anyone_else_loses_every_edge_header(ksr):
     ksr.message("INVITE")
     ksr.results["dispatcher.ds_is_from_list_mode"] = -1
+    # Kamailio's answer: the first header line starting x-edge- (lower-cased)
+    ksr.pv[pool.EDGE_HEADER_LINE] = "x-edge-targets: 99999*1"
     req = Request()
     pool.classify_source(req)
     assert not req.from_pool
     assert ksr.called("textops.remove_hf_re") == [("^X-Edge-",)]
+
+
+def test_the_edge_header_look_is_case_blind_over_every_header_line():
+    assert pool.EDGE_HEADER_LINE == "$(msg(hdrs){s.tolower}{line.sw,x-edge-})"
+
+
+@pytest.mark.parametrize("method", ["INVITE", "ACK", "BYE"])
+def test_no_edge_header_no_regex(ksr, method):
+    # remove_hf_re compiles its regex per call: not run when there is no
+    # X-Edge-* header to remove (Kamailio answers "" for no such line)
+    ksr.message(method)
+    ksr.results["dispatcher.ds_is_from_list_mode"] = -1
+    ksr.pv[pool.EDGE_HEADER_LINE] = ""
+    req = Request()
+    assert pool.classify_source(req) == CONTINUE and not req.from_pool
+    assert not ksr.called("textops.remove_hf_re")
 
 
 def test_ring_group_goes_to_a_member_with_headers_and_timers(ksr):
