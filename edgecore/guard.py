@@ -96,3 +96,19 @@ def ban_seconds_left(until: float, now: float) -> int:
     """Seconds a node's htable entry set at ``now`` needs to end at ``until``
     (rounded up: never before it), at least one."""
     return max(1, math.ceil(until - int(now)))
+
+
+# A node's `edgegood` entry (kemi/security.py) holds when the node last wrote
+# the pair's trust to Redis, as seconds since TRUST_EPOCH: htable integers
+# passed through KEMI are 32 bits, which unix time outgrows in 2038.
+TRUST_EPOCH = 1_700_000_000
+
+
+def trust_stamp(now: float) -> int:
+    return int(now) - TRUST_EPOCH
+
+
+def trust_due(stamp: int | None, now: float, refresh: int) -> bool:
+    """The pair's trust must be written to Redis again: never written from
+    this node (``stamp`` None), or written ``refresh`` seconds ago or more."""
+    return stamp is None or trust_stamp(now) - int(stamp) >= refresh

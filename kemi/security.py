@@ -43,12 +43,12 @@ from kemi.ksrconst import CONTINUE, STOP
 from kemi.replies import send
 
 BAN_TABLE = "edgeban"
-# (identity, source) pairs this node recorded as trusted lately
-# (kamailio/features/antiflood.cfg: expire after security.trust_refresh)
-TRUST_TABLE = "edgetrust"
 # (identity, source) pairs that authenticated on this node within
 # security.trusted_for (refreshed by every success, removed by a failure):
-# what lets a phone behind a banned address through without a round trip
+# what lets a phone behind a banned address through without a round trip.
+# An entry's value is when this node last wrote the pair's trust to Redis
+# (guard.trust_stamp), so that write is made at most once per
+# security.trust_refresh per node -- one shared-memory item per pair, not two
 GOOD_TABLE = "edgegood"
 
 
@@ -176,7 +176,6 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
         KSR.warn(f"security: failure not counted: {exc}\n")
         return
     if checked:         # Redis revoked the pair's trust: the next success records it anew
-        KSR.htable.sht_rm(TRUST_TABLE, _trust_key(authuser, src))
         KSR.htable.sht_rm(GOOD_TABLE, _trust_key(authuser, src))
     if src_until:
         secs = guard.ban_seconds_left(src_until, now)
@@ -193,17 +192,19 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
 def auth_succeeded(authuser: str, src: str = "") -> None:
     """Remember that this identity authenticates from this source: written to
     Redis after the request is answered (see Worker.defer), at most once per
-    security.trust_refresh per node -- this node's `edgetrust` table, shared
-    by its workers, says it was written lately."""
+    security.trust_refresh per node -- this node's `edgegood` entry, shared
+    by its workers, says when it was written."""
     if not enabled():
         return
     src = src or str(KSR.kx.get_srcip())
     key = _trust_key(authuser, src)
-    KSR.htable.sht_seti(GOOD_TABLE, key, 1)         # shared memory, no I/O
-    if KSR.htable.sht_get(TRUST_TABLE, key) is not None:
-        return
-    KSR.htable.sht_seti(TRUST_TABLE, key, 1)
     w = context.worker()
-    trusted_for, now = w.cfg.security.trusted_for, time.time()
+    sec, now = w.cfg.security, time.time()
+    stamp = KSR.htable.sht_get(GOOD_TABLE, key)
+    if not guard.trust_due(stamp, now, sec.trust_refresh):
+        KSR.htable.sht_seti(GOOD_TABLE, key, int(stamp))    # refreshes its expiry, no I/O
+        return
+    KSR.htable.sht_seti(GOOD_TABLE, key, guard.trust_stamp(now))
+    trusted_for = sec.trusted_for
     # written once the request is answered: never a second trip before it
     w.defer(lambda client: guardstore.auth_succeeded(client, authuser, src, now, trusted_for))

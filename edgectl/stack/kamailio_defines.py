@@ -11,7 +11,7 @@ from edgectl.stack.topology import advertised_ports, dmq_address, server_id, sha
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET", "RPC_FIFO", "RPC_REPLY_DIR",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "TRUST_TABLE", "GOOD_TABLE", "SIPPING_FROM",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "GOOD_TABLE", "SIPPING_FROM",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -93,7 +93,6 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "PIKE_INTERVAL": cfg.security.flood_interval,
         "PIKE_DENSITY": cfg.security.flood_requests,
         "BAN_TIME": cfg.security.ban_time,
-        "TRUST_TABLE": f"edgetrust=>size=14;autoexpire={cfg.security.trust_refresh};",
         "GOOD_TABLE": f"edgegood=>size=14;autoexpire={cfg.security.trusted_for};",
         "DLG_TIMEOUT": cfg.security.max_call_duration,
         "FR_INV_TIMER": cfg.sip.ring_timeout * 1000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeWorker, use
+from edgecore import guard
 from kemi import security
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
@@ -129,12 +130,14 @@ def test_locked_identity_only_from_its_trusted_sources(ksr, worker):
     assert security.identity_locked("000037002") is False      # not locked at all
 
 
-def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
+def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker, monkeypatch):
     """The trust write waits until the request is answered (one pipelined
     round trip), and is made at most once per trust_refresh on the node:
-    the node's `edgetrust` table (shared by its workers, entries expiring
-    after trust_refresh) says it was written."""
+    the pair's one `edgegood` entry (shared by the node's workers) says when
+    it was written, and every success refreshes the entry."""
     request(ksr)
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(security.time, "time", lambda: clock[0])
     table: dict[tuple[str, str], int] = {}
     ksr.results["htable.sht_get"] = lambda t, k: table.get((t, k))
     ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__((t, k), v) or 1
@@ -145,15 +148,23 @@ def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker):
     worker.flush_deferred()
     assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
     assert worker.redis.round_trips == 1
-    assert table == {(security.TRUST_TABLE, "000037001|203.0.113.7"): 1,
-                     (security.GOOD_TABLE, "000037001|203.0.113.7"): 1}
+    stamp = 1_800_000_000 - guard.TRUST_EPOCH
+    assert table == {(security.GOOD_TABLE, "000037001|203.0.113.7"): stamp}
+    refresh = worker.cfg.security.trust_refresh
+    clock[0] += refresh - 1
     security.auth_succeeded("000037001")            # another worker of the node
     worker.flush_deferred()
     assert worker.redis.round_trips == 1
+    assert ksr.called("htable.sht_seti")[-1][1:] == ("000037001|203.0.113.7", stamp)
+    clock[0] += 1                                   # trust_refresh since the write
+    security.auth_succeeded("000037001")
+    worker.flush_deferred()
+    assert worker.redis.round_trips == 2
+    assert table == {(security.GOOD_TABLE, "000037001|203.0.113.7"): stamp + refresh}
     # a failure from that source revokes its trust in Redis: the next
     # success records it again
     security.auth_failed("000037001")
     assert not table
     security.auth_succeeded("000037001")
     worker.flush_deferred()
-    assert [c[0] for c in worker.redis.calls].count("edge_auth_ok") == 2
+    assert [c[0] for c in worker.redis.calls].count("edge_auth_ok") == 3

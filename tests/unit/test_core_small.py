@@ -180,3 +180,12 @@ def test_a_ban_ends_on_the_second_a_nodes_htable_entry_expires(now):
 def test_a_ban_entry_lasts_at_least_a_second():
     assert guard.ban_seconds_left(1000, 1000.5) == 1
     assert guard.ban_seconds_left(999.2, 1000.5) == 1
+
+
+def test_trust_written_again_only_after_trust_refresh():
+    now = 2_200_000_000.5       # past 2038: the stamp still fits a 32-bit htable integer
+    stamp = guard.trust_stamp(now)
+    assert 0 < stamp < 2 ** 31
+    assert guard.trust_due(None, now, 1800)
+    assert not guard.trust_due(stamp, now + 1799, 1800)
+    assert guard.trust_due(stamp, now + 1800, 1800)
