@@ -200,9 +200,10 @@ def auth_succeeded(authuser: str, src: str = "") -> None:
     key = _trust_key(authuser, src)
     w = context.worker()
     sec, now = w.cfg.security, time.time()
-    stamp = KSR.htable.sht_get(GOOD_TABLE, key)
-    if not guard.trust_due(stamp, now, sec.trust_refresh):
-        KSR.htable.sht_seti(GOOD_TABLE, key, int(stamp))    # refreshes its expiry, no I/O
+    raw = KSR.htable.sht_get(GOOD_TABLE, key)
+    stamp = None if raw is None else int(raw)
+    if stamp is not None and not guard.trust_due(stamp, now, sec.trust_refresh):
+        KSR.htable.sht_seti(GOOD_TABLE, key, stamp)    # refreshes its expiry, no I/O
         return
     KSR.htable.sht_seti(GOOD_TABLE, key, guard.trust_stamp(now))
     trusted_for = sec.trusted_for

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,12 +56,13 @@ def redis_families(r: Any) -> dict[str, list[int]]:
 def snapshot(edge: bl.LocalEdge, r: Any) -> dict[str, Any]:
     kam = edge.stack.kamailio
     return {"redis": int(r.info("memory")["used_memory"]), "families": redis_families(r),
-            "shm": int(kam.rpc("core.shmmem")["real_used"]),
+            "shm": int(cast(dict, kam.rpc("core.shmmem"))["real_used"]),
             "sites": shm_by_site(edge.cfg.rpc_socket)}
 
 
 def contacts(edge: bl.LocalEdge) -> int:
-    for line in edge.stack.kamailio.rpc("stats.get_statistics", "location_contacts") or []:
+    for line in cast(list, edge.stack.kamailio.rpc("stats.get_statistics", "location_contacts")
+                     or []):
         return int(str(line).rsplit("=", 1)[1])
     return 0
 
