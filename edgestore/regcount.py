@@ -20,8 +20,9 @@ one pipelined round trip (kemi/registrations.py). Per tenant, two sorted sets sc
 and, for the listing (``edgectl``/API ``registrations``, :func:`listing`):
 
 * ``edge:regs:<tenant>:info`` -- hash, field the AOR, value a JSON list of
-  its contacts in the same slot order (contact URI, received, user agent,
-  socket, expiry): one HSET in the same write, HDEL when the AOR
+  its contacts in the same slot order, each a list of INFO_ORDER's values
+  with trailing nulls left out (the expiry is the sorted set's score, never
+  repeated here): one HSET in the same write, HDEL when the AOR
   has no contact left; an AOR whose contacts expired without a REGISTER
   loses its field when it falls out of ``:dev`` (:func:`counts` trims both
   in one Lua script, so a registration arriving meanwhile is never lost).
@@ -61,6 +62,30 @@ def info_key(tenant: str) -> str:
 # registrar module docs 7.1): listing field -> $ulc attribute
 CONTACT_FIELDS = {"contact": "addr", "received": "received", "user_agent": "user_agent",
                   "socket": "socket"}
+# how the :info hash keeps a contact: its fields by position, the one most
+# often missing (received: the phone is not behind NAT) last -- no field
+# names and no expiry stored 100k times (bytes per registered device)
+INFO_ORDER = ("contact", "socket", "user_agent", "received")
+
+
+def encode_info(contacts: Iterable[Mapping[str, Any]]) -> str:
+    """The :info value of an AOR's contacts (slot order)."""
+    rows = []
+    for c in contacts:
+        row = [c.get(f) for f in INFO_ORDER]
+        while row and row[-1] is None:
+            row.pop()
+        rows.append(row)
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def decode_info(raw: str | None) -> list[dict[str, Any]]:
+    """An :info value as the listing shows its contacts (a list of dicts:
+    written so by an older edge, kept as they are)."""
+    out = []
+    for c in json.loads(raw or "[]"):
+        out.append(c if isinstance(c, dict) else dict(zip(INFO_ORDER, c)))
+    return out
 
 
 def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any]],
@@ -76,7 +101,7 @@ def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any
     if live:
         pipe.zadd(devices_key(tenant), {aor: live[0]})
         pipe.zadd(contacts_key(tenant), {f"{aor}#{k}": e for k, e in enumerate(live, 1)})
-        pipe.hset(info_key(tenant), aor, json.dumps(shown, separators=(",", ":")))
+        pipe.hset(info_key(tenant), aor, encode_info(shown))
     else:
         pipe.zrem(devices_key(tenant), aor)
         pipe.hdel(info_key(tenant), aor)
@@ -153,7 +178,7 @@ def listing(client: Any, tenant: str, now: float, offset: int = 0, limit: int | 
     for m, exp in page:
         aor, k = _slot(m)
         try:
-            c = json.loads(infos.get(aor) or "[]")[k - 1]
+            c = decode_info(infos.get(aor))[k - 1]
         except (IndexError, ValueError):
             c = {}              # counted before its info was kept (an older edge): no details
         out.append({"extension": aor.partition("@")[0],

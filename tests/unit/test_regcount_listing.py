@@ -101,7 +101,24 @@ def test_an_unregister_removes_the_aors_contacts_from_the_listing():
     regcount.record(r, "00001", "7001@00001", [_contact("7001", 9, NOW + 5)], 10, NOW)
     (only,) = regcount.listing(r, "00001", NOW)[1]
     assert only["contact"] == "sip:7001-9@192.0.2.1:5060"
-    assert json.loads(r.h[regcount.info_key("00001")]["7001@00001"])[0]["expires"] == NOW + 5
+    assert regcount.decode_info(r.h[regcount.info_key("00001")]["7001@00001"]) == [
+        {"contact": "sip:7001-9@192.0.2.1:5060", "socket": "udp:127.0.0.1:5060",
+         "user_agent": "phone"}]
+
+
+def test_info_keeps_fields_by_position_and_reads_an_older_edges():
+    """No field names and no expiry (the sorted set's score) in the :info
+    value kept per AOR; one written by an older edge (dicts) still lists."""
+    r = _registered()
+    raw = r.h[regcount.info_key("00001")]["7002@00001"]
+    assert json.loads(raw) == [
+        ["sip:7002-2@192.0.2.1:5060", "udp:127.0.0.1:5060", "phone", "sip:203.0.113.7:4000"],
+        ["sip:7002-1@192.0.2.1:5060", "udp:127.0.0.1:5060", "phone"]]
+    r.h[regcount.info_key("00001")]["7002@00001"] = json.dumps(
+        [{"expires": NOW + 300, "contact": "sip:old@192.0.2.1", "received": None,
+          "user_agent": "old phone", "socket": "udp:127.0.0.1:5060"}])
+    items = regcount.listing(r, "00001", NOW, prefix="7002")[1]
+    assert (items[0]["contact"], items[0]["user_agent"]) == ("sip:old@192.0.2.1", "old phone")
 
 
 def test_the_providers_listing_pages_across_tenants(monkeypatch):
