@@ -13,9 +13,14 @@ notes the AOR's contacts as its node's usrloc holds them then, with their
 expiry times, and the node's timer process writes the notes of each poll in
 one pipelined round trip (kemi/registrations.py). Per tenant, two sorted sets scored by unix expiry time:
 
-* ``edge:regs:<tenant>:dev`` -- member the AOR, score its last contact's expiry;
-* ``edge:regs:<tenant>:ct`` -- members ``<aor>#<k>``, k = 1..contacts, score
-  the k-th contact's expiry (latest first), slots above the count removed.
+* ``edge:regs:<tenant>:dev`` -- member the AOR, score its last contact's
+  expiry: the AOR's first contact slot, and what counts the device;
+* ``edge:regs:<tenant>:ct`` -- the AOR's further slots: members ``<aor>#<k>``,
+  k = 2..contacts, score the k-th contact's expiry (latest first), slots
+  above the count removed. A phone with one contact -- nearly all of them --
+  is one member in all (a contact count is ZCOUNT of both sets); an older
+  edge wrote slot 1 here too (``<aor>#1``), which the next write of that AOR
+  removes, and which expires meanwhile (until then it counts twice).
 
 and, for the listing (``edgectl``/API ``registrations``, :func:`listing`):
 
@@ -100,14 +105,17 @@ def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any
     pipe.sadd(TENANTS_KEY, tenant)
     if live:
         pipe.zadd(devices_key(tenant), {aor: live[0]})
-        pipe.zadd(contacts_key(tenant), {f"{aor}#{k}": e for k, e in enumerate(live, 1)})
+        if len(live) > 1:
+            pipe.zadd(contacts_key(tenant), {f"{aor}#{k}": e for k, e in enumerate(live, 1)
+                                             if k > 1})
         pipe.hset(info_key(tenant), aor, encode_info(shown))
     else:
         pipe.zrem(devices_key(tenant), aor)
         pipe.hdel(info_key(tenant), aor)
-    stale = [f"{aor}#{k}" for k in stale_slots(len(live), max_contacts)]
-    if stale:
-        pipe.zrem(contacts_key(tenant), *stale)
+    # slot 1 lives in :dev (an older edge's ``#1`` member goes), and the
+    # slots above the count
+    stale = dict.fromkeys([1, *stale_slots(len(live), max_contacts)])
+    pipe.zrem(contacts_key(tenant), *(f"{aor}#{k}" for k in stale))
 
 
 def counts(client: Any, now: float) -> tuple[dict[str, int], dict[str, int]]:
@@ -126,7 +134,8 @@ def counts(client: Any, now: float) -> tuple[dict[str, int], dict[str, int]]:
     res = pipe.execute()
     contacts, devices = {}, {}
     for i, t in enumerate(tenants):
-        c, d = int(res[4 * i + 1]), int(res[4 * i + 3])
+        d = int(res[4 * i + 3])
+        c = int(res[4 * i + 1]) + d        # slot 1 of each AOR is its :dev member
         if c:
             contacts[t] = c
         if d:
@@ -159,17 +168,27 @@ def _order(member: str) -> tuple[str, int]:
 def listing(client: Any, tenant: str, now: float, offset: int = 0, limit: int | None = None,
             prefix: str = "") -> tuple[int, list[dict[str, Any]]]:
     """(total, one page) of a tenant's live contacts, by extension then
-    slot (latest expiry first), extensions starting with ``prefix``: one
-    ZRANGEBYSCORE of the tenant's contacts and one HMGET of the page's AORs,
-    whatever the other tenants hold. ``expires``: seconds left (None:
-    permanent). A page that cannot hold any of the tenant's contacts costs a
-    ZCOUNT (a listing of every tenant skips whole tenants so)."""
+    slot (latest expiry first), extensions starting with ``prefix``: the
+    ZRANGEBYSCOREs of the tenant's two sorted sets (one round trip) and one
+    HMGET of the page's AORs, whatever the other tenants hold. ``expires``:
+    seconds left (None: permanent). A page that cannot hold any of the
+    tenant's contacts costs two ZCOUNTs in one round trip (a listing of every
+    tenant skips whole tenants so)."""
+    live = f"({now}"
     if not prefix and (limit == 0 or offset > 0):
-        n = int(client.zcount(contacts_key(tenant), f"({now}", "+inf"))
+        pipe = client.pipeline(transaction=False)
+        pipe.zcount(devices_key(tenant), live, "+inf")
+        pipe.zcount(contacts_key(tenant), live, "+inf")
+        n = sum(int(x) for x in pipe.execute())
         if limit == 0 or offset >= n:
             return n, []
-    scored = client.zrangebyscore(contacts_key(tenant), f"({now}", "+inf", withscores=True)
-    members = sorted(((str(m), float(e)) for m, e in scored if str(m).startswith(prefix)),
+    pipe = client.pipeline(transaction=False)
+    pipe.zrangebyscore(contacts_key(tenant), live, "+inf", withscores=True)
+    pipe.zrangebyscore(devices_key(tenant), live, "+inf", withscores=True)
+    more, firsts = pipe.execute()
+    scored = {str(m): float(e) for m, e in more}
+    scored.update((f"{m}#1", float(e)) for m, e in firsts)     # over an older edge's #1
+    members = sorted(((m, e) for m, e in scored.items() if m.startswith(prefix)),
                      key=lambda me: _order(me[0]))
     page = members[offset:None if limit is None else offset + limit]
     aors = sorted({_slot(m)[0] for m, _ in page})

@@ -51,6 +51,22 @@ class _Redis:
     def zcount(self, key: str, low: str, high: str) -> int:
         return len(self._live(key, low))
 
+    def pipeline(self, transaction: bool = True) -> "_Pipeline":
+        return _Pipeline(self)
+
+
+class _Pipeline:
+    """Queues the calls; execute() answers them in order."""
+
+    def __init__(self, r: _Redis) -> None:
+        self.r, self.queued = r, []  # type: list[Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **kw: self.queued.append((getattr(self.r, name), a, kw))
+
+    def execute(self) -> list[Any]:
+        return [fn(*a, **kw) for fn, a, kw in self.queued]
+
 
 def _contact(ext: str, k: int, expires: float, **extra: Any) -> dict[str, Any]:
     return {"expires": expires, "contact": f"sip:{ext}-{k}@192.0.2.1:5060",
@@ -142,3 +158,20 @@ def test_the_providers_listing_pages_across_tenants(monkeypatch):
     assert page(2, 2) == [("00001", "7002", "udp"), ("00002", "7001", "udp")]
     assert page(3, 1) == [("00002", "7001", "udp")]
     assert page(4, 5) == []
+
+
+def test_one_contact_is_one_sorted_set_member_and_an_older_edges_slot_goes():
+    """Slot 1 of an AOR is its :dev member (what counts the device), never
+    repeated in :ct: a phone with one contact costs one member. An older
+    edge's ``<aor>#1`` in :ct is listed once, and the AOR's next write
+    removes it."""
+    r = _registered()
+    assert set(r.z[regcount.contacts_key("00001")]) == {"7002@00001#2"}
+    assert set(r.z[regcount.devices_key("00001")]) == {"7001@00001", "7002@00001"}
+    r.z[regcount.contacts_key("00001")]["7001@00001#1"] = NOW + 7     # an older edge's
+    total, items = regcount.listing(r, "00001", NOW)
+    assert total == 3 and [i["extension"] for i in items] == ["7001", "7002", "7002"]
+    assert regcount.listing(r, "00001", NOW, limit=0)[0] == 4    # counted twice until...
+    regcount.record(r, "00001", "7001@00001", [_contact("7001", 1, 0)], 10, NOW)
+    assert regcount.listing(r, "00001", NOW, limit=0)[0] == 3    # ...its next write
+    assert set(r.z[regcount.contacts_key("00001")]) == {"7002@00001#2"}
