@@ -12,6 +12,12 @@ whoever optimises the routing; `make bench` is the measurement.
 
     loadtest/profile_edge.py register            # or: calls, nat-calls
     loadtest/profile_edge.py register --baseline
+    loadtest/profile_edge.py first --devices 10000 --tenants 100   # a cold node
+
+``first`` measures what a node restarted by ops pays: the first registration
+of every device on a freshly started Kamailio (the edge is restarted after
+provisioning; the baseline is fresh anyway), as `make bench` does, with the
+step profile and the node's shared memory before and after (no py-spy/perf).
 """
 
 from __future__ import annotations
@@ -92,11 +98,67 @@ def py_spy_functions(files: list[Path]) -> list[tuple[float, str]]:
     return sorted(((100.0 * c / max(1, total), fn) for fn, c in seen.items()), reverse=True)
 
 
+def first_registration(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPool,
+                       shape: loadkit.Shape, rows: list[Any], work: Path) -> int:
+    """Every device's first REGISTER on a node started after provisioning."""
+    base = None
+    if a.baseline:
+        base = Baseline(edge.cfg, work / "baseline")
+        write_credentials(base.creds_dir, credentials(edge.cfg, shape.tenant_ids()))
+        base.start(timeout=120)
+    else:
+        edge.restart_kamailio()
+    try:
+        rpc: Any = base.rpc if base else edge.stack.kamailio.rpc
+        system = (bl.System("baseline", base.target,
+                            lambda: {"kamailio": bl.process_tree(base.pid or 0)})
+                  if base else edge.system())
+        shm = [int(rpc("core.shmmem")["real_used"])]
+        t0, pending = time.monotonic(), None
+        if not base:           # how long the node's device cache takes to fill (kemi/nodecache.py)
+            while time.monotonic() - t0 < 60:
+                try:
+                    res = rpc("pv.shvGet", "edge_fill")
+                    pending = (res[0] if isinstance(res, list) else res)["value"]
+                except Exception:           # a node without one
+                    break
+                if pending == 0:
+                    break
+                time.sleep(0.05)
+            print(f"device cache: tenants left to fetch {pending} after "
+                  f"{time.monotonic() - t0:.2f}s (measured from when the node was ready)")
+            shm.append(int(rpc("core.shmmem")["real_used"]))
+        files = loadkit.split(loadkit.register_csv(loadkit.shuffled(rows), contacts=uas.addresses,
+                                                   expires=3600), 2, work / "first.csv")
+        steps0 = bl.step_snapshot(rpc)
+        m = bl.measure(system, bl.SIPP_DIR / "register.xml", files, len(rows), work, limit=100)
+        steps = stepprofile.per_request(steps0, bl.step_snapshot(rpc), m.completed)
+        shm.append(int(rpc("core.shmmem")["real_used"]))
+    finally:
+        if base:
+            base.stop()
+    who = "baseline" if a.baseline else "edge"
+    print(f"first registration of {len(rows)} devices ({shape.tenants} tenants) on a fresh "
+          f"{who}: {m.rate:,.0f}/s, {m.failed} failed, server CPU {m.server_cpu_us:,.0f} us "
+          f"per request {m.cpu_us_by_component}, Redis FCALLs per registration "
+          f"{m.redis_per_exchange}")
+    print(f"shared memory: {shm[0]:,} B used when ready, {shm[-1]:,} B after "
+          f"({(shm[-1] - shm[0]) / max(1, m.completed):,.0f} B per registered device)")
+    if len(shm) == 3:
+        print(f"  of which the device cache filled: {shm[1] - shm[0]:,} B "
+              f"({(shm[1] - shm[0]) / len(rows):,.0f} B per device of the read model)")
+    if steps:
+        print(f"\nKEMI steps (1 run in {stepprofile.SAMPLE_EVERY} timed; per completed request):")
+        print("\n".join(bl.step_lines(steps, limit=15)))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("load", choices=("register", "calls", "nat-calls"))
+    ap.add_argument("load", choices=("register", "calls", "nat-calls", "first"))
     ap.add_argument("--baseline", action="store_true", help="profile the native baseline")
     ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--tenants", type=int, default=0, help="default: devices / 10")
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     ap.add_argument("--functions", type=int, default=0, metavar="N",
@@ -113,10 +175,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="profile") as d:
         work = Path(d)
         with bl.LocalEdge(work / "edge") as edge, bl.UasPool(2, work) as uas:
-            shape = loadkit.Shape(max(1, a.devices // 10), 10)
+            tenants = a.tenants or max(1, a.devices // 10)
+            shape = loadkit.Shape(tenants, max(1, a.devices // tenants))
             loadkit.provision(edge.cfg, shape)
             rows = loadkit.device_rows(edge.cfg, shape.tenant_ids())
-            edge.wait_devices([r[2] for r in rows[::10]])
+            edge.wait_devices([r[2] for r in rows[::shape.devices_per_tenant]])
+            if a.load == "first":
+                return first_registration(a, edge, uas, shape, rows, work)
             base = None
             if a.baseline:
                 base = Baseline(edge.cfg, work / "baseline")
@@ -213,9 +278,9 @@ def main() -> int:
         print("\nKamailio functions with what they call (perf, children):")
         rows_ = dict((name.split()[-1], share) for share, name in
                      perf_report(work / "perf.data", "sym", True))
-        for f in FUNCTIONS:
-            if f in rows_:
-                print(f"  {rows_[f]:5.1f}%  {f}")
+        for fn in FUNCTIONS:
+            if fn in rows_:
+                print(f"  {rows_[fn]:5.1f}%  {fn}")
     return 0
 
 
