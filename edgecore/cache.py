@@ -15,8 +15,10 @@ A version < 0 means the node cannot reach the read model: :meth:`get` raises
 authenticates anyone while Redis is unreachable.
 
 A worker's miss may still be answered without Redis: kemi/context.py puts a
-node-wide layer (a Kamailio htable in shared memory, entries tagged with the
-version they were fetched under) between this cache and the read model.
+node-wide layer (a Kamailio htable in shared memory that the node's timer
+process fills with every device of the read model and invalidates per tenant,
+kemi/nodecache.py; :func:`tenants_to_refetch` decides what a change makes
+stale there) between this cache and the read model.
 
 Bounded against strangers: an answer first goes into a small *probation*
 part (``probation_entries``); only when the request that looked it up
@@ -38,6 +40,24 @@ T = TypeVar("T")
 
 
 _NEVER = -2        # versions are >= 0, or -1: unreachable
+
+
+# the member of the read model's change record (edgestore e<gen>:tv) holding
+# the version of the last change of any kind
+ANY_CHANGE = "*"
+
+
+def tenants_to_refetch(changes: dict[str, int], version: int) -> list[str] | None:
+    """The tenants whose node-cache entries a change of the read model to
+    ``version`` makes stale, from the changes recorded since the node's last
+    look (tenant -> version of its last change, and ANY_CHANGE). None:
+    everything -- the last change is not recorded there (a writer that does
+    not record tenants, a version counter set back or forward by hand), so
+    what changed is unknown."""
+    last = changes.get(ANY_CHANGE)
+    if last is None or last < version:
+        return None
+    return sorted(t for t in changes if t != ANY_CHANGE)
 
 
 class Unavailable(RuntimeError):

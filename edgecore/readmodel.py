@@ -151,15 +151,15 @@ class Target:
                    members=tuple(d.get("mem") or ()))
 
 
-def tagged(version: int, encoded: str) -> str:
-    """A read-model answer as the node-wide cache keeps it: the version it
-    was fetched under, then its encoding."""
+def tagged(version: int | str, encoded: str) -> str:
+    """A read-model record as the node-wide cache keeps it: the tag (cache
+    version) it was fetched under, then its encoding."""
     return f"{version}|{encoded}"
 
 
-def untag(version: int, raw: Any) -> str | None:
-    """The encoding kept under ``version`` (None: absent, or of another
-    version -- stale)."""
+def untag(version: int | str, raw: Any) -> str | None:
+    """The encoding kept under tag ``version`` (None: absent, or of another
+    tag -- stale)."""
     if raw is None:
         return None
     text = str(raw)

@@ -36,6 +36,47 @@ local function edge_tenant(keys, args)
   return {redis.call('GET', p .. 't:' .. args[1])}
 end
 
+-- edge_tenant_devices(tenant...) -> for each tenant {tenant json | false,
+-- {device json...}}: what a node's timer process fills its device cache with
+-- (kemi/nodecache.py), a chunk of tenants per round trip; the devices are the
+-- d: keys the tenant owns (its native and legacy identities)
+local function edge_tenant_devices(keys, args)
+  local p = prefix()
+  if not p then return nomodel() end
+  local own = 'K\t' .. p .. 'd:'
+  local out = {}
+  for i = 1, #args do
+    local ten = redis.call('GET', p .. 't:' .. args[i])
+    local devs = {}
+    if ten then
+      for _, e in ipairs(redis.call('SMEMBERS', p .. 'own:' .. args[i])) do
+        if string.sub(e, 1, #own) == own then
+          local dev = redis.call('GET', string.sub(e, 3))
+          if dev then devs[#devs + 1] = dev end
+        end
+      end
+    end
+    out[i] = {ten or false, devs}
+  end
+  return out
+end
+
+-- edge_changed(gen, tenant...) -> the new version: every change of the read
+-- model bumps edge:ver through here, and records in e<gen>:tv the version at
+-- which each named tenant last changed (a node re-fetches only those
+-- tenants' devices); the member '*' holds the version of the last change of
+-- any kind, so a node can tell a change recorded here from one that was not
+-- (then it re-fetches everything)
+local function edge_changed(keys, args)
+  local v = redis.call('INCR', 'edge:ver')
+  local k = 'e' .. args[1] .. ':tv'
+  for i = 2, #args do
+    redis.call('ZADD', k, v, args[i])
+  end
+  redis.call('ZADD', k, v, '*')
+  return v
+end
+
 -- global range containing number (digits only), as "last:first:tenant" or false
 local function global_range(p, number)
   local hit = redis.call('ZRANGE', p .. 'r:' .. #number, number, '+inf',
@@ -222,3 +263,6 @@ redis.register_function{function_name='edge_tenant', callback=edge_tenant,
                         flags={'no-writes'}}
 redis.register_function{function_name='edge_call', callback=edge_call,
                         flags={'no-writes'}}
+redis.register_function{function_name='edge_tenant_devices', callback=edge_tenant_devices,
+                        flags={'no-writes'}}
+redis.register_function('edge_changed', edge_changed)

@@ -22,6 +22,10 @@ their in-process caches are still valid.
     e<g>:dom:<domain>             tenant id of a tenant SIP domain
     e<g>:own:<tenant>             SET of the keys written for <tenant>
                                   (what an incremental update must delete)
+    e<g>:tv                       ZSET tenant -> the version at which it last
+                                  changed, and "*" -> the version of the last
+                                  change of any kind (edge_changed in edge.lua):
+                                  what a node's device cache re-fetches
     e<g>:d:<ns>/<peer lowercased> a legacy identity of a device (namespace <ns>,
                                   edgectl import): same record, u = "<ns>/<peer>"
     edge:ns                       HASH address|host -> "<ns> <realm>": the legacy
@@ -37,6 +41,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from edgecore.cache import ANY_CHANGE
 from edgecore.readmodel import CallData, Device, Namespace, Target, Tenant
 
 GEN_KEY = "edge:gen"
@@ -77,6 +82,12 @@ def k_domain(gen: int, domain: str) -> str:
 
 def k_owned(gen: int, tenant: str) -> str:
     return f"e{gen}:own:{tenant}"
+
+
+def k_changes(gen: int) -> str:
+    return f"e{gen}:tv"
+
+
 
 
 NS_KEY = "edge:ns"
@@ -147,6 +158,27 @@ def decode_call(r: list[Any]) -> CallData:
         qualified_target=Target.decode(_text(r[7])),
         qualified_tenant=Tenant.decode(_text(r[8])),
     )
+
+
+def fetch_tenant_devices(client: Any, tenants: list[str]
+                         ) -> list[tuple[str | None, list[str]]]:
+    """One round trip: each tenant's record and its devices' records, as
+    stored (a deleted tenant: (None, []))."""
+    return [(_text(ten), [_text(d) or "" for d in devs])
+            for ten, devs in _call(client, "edge_tenant_devices", *tenants)]
+
+
+def changes_since(client: Any, gen: int, since: int) -> dict[str, int]:
+    """The tenants (and ANY_CHANGE) recorded as changed after version ``since``,
+    with the version of their last change."""
+    return {(_text(m) or ""): int(s) for m, s in
+            client.zrangebyscore(k_changes(gen), f"({since}", "+inf", withscores=True)}
+
+
+def all_tenants(client: Any, gen: int) -> list[str]:
+    """Every tenant the generation recorded (deleted ones included)."""
+    return [t for t in (_text(m) or "" for m in client.zrange(k_changes(gen), 0, -1))
+            if t != ANY_CHANGE]
 
 
 def fetch_tenant(client: Any, tenant: str) -> Tenant | None:

@@ -23,8 +23,8 @@ from edgecore.policy import CallPlan
 
 T = TypeVar("T")
 
-# Kamailio htable of this node's read-model answers shared by its workers
-# (kamailio/core.cfg; Worker._node_device)
+# Kamailio htable of this node's devices shared by its workers
+# (kamailio/core.cfg; kemi/nodecache.py fills it, Worker._node_device reads it)
 NODE_CACHE = "edgecache"
 
 
@@ -124,25 +124,22 @@ class Worker:
     def _node_device(self, au: str, authuser: str) -> tuple[rm.Device | None,
                                                             rm.Tenant | None]:
         """The node-wide layer of device lookups: Kamailio's htable
-        NODE_CACHE (kamailio/core.cfg), entries tagged with the read-model
-        version they were fetched under, so a version change makes them all
-        stale at once, as it empties the workers' caches. Without it, each of
-        a node's workers would fetch every device once for itself: with
-        100k devices, most REGISTERs and INVITEs land on a worker that has
-        not seen that device yet. Unknown identities are not kept here (a
-        flood of made-up names must not fill shared memory)."""
-        ver = self.cache.version
-        dev = rm.Device.unpack(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE, "d:" + au)))
+        NODE_CACHE (kamailio/core.cfg), which the node's timer process fills
+        with every device of the read model and invalidates per tenant
+        (kemi/nodecache.py): a device entry answers while its tenant's entry
+        carries the same tag. Without it, each of a node's workers would
+        fetch every device once for itself, and a node just started would
+        pay one FCALL per device. A device not there (not yet fetched, or
+        unknown: only read-model devices are ever kept) costs one FCALL,
+        cached by this worker only."""
+        tag, _, packed = str(KSR.htable.sht_get(NODE_CACHE, "d:" + au) or "").partition("|")
+        dev = rm.Device.unpack(packed)
         if dev is not None:
-            ten = rm.Tenant.decode(rm.untag(ver, KSR.htable.sht_get(NODE_CACHE,
+            ten = rm.Tenant.decode(rm.untag(tag, KSR.htable.sht_get(NODE_CACHE,
                                                                      "t:" + dev.tenant)))
             if ten is not None:
                 return dev, ten
-        dev, ten = self._fetch(rmstore.fetch_device, authuser)
-        if dev is not None and ten is not None:
-            KSR.htable.sht_sets(NODE_CACHE, "d:" + au, rm.tagged(ver, dev.pack()))
-            KSR.htable.sht_sets(NODE_CACHE, "t:" + ten.id, rm.tagged(ver, ten.encode()))
-        return dev, ten
+        return self._fetch(rmstore.fetch_device, authuser)
 
     def namespaces(self) -> dict[str, rm.Namespace]:
         """The legacy namespaces by address or host (kemi/namespace.py): one

@@ -10,6 +10,12 @@ interval per node -- not per request. The same MGET reads the bans' version;
 when any node changed the bans, this node's ban table is refilled from Redis.
 Then the registration counts the workers noted since the last poll are
 written (kemi/registrations.py, one pipelined round trip when there are any).
+
+The node-wide device cache (kemi/nodecache.py) follows the model from here:
+what a change made stale there is removed *before* the new cache version is
+published -- a worker that drops its own cache for the new version must not
+refill it from a stale node entry -- and the devices to fetch are fetched
+last, within half a poll interval per poll.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import KSR
 from edgecore import guard
 from edgestore import guard as guardstore
 from edgestore import readmodel as rmstore
-from kemi import context, registrations, security
+from kemi import context, nodecache, registrations, security
 
 _state: dict[str, object] = {"last": None, "seen": None}
 
@@ -50,7 +56,11 @@ def poll() -> None:
         problem = None if version >= 0 else "Redis holds no read model"
     except (redis.RedisError, OSError, ValueError) as exc:
         version, problem, epoch = -1, f"Redis unreachable: {exc}", None
-    KSR.pv.seti(CACHE_VER, _cache_version(epoch, version) if version >= 0 else -1)
+    cache_ver = -1
+    if version >= 0:
+        cache_ver = _cache_version(epoch, version)
+        nodecache.invalidate(w.redis, int(gen), epoch, version)
+    KSR.pv.seti(CACHE_VER, cache_ver)
     KSR.pv.seti("$shv(edge_ver)", version)
     up = version >= 0
     if _state["last"] is not up:
@@ -69,6 +79,8 @@ def poll() -> None:
             _bans["ver"] = bans_ver
         except Exception as exc:
             KSR.err(f"security: bans not mirrored: {exc!r}; keeping this node's copy\n")
+    if up:
+        nodecache.fill(w.redis, cache_ver, w.cfg.cache.poll_ms / 2000)
 
 
 def _cache_version(epoch: object, version: int) -> int:

@@ -260,14 +260,15 @@ class Edge:
     def wait_synced(self, timeout: float = 5.0) -> None:
         """Until provisioning changes made so far are visible to the node: the
         follower applied them (its mark is at or past the last change: one
-        host, one clock) and the node's workers trust that version or a
-        later one. Readiness, never a sleep: a NOTIFY still on its way shows
+        host, one clock), the node's workers trust that version or a later
+        one and its device cache holds them. Readiness, never a sleep: a NOTIFY still on its way shows
         as a mark behind the change."""
         deadline = time.monotonic() + timeout
         while True:
             changed, synced, stored = self.sync_marks()
             node = self.node_model_version() if synced is not None else -1
-            if synced is not None and synced >= changed and stored >= 0 and node >= stored:
+            if synced is not None and synced >= changed and stored >= 0 and node >= stored \
+                    and self.node_cache_pending() == 0:
                 return
             if time.monotonic() > deadline:
                 raise EdgeError(f"read model not propagated to the node after {timeout}s "
@@ -282,6 +283,14 @@ class Edge:
         """The read-model version the node's workers currently trust (-1:
         the node cannot reach the read model)."""
         return rpc.read_model_version(self.cfg.rpc_socket)
+
+    def node_cache_pending(self) -> int:
+        """Tenants the node's timer has still to fetch into its device cache
+        (kemi/nodecache.py: 0 once every device is there, -1 before it began)."""
+        res = self.rpc("pv.shvGet", "edge_fill")
+        if isinstance(res, list) and res:
+            res = res[0]
+        return int(res.get("value", -1)) if isinstance(res, dict) else -1
 
     def redis(self) -> Any:
         import redis

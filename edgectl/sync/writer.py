@@ -81,6 +81,12 @@ def _delete_owned(pipe: Any, entries: Iterable[str]) -> None:
             pipe.zrem(parts[1], parts[2])
 
 
+def changed(pipe: Any, gen: int, tenants: list[str]) -> None:
+    """Bump the version, recording which tenants changed (edge.lua
+    edge_changed): the nodes re-fetch those tenants' devices only."""
+    pipe.fcall("edge_changed", 0, str(gen), *tenants)
+
+
 # -- the writer lock ------------------------------------------------------------
 
 _UNLOCK = """if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -147,7 +153,8 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
                     pipe.execute_command(*c)
                 if owned:
                     pipe.sadd(rmstore.k_owned(gen, s.tenant.id), *owned)
-                n += len(cmds) + 1
+                pipe.zadd(rmstore.k_changes(gen), {s.tenant.id: 0})
+                n += len(cmds) + 2
                 keys += len(owned)
                 devices += len(s.devices)
                 if n >= BATCH:
@@ -160,7 +167,7 @@ def full_rebuild(cfg: Config, r: redis.Redis | None = None,
             flip.set(rmstore.GEN_KEY, gen)
             write_namespaces(flip, conn)
             flip.set(rmstore.EPOCH_KEY, uuid.uuid4().hex)
-            flip.incr(rmstore.VER_KEY)
+            changed(flip, gen, [])
             flip.set(rmstore.SYNCED_AT_KEY, f"{time.time():.3f}")
             flip.execute()
             for g in r.smembers(GENS_KEY):
@@ -217,7 +224,7 @@ def apply_tenants(cfg: Config, tenants: Iterable[str], r: redis.Redis,
                     if owned:
                         pipe.sadd(rmstore.k_owned(gen, tid), *owned)
             write_namespaces(pipe, conn)
-            pipe.incr(rmstore.VER_KEY)
+            changed(pipe, gen, ids)
             pipe.set(rmstore.SYNCED_AT_KEY, f"{time.time():.3f}")
             pipe.execute()
             return gen

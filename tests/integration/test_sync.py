@@ -81,6 +81,29 @@ def test_version_bumps_on_every_change(edge: Edge):
     wait_for(lambda: edge.model_version() > v0, what="version bump")
 
 
+def test_each_change_records_its_tenants_for_the_nodes_caches(edge: Edge):
+    """What a node's device cache re-fetches (kemi/nodecache.py): the tenants
+    changed since a version, and every change's version under "*"; a tenant's
+    devices in one round trip."""
+    t = edge.new_tenant("Recorded")
+    edge.wait_synced()
+    v0 = edge.model_version()
+    au, _ = edge.new_device(t, "7001")
+    edge.wait_synced()
+    r = edge.redis()
+    try:
+        gen = int(r.get(rmstore.GEN_KEY))
+        changes = rmstore.changes_since(r, gen, v0)
+        assert changes[t] > v0 and changes["*"] >= edge.model_version() > v0
+        assert t in rmstore.all_tenants(r, gen)
+        [(ten, devs)] = rmstore.fetch_tenant_devices(r, [t])
+        assert rm.Tenant.decode(ten).id == t
+        assert [rm.Device.decode(d).auth_username for d in devs] == [au]
+        assert rmstore.fetch_tenant_devices(r, ["99999"]) == [(None, [])]
+    finally:
+        r.close()
+
+
 def test_redis_restarted_empty_is_rebuilt(fresh_edge: Edge):
     e = fresh_edge
     t = e.new_tenant("Empty")

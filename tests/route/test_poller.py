@@ -6,14 +6,17 @@ import pytest
 import redis
 
 from fakes import FakeWorker, use
-from kemi import poller
+from kemi import nodecache, poller
 
 
 @pytest.fixture(autouse=True)
 def empty_registration_queue(ksr):
-    """The node's edgeregq table, empty (kemi/registrations.py flush)."""
+    """The node's edgeregq table, empty (kemi/registrations.py flush); its
+    device cache empty and unfilled (tests/route/test_node_cache.py)."""
     ksr.results["htable.sht_iterator_start"] = 1
     ksr.results["htable.sht_iterator_next"] = -1
+    ksr.results["htable.sht_reset"] = 1
+    nodecache._s = nodecache._State()
 
 
 class Client:
@@ -27,6 +30,12 @@ class Client:
 
     def hgetall(self, key):
         return self.ban_entries if key == "edge:bans" else {}
+
+    def zrange(self, key, lo, hi):          # the model's tenants: none
+        return []
+
+    def zrangebyscore(self, key, lo, hi, withscores):
+        return []
 
 
 def test_version_published_when_model_present(ksr):
