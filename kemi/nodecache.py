@@ -21,7 +21,8 @@ the tenants the read model recorded as changed since the last look
 entry and are fetched again; a password change or a removed device in
 tenant X re-fetches X's devices only. What is not recorded per tenant -- a
 new generation or epoch (a full rebuild), a version counter that went back,
-a writer that records no tenants -- resets the whole table.
+a writer that records no tenants, a table emptied from outside -- resets
+the whole table.
 
 Fill: the tenants pending (all of them after a reset), a chunk of about
 CHUNK_DEVICES devices per FCALL (``edge_tenant_devices``), within half a
@@ -49,6 +50,9 @@ from edgestore import readmodel as rmstore
 
 TABLE = "edgecache"
 FILL = "$shv(edge_fill)"
+# written with every reset: a table emptied from outside (`kamcmd htable.flush
+# edgecache`, `make bench` measuring what the cache costs) is filled again
+SENTINEL = "~"
 CHUNK_DEVICES = 2000
 
 
@@ -69,7 +73,7 @@ _s = _State()
 def invalidate(client: Any, gen: int, epoch: object, version: int) -> None:
     """Make stale what the model's change to ``version`` changed (called
     before the cache version for it is published)."""
-    if _s.source != (epoch, gen):
+    if _s.source != (epoch, gen) or KSR.htable.sht_get(TABLE, SENTINEL) is None:
         reset(gen, epoch, version)
         return
     if version == _s.since:
@@ -94,6 +98,7 @@ def invalidate(client: Any, gen: int, epoch: object, version: int) -> None:
 def reset(gen: int, epoch: object, version: int) -> None:
     """Empty the table; every tenant is fetched again."""
     KSR.htable.sht_reset(TABLE)
+    KSR.htable.sht_sets(TABLE, SENTINEL, "1")
     _s.source, _s.since, _s.listed = (epoch, gen), version, False
     _s.pending.clear()
     _s.devices.clear()

@@ -179,6 +179,9 @@ class Bench:
             out["first_registration"] = {k: v.as_dict() for k, v in passes.items()}
             e_contacts, b_contacts = self.contacts(kam.rpc), self.contacts(base.rpc)
             dredis, dshm = self.redis_used() - redis0, self.shm_used(kam.rpc) - shm0
+            # the device cache was filled before shm0 (restart_kamailio): counted here
+            cache_bytes = self.edge.node_cache_bytes()
+            dshm += cache_bytes
             danon = bl.anon_bytes(esys.components()["kamailio"]) - anon0
             out["memory"] = {
                 "registered": e_contacts, "baseline_registered": b_contacts,
@@ -186,6 +189,7 @@ class Bench:
                 "bytes_per_device": (dredis + dshm) / max(1, e_contacts),
                 "redis_per_device": dredis / max(1, e_contacts),
                 "shm_per_device": dshm / max(1, e_contacts),
+                "node_cache_per_device": cache_bytes / max(1, e_contacts),
                 "worker_heap_per_device": danon / max(1, e_contacts),
                 "baseline_shm_per_device": (self.shm_used(base.rpc) - bshm0) / max(1, b_contacts),
             }

@@ -93,9 +93,32 @@ class LocalEdge(Edge):
             redis.Redis.from_url(self.cfg.redis.url, decode_responses=True))
 
     def restart_kamailio(self) -> None:
-        """A fresh Kamailio: empty location table and worker caches."""
+        """A fresh Kamailio: empty location table and worker caches, its
+        device cache filled from the read model (kemi/nodecache.py) -- as the
+        baseline's credentials are loaded before it answers."""
         self.stack.kamailio.stop()
         self.stack.kamailio.start()
+        self.wait_node_cache()
+
+    def wait_node_cache(self, timeout: float = 120) -> None:
+        """Until the node's device cache holds every device of the read model."""
+        deadline = time.monotonic() + timeout
+        while self.node_cache_pending() != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"device cache not filled after {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def node_cache_bytes(self) -> int:
+        """Shared memory the node's device cache holds: what emptying it frees
+        (the node's timer fills it again within a poll or so)."""
+        def used() -> int:
+            return int(self.rpc("core.shmmem")["real_used"])
+        before = used()
+        self.rpc("htable.flush", "edgecache")
+        freed = before - used()
+        time.sleep(0.3)
+        self.wait_node_cache()
+        return freed
 
 
 # -- one measured run -------------------------------------------------------------

@@ -97,14 +97,15 @@ def test_a_started_node_answers_every_device_without_a_round_trip(ksr, node):
         assert w.device("000427002") == (DEV2, A)
         assert w.device("000437001") == (OTHER, B)
     assert "edge_device" not in model.fcalls
-    assert set(node) == {"d:000427001", "d:000427002", "d:000437001", "t:00042", "t:00043"}
+    assert set(node) == {"d:000427001", "d:000427002", "d:000437001", "t:00042", "t:00043",
+                         nodecache.SENTINEL}
 
 
 def test_unknown_identities_cost_a_round_trip_and_are_not_kept(ksr, node):
     model = Model()
     for w in start(ksr, model):
         assert w.device("999997001") == (None, None)
-    assert model.fcalls["edge_device"] == 3 and len(node) == 5
+    assert model.fcalls["edge_device"] == 3 and len(node) == 6
 
 
 def test_a_password_change_refetches_that_tenant_only(ksr, node):
@@ -165,7 +166,7 @@ def test_a_removed_tenant_leaves_the_table(ksr, node):
     model.change(B.id)
     poller.poll()
     assert w.device("000437001") == (None, None)
-    assert set(node) == {"d:000427001", "d:000427002", "t:00042"}
+    assert set(node) == {"d:000427001", "d:000427002", "t:00042", nodecache.SENTINEL}
 
 
 def test_a_device_moved_between_tenants_answers_with_its_new_tenant(ksr, node):
@@ -199,11 +200,20 @@ def test_what_is_not_recorded_per_tenant_resets_the_whole_table(ksr, node, how):
         model.ver = 5
     model.broken = True
     poller.poll()
-    assert not node                                            # reset before publishing
+    assert set(node) == {nodecache.SENTINEL}                   # reset before publishing
     assert w.device("000437001")[0].ha1 == "f" * 32            # from Redis
     model.broken = False
     poller.poll()
-    assert len(node) == 5 and w.device("000437001")[0].ha1 == "f" * 32
+    assert len(node) == 6 and w.device("000437001")[0].ha1 == "f" * 32
+
+
+def test_a_table_emptied_from_outside_is_filled_again(ksr, node):
+    model = Model()
+    (w,) = start(ksr, model, 1)
+    node.clear()                                # kamcmd htable.flush edgecache
+    poller.poll()
+    assert len(node) == 6 and model.fcalls == {"edge_tenant_devices": 2}
+    assert w.device("000427001") == (DEV, A) and "edge_device" not in model.fcalls
 
 
 def test_redis_unreachable_is_503_whatever_the_table_holds(ksr, node):
@@ -228,7 +238,7 @@ def test_a_large_model_is_fetched_in_chunks_across_polls(ksr, node, monkeypatch)
     assert 0 < ksr.pv["$shv(edge_fill)"] < 400                  # one chunk in this poll
     monkeypatch.setattr(nodecache, "monotonic", lambda: 0.0)
     poller.poll()
-    assert ksr.pv["$shv(edge_fill)"] == 0 and len(node) == 800
+    assert ksr.pv["$shv(edge_fill)"] == 0 and len(node) == 801
 
 
 def test_packed_device_round_trips():

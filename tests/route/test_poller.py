@@ -16,6 +16,7 @@ def empty_registration_queue(ksr):
     ksr.results["htable.sht_iterator_start"] = 1
     ksr.results["htable.sht_iterator_next"] = -1
     ksr.results["htable.sht_reset"] = 1
+    ksr.results["htable.sht_get"] = "1"       # the device cache's sentinel: not emptied
     nodecache._s = nodecache._State()
 
 
