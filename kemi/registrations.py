@@ -20,7 +20,7 @@ import time
 import KSR
 
 from edgestore import regcount
-from kemi import context
+from kemi import context, htqueue
 from kemi.ksrconst import LOCATION
 
 PROFILE = "edgereg"     # $ulc profile (registrar module docs, 7.1)
@@ -40,20 +40,7 @@ def flush() -> int:
     written meanwhile is never lost) and written in one pipelined round
     trip. Redis down: those notes are dropped (the AOR's next REGISTER
     notes it again), as a failed deferred write was. Returns notes taken."""
-    notes: list[tuple[str, str]] = []
-    if KSR.htable.sht_iterator_start(ITERATOR, QUEUE) < 0:
-        return 0
-    try:
-        while KSR.htable.sht_iterator_next(ITERATOR) > 0:
-            member = KSR.pv.get(f"$shtitkey({ITERATOR})")
-            if member is None:          # no current item: the end, whatever next() said
-                break
-            value = KSR.pv.get(f"$shtitval({ITERATOR})")
-            KSR.htable.sht_iterator_rm(ITERATOR)
-            if value is not None:
-                notes.append((str(member), str(value)))
-    finally:
-        KSR.htable.sht_iterator_end(ITERATOR)
+    notes = htqueue.drain(QUEUE, ITERATOR)
     if not notes:
         return 0
     w = context.worker()
