@@ -244,7 +244,8 @@ def main() -> int:
                 load.join()
                 m: bl.Measured = result["m"]
                 # CPU per request by Kamailio process (its role from core.psx)
-                roles = {int(p["PID"]): p["DSC"] for p in (node_rpc("core.psx") or [])
+                psx = node_rpc("core.psx")
+                roles = {int(p["PID"]): p["DSC"] for p in (psx if isinstance(psx, list) else [])
                          if isinstance(p, dict)}
                 by_proc = sorted(((bl.cpu_seconds([p]) - c0, p) for p, c0 in cpu0.items()),
                                  reverse=True)
