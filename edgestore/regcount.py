@@ -96,26 +96,66 @@ def decode_info(raw: str | None) -> list[dict[str, Any]]:
 def record(pipe: Any, tenant: str, aor: str, contacts: Iterable[Mapping[str, Any]],
            max_contacts: int, now: float) -> None:
     """Queue on ``pipe`` the writes that make ``aor`` count and list with the
-    given contacts (``expires``: unix time, 0 permanent; the CONTACT_FIELDS;
-    none: unregistered). ``max_contacts``: the registrar's limit (RFC 3261
-    10.3 step 6 leaves it to the registrar; registrar module's
+    given contacts: :func:`record_many` for one AOR."""
+    record_many(pipe, [(tenant, aor, contacts)], max_contacts, now)
+
+
+def record_many(pipe: Any, notes: Iterable[tuple[str, str, Iterable[Mapping[str, Any]]]],
+                max_contacts: int, now: float) -> None:
+    """Queue on ``pipe`` the writes that make each noted AOR count and list
+    with its contacts -- ``(tenant, aor, contacts)``, each AOR once;
+    ``expires``: unix time, 0 permanent; the CONTACT_FIELDS; none:
+    unregistered -- grouped by tenant: five commands at most per tenant,
+    whatever number of its AORs a poll noted (redis-py's work is per
+    command: one poll's notes cost the timer process a fraction of what a
+    few commands per AOR did). ``max_contacts``: the registrar's limit (RFC
+    3261 10.3 step 6 leaves it to the registrar; registrar module's
     max_contacts), the slots that may need clearing."""
-    shown = live_contacts(contacts, now)
-    live = [c["expires"] for c in shown]
-    pipe.sadd(TENANTS_KEY, tenant)
-    if live:
-        pipe.zadd(devices_key(tenant), {aor: live[0]})
-        if len(live) > 1:
-            pipe.zadd(contacts_key(tenant), {f"{aor}#{k}": e for k, e in enumerate(live, 1)
-                                             if k > 1})
-        pipe.hset(info_key(tenant), aor, encode_info(shown))
-    else:
-        pipe.zrem(devices_key(tenant), aor)
-        pipe.hdel(info_key(tenant), aor)
-    # slot 1 lives in :dev (an older edge's ``#1`` member goes), and the
-    # slots above the count
-    stale = dict.fromkeys([1, *stale_slots(len(live), max_contacts)])
-    pipe.zrem(contacts_key(tenant), *(f"{aor}#{k}" for k in stale))
+    groups: dict[str, _TenantWrites] = {}
+    for tenant, aor, contacts in notes:
+        g = groups.get(tenant)
+        if g is None:
+            g = groups[tenant] = _TenantWrites()
+        shown = live_contacts(contacts, now)
+        live = [c["expires"] for c in shown]
+        if live:
+            g.dev[aor] = live[0]
+            for k, e in enumerate(live[1:], 2):
+                g.ct[f"{aor}#{k}"] = e
+            g.info[aor] = encode_info(shown)
+        else:
+            g.gone.append(aor)
+        # slot 1 lives in :dev (an older edge's ``#1`` member goes), and the
+        # slots above the count
+        g.stale.extend(f"{aor}#{k}" for k in dict.fromkeys([1, *stale_slots(len(live),
+                                                                           max_contacts)]))
+    if not groups:
+        return
+    pipe.sadd(TENANTS_KEY, *groups)
+    for tenant, g in groups.items():
+        if g.dev:
+            pipe.zadd(devices_key(tenant), g.dev)
+        if g.ct:
+            pipe.zadd(contacts_key(tenant), g.ct)
+        if g.info:
+            pipe.hset(info_key(tenant), mapping=g.info)
+        if g.gone:
+            pipe.zrem(devices_key(tenant), *g.gone)
+            pipe.hdel(info_key(tenant), *g.gone)
+        pipe.zrem(contacts_key(tenant), *g.stale)
+
+
+class _TenantWrites:
+    """One tenant's share of a batch of notes."""
+
+    __slots__ = ("dev", "ct", "info", "gone", "stale")
+
+    def __init__(self) -> None:
+        self.dev: dict[str, float] = {}
+        self.ct: dict[str, float] = {}
+        self.info: dict[str, str] = {}
+        self.gone: list[str] = []
+        self.stale: list[str] = []
 
 
 def counts(client: Any, now: float) -> tuple[dict[str, int], dict[str, int]]:

@@ -45,15 +45,15 @@ def flush() -> int:
         return 0
     w = context.worker()
     now, slots = time.time(), w.cfg.sip.max_contacts
+    read = []
+    for member, tenant in notes:
+        try:
+            read.append((tenant, member, _contacts("sip:" + member)))
+        except (TypeError, ValueError) as exc:
+            KSR.warn(f"edge: registration count of {member} not updated: {exc}\n")
     try:
         pipe = w.redis.pipeline(transaction=False)
-        for member, tenant in notes:
-            try:
-                contacts = _contacts("sip:" + member)
-            except (TypeError, ValueError) as exc:
-                KSR.warn(f"edge: registration count of {member} not updated: {exc}\n")
-                continue
-            regcount.record(pipe, tenant, member, contacts, slots, now)
+        regcount.record_many(pipe, read, slots, now)
         pipe.execute()
     except Exception as exc:          # Redis down: best effort, nothing waits on it
         KSR.warn(f"edge: {len(notes)} registration counts not written: {exc}\n")

@@ -87,7 +87,7 @@ class _Pipe:
         self.cmds: list[tuple[str, tuple[object, ...]]] = []
 
     def __getattr__(self, name: str):
-        return lambda *args: self.cmds.append((name, args))
+        return lambda *args, **kw: self.cmds.append((name, args + ((kw,) if kw else ())))
 
 
 class _Queue(dict):
@@ -165,8 +165,8 @@ def test_an_accepted_register_notes_the_aors_contacts_for_counting(ksr, req, que
     assert ("zadd", (regcount.contacts_key("00003"), {"7001@00003#2": soon - 100})) in pipe.cmds
     # what the listing shows, in the same slot order (latest expiry first)
     (info,) = [a for n, a in pipe.cmds if n == "hset"]
-    assert info[:2] == (regcount.info_key("00003"), "7001@00003")
-    first, second = regcount.decode_info(info[2])
+    assert info[0] == regcount.info_key("00003") and list(info[1]["mapping"]) == ["7001@00003"]
+    first, second = regcount.decode_info(info[1]["mapping"]["7001@00003"])
     assert first == {"contact": "sip:7001@192.168.1.5:5060",
                      "received": "sip:203.0.113.9:40000", "user_agent": "Gate phone 1.0",
                      "socket": "udp:127.0.0.1:5060"}

@@ -30,8 +30,12 @@ class _Redis:
         for m in members:
             self.z.get(key, {}).pop(m, None)
 
-    def hset(self, key: str, field: str, value: str) -> None:
-        self.h.setdefault(key, {})[field] = value
+    def hset(self, key: str, field: str | None = None, value: str | None = None,
+             mapping: dict[str, str] | None = None) -> None:
+        h = self.h.setdefault(key, {})
+        if field is not None and value is not None:
+            h[field] = value
+        h.update(mapping or {})
 
     def hdel(self, key: str, *fields: str) -> None:
         for f in fields:
@@ -175,3 +179,27 @@ def test_one_contact_is_one_sorted_set_member_and_an_older_edges_slot_goes():
     regcount.record(r, "00001", "7001@00001", [_contact("7001", 1, 0)], 10, NOW)
     assert regcount.listing(r, "00001", NOW, limit=0)[0] == 3    # ...its next write
     assert set(r.z[regcount.contacts_key("00001")]) == {"7002@00001#2"}
+
+
+def test_a_polls_notes_cost_a_few_commands_per_tenant_not_per_aor():
+    r = _Redis()
+    pipe = r.pipeline()
+    notes = [("00001", f"70{i:02d}@00001", [_contact(f"70{i:02d}", 1, NOW + 60 + i)])
+             for i in range(40)]
+    notes.append(("00001", "7100@00001", []))                       # unregistered
+    notes.append(("00002", "7001@00002", [_contact("7001", 1, NOW + 30),
+                                          _contact("7001", 2, NOW + 20)]))
+    regcount.record_many(pipe, notes, 10, NOW)
+    names = [fn.__name__ for fn, _, _ in pipe.queued]
+    assert names == ["sadd",
+                     "zadd", "hset", "zrem", "hdel", "zrem",            # 00001
+                     "zadd", "zadd", "hset", "zrem"]                    # 00002
+    pipe.execute()
+    total, items = regcount.listing(r, "00001", NOW)
+    assert total == 40 and items[0]["contact"] == "sip:7000-1@192.0.2.1:5060"
+    assert regcount.listing(r, "00002", NOW)[0] == 2
+    # the same as one AOR at a time
+    one = _Redis()
+    for t, aor, contacts in notes:
+        regcount.record(one, t, aor, contacts, 10, NOW)
+    assert (one.z, one.h, one.s) == (r.z, r.h, r.s)
