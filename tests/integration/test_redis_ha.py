@@ -191,6 +191,12 @@ def test_primary_killed_edge_recovers_within_bound(ha_edge: tuple[Edge, RedisHA]
         old = ha.primary()
         os.kill(e.stack.redis.pid, signal.SIGKILL)               # the primary dies
         t0 = time.monotonic()
+        # within its first poll interval the node has not noticed yet: every
+        # worker may still check a password against the node's device cache
+        # (README, Request path); from then on it answers 503 until it reaches
+        # the promoted replica
+        wait_for(lambda: e.node_model_version() == -1, timeout=5, interval=0.01,
+                 what="the node noticed the outage")
         recovered = None
         while time.monotonic() - t0 < FAILOVER_BOUND:
             # a wrong password never passes, whatever Redis is doing
