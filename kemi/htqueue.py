@@ -1,7 +1,8 @@
 """Notes that SIP workers leave in a Kamailio htable (shared memory, no I/O)
 for the node's timer process to write to Redis, all of a poll's in one
 pipelined round trip (kemi/poller.py): the registration counts
-(kemi/registrations.py)."""
+(kemi/registrations.py) and the trust of an identity at an address
+(kemi/security.py)."""
 
 from __future__ import annotations
 

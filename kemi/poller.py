@@ -9,7 +9,8 @@ holding no model), so they answer 503 instead of trusting a cache. One MGET per
 interval per node -- not per request. The same MGET reads the bans' version;
 when any node changed the bans, this node's ban table is refilled from Redis.
 Then the registration counts the workers noted since the last poll are
-written (kemi/registrations.py, one pipelined round trip when there are any).
+written (kemi/registrations.py, one pipelined round trip when there are any),
+and the trust of identities at addresses (kemi/security.py flush_trust).
 
 The node-wide device cache (kemi/nodecache.py) follows the model from here:
 what a change made stale there is removed *before* the new cache version is
@@ -71,6 +72,8 @@ def poll() -> None:
         _state["last"] = up
     if up:
         registrations.flush()       # registration counts noted since the last poll
+        if security.enabled():
+            security.flush_trust()  # and the trust of identities at addresses
     if up and bans_ver != _bans["ver"] and security.enabled():
         # the bans are not the read model: failing to mirror them keeps the
         # node's current ban table (and the node serving), retried next poll

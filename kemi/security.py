@@ -37,7 +37,7 @@ import KSR
 
 from edgecore import guard
 from edgestore import guard as guardstore
-from kemi import context, counters
+from kemi import context, counters, htqueue
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
 from kemi.replies import send
@@ -50,6 +50,10 @@ BAN_TABLE = "edgeban"
 # (guard.trust_stamp), so that write is made at most once per
 # security.trust_refresh per node -- one shared-memory item per pair, not two
 GOOD_TABLE = "edgegood"
+# (identity, source) pairs that authenticated, not yet recorded as trusted in
+# Redis: the node's timer process writes them (flush_trust), all of a poll's
+# in one round trip -- never a worker's round trip on a first registration
+TRUST_QUEUE = "edgetrustq"
 
 
 def _trust_key(authuser: str, src: str) -> str:
@@ -168,6 +172,8 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
     if src in w.exemptions:
         return
     now = time.time()
+    if checked:         # a success noted before must not be written after this failure
+        KSR.htable.sht_rm(TRUST_QUEUE, _trust_key(authuser, src))
     try:
         src_until, id_until = guardstore.auth_failed(
             w.redis, src, authuser if checked else "", now, sec.window,
@@ -190,10 +196,11 @@ def auth_failed(authuser: str, checked: bool = True) -> None:
 
 
 def auth_succeeded(authuser: str, src: str = "") -> None:
-    """Remember that this identity authenticates from this source: written to
-    Redis after the request is answered (see Worker.defer), at most once per
+    """Remember that this identity authenticates from this source: noted in
+    the node's `edgetrustq` table and written to Redis by its timer process
+    (flush_trust, within one poll interval), at most once per
     security.trust_refresh per node -- this node's `edgegood` entry, shared
-    by its workers, says when it was written."""
+    by its workers, says when it was noted."""
     if not enabled():
         return
     src = src or str(KSR.kx.get_srcip())
@@ -206,6 +213,24 @@ def auth_succeeded(authuser: str, src: str = "") -> None:
         KSR.htable.sht_seti(GOOD_TABLE, key, stamp)    # refreshes its expiry, no I/O
         return
     KSR.htable.sht_seti(GOOD_TABLE, key, guard.trust_stamp(now))
-    trusted_for = sec.trusted_for
-    # written once the request is answered: never a second trip before it
-    w.defer(lambda client: guardstore.auth_succeeded(client, authuser, src, now, trusted_for))
+    KSR.htable.sht_sets(TRUST_QUEUE, key, f"{now:.3f}")
+
+
+def flush_trust() -> int:
+    """Timer process: the trust noted since the last poll, written in one
+    pipelined round trip. Redis down: dropped (the pair's next success after
+    trust_refresh notes it again), as a failed deferred write was. Returns
+    the notes taken."""
+    notes = htqueue.drain(TRUST_QUEUE, TRUST_QUEUE)
+    if not notes:
+        return 0
+    w = context.worker()
+    try:
+        pipe = w.redis.pipeline(transaction=False)
+        for key, at in notes:
+            authuser, _, src = key.rpartition("|")
+            guardstore.auth_succeeded(pipe, authuser, src, float(at), w.cfg.security.trusted_for)
+        pipe.execute()
+    except Exception as exc:
+        KSR.warn(f"security: {len(notes)} trust notes not written: {exc}\n")
+    return len(notes)

@@ -138,11 +138,13 @@ def test_cache_version_never_repeats_when_redis_goes_backwards(ksr):
 
 
 def test_each_poll_writes_the_registration_counts_noted_since_the_last(ksr):
+    """... and the trust of identities at addresses (kemi/security.py)."""
     w = use(FakeWorker())
     w.redis = Client(reply=["3", "17", None, "e1"])
     poller.poll()
-    assert ksr.called("htable.sht_iterator_start") == [("edgeregq", "edgeregq")]
-    assert ksr.called("htable.sht_iterator_end") == [("edgeregq",)]
+    assert ksr.called("htable.sht_iterator_start") == [("edgeregq", "edgeregq"),
+                                                       ("edgetrustq", "edgetrustq")]
+    assert ksr.called("htable.sht_iterator_end") == [("edgeregq",), ("edgetrustq",)]
     ksr.calls.clear()
     w.redis = Client(error=redis.ConnectionError("refused"))
     poller.poll()                           # Redis down: the notes wait in the table

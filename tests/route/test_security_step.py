@@ -6,7 +6,7 @@ import pytest
 
 from fakes import FakeWorker, use
 from edgecore import guard
-from kemi import security
+from kemi import htqueue, security
 from kemi.context import Request
 from kemi.ksrconst import CONTINUE, STOP
 
@@ -130,41 +130,64 @@ def test_locked_identity_only_from_its_trusted_sources(ksr, worker):
     assert security.identity_locked("000037002") is False      # not locked at all
 
 
-def test_success_recorded_once_per_refresh_after_the_reply(ksr, worker, monkeypatch):
-    """The trust write waits until the request is answered (one pipelined
-    round trip), and is made at most once per trust_refresh on the node:
+def test_success_noted_for_the_timer_once_per_refresh(ksr, worker, monkeypatch):
+    """A worker makes no round trip for a success: the pair is noted in the
+    node's `edgetrustq` table, at most once per trust_refresh on the node --
     the pair's one `edgegood` entry (shared by the node's workers) says when
-    it was written, and every success refreshes the entry."""
-    request(ksr)
+    it was noted, and every success refreshes the entry -- and the timer
+    process writes a poll's notes in one pipelined round trip
+    (security.flush_trust)."""
+    table = shared_tables(ksr, monkeypatch)
     clock = [1_800_000_000.0]
     monkeypatch.setattr(security.time, "time", lambda: clock[0])
-    table: dict[tuple[str, str], int] = {}
-    ksr.results["htable.sht_get"] = lambda t, k: table.get((t, k))
-    ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__((t, k), v) or 1
-    ksr.results["htable.sht_rm"] = lambda t, k: table.pop((t, k), None) and 1
+    pair = "000037001|203.0.113.7"
     security.auth_succeeded("000037001")
     security.auth_succeeded("000037001")
-    assert worker.redis.calls == []                 # nothing before the reply
-    worker.flush_deferred()
-    assert [c[0] for c in worker.redis.calls] == ["edge_auth_ok"]
-    assert worker.redis.round_trips == 1
+    assert worker.redis.calls == [] and not worker.deferred     # no round trip, none deferred
     stamp = 1_800_000_000 - guard.TRUST_EPOCH
-    assert table == {(security.GOOD_TABLE, "000037001|203.0.113.7"): stamp}
+    assert table == {(security.GOOD_TABLE, pair): stamp,
+                     (security.TRUST_QUEUE, pair): "1800000000.000"}
+    assert security.flush_trust() == 1                          # the timer's poll
+    assert [(c[0], c[1][:2]) for c in worker.redis.calls] == [
+        ("edge_auth_ok", ("000037001", "203.0.113.7"))]
+    assert worker.redis.round_trips == 1
     refresh = worker.cfg.security.trust_refresh
     clock[0] += refresh - 1
     security.auth_succeeded("000037001")            # another worker of the node
-    worker.flush_deferred()
-    assert worker.redis.round_trips == 1
-    assert ksr.called("htable.sht_seti")[-1][1:] == ("000037001|203.0.113.7", stamp)
-    clock[0] += 1                                   # trust_refresh since the write
+    assert security.flush_trust() == 0 and worker.redis.round_trips == 1
+    assert ksr.called("htable.sht_seti")[-1][1:] == (pair, stamp)     # refreshed, same stamp
+    clock[0] += 1                                   # trust_refresh since the note
     security.auth_succeeded("000037001")
-    worker.flush_deferred()
-    assert worker.redis.round_trips == 2
-    assert table == {(security.GOOD_TABLE, "000037001|203.0.113.7"): stamp + refresh}
+    assert security.flush_trust() == 1 and worker.redis.round_trips == 2
+    assert table == {(security.GOOD_TABLE, pair): stamp + refresh}
     # a failure from that source revokes its trust in Redis: the next
     # success records it again
     security.auth_failed("000037001")
     assert not table
     security.auth_succeeded("000037001")
-    worker.flush_deferred()
+    assert security.flush_trust() == 1
     assert [c[0] for c in worker.redis.calls].count("edge_auth_ok") == 3
+
+
+def test_a_failure_drops_a_success_not_yet_written(ksr, worker, monkeypatch):
+    """The success noted before a failure from that source is never written
+    after it: the failure revoked that source's trust in Redis."""
+    shared_tables(ksr, monkeypatch)
+    security.auth_succeeded("000037001")
+    security.auth_failed("000037001")
+    assert security.flush_trust() == 0
+    assert [c[0] for c in worker.redis.calls] == ["edge_auth_fail"]
+
+
+def shared_tables(ksr, monkeypatch) -> dict[tuple[str, str], object]:
+    """A request, and the node's htables as one dict (table, key) -> value;
+    the timer's drain of a queue takes that table's entries out."""
+    request(ksr)
+    table: dict[tuple[str, str], object] = {}
+    ksr.results["htable.sht_get"] = lambda t, k: table.get((t, k))
+    ksr.results["htable.sht_seti"] = lambda t, k, v: table.__setitem__((t, k), v) or 1
+    ksr.results["htable.sht_sets"] = lambda t, k, v: table.__setitem__((t, k), v) or 1
+    ksr.results["htable.sht_rm"] = lambda t, k: table.pop((t, k), None) and 1
+    monkeypatch.setattr(htqueue, "drain", lambda t, it: [
+        (k, str(table.pop((tt, k)))) for tt, k in list(table) if tt == t])
+    return table
