@@ -135,6 +135,7 @@ def first_registration(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPoo
         m = bl.measure(system, bl.SIPP_DIR / "register.xml", files, len(rows), work, limit=100)
         steps = stepprofile.per_request(steps0, bl.step_snapshot(rpc), m.completed)
         shm.append(int(rpc("core.shmmem")["real_used"]))
+        tables = rpc("htable.stats") if not base else []
         cache_bytes = edge.node_cache_bytes() if not base else 0
     finally:
         if base:
@@ -150,6 +151,10 @@ def first_registration(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPoo
         print(f"  of which the device cache filled: {shm[1] - shm[0]:,} B "
               f"({(shm[1] - shm[0]) / len(rows):,.0f} B per device of the read model); "
               f"emptying it freed {cache_bytes:,} B ({cache_bytes / len(rows):,.0f} B per device)")
+    if tables:
+        print("htable items after the run: " + ", ".join(
+            f"{t.get('name')} {t.get('all')}" for t in (tables if isinstance(tables, list) else [tables])
+            if isinstance(t, dict) and t.get("all")))
     if steps:
         print(f"\nKEMI steps (1 run in {stepprofile.SAMPLE_EVERY} timed; per completed request):")
         print("\n".join(bl.step_lines(steps, limit=15)))
