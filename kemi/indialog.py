@@ -30,20 +30,27 @@ def cancel(req: Request) -> int:
 def within(req: Request) -> int:
     if KSR.siputils.has_totag() < 0:
         return CONTINUE
-    if KSR.dialog.is_known_dlg() > 0:
-        why = parties.steered()
+    # known before loose routing, as after it: the dialog module looks the
+    # dialog up by Call-ID and tags, whatever the Route says
+    known = KSR.dialog.is_known_dlg() > 0
+    party, rr_text = None, None
+    if known:
+        ruri, routes = context.pv_str("$ru"), context.pv_str(parties.ROUTES)
+        rr_text = ruri + routes          # the edge's Record-Route parameters are in there
+        party = parties.receiver()
+        why = parties.steered(party, ruri, routes) if party is not None else None
         if why is not None:
             KSR.notice(f"edge: in-dialog {context.pv_str('$rm')} from {KSR.kx.get_srcip()} "
                        f"steered out of its dialog ({why}): refused\n")
             return STOP if KSR.is_ACK() else send(403, "Forbidden - Outside The Dialog")
     if KSR.rr.loose_route() > 0:
-        if KSR.dialog.is_known_dlg() < 0:
+        if not known:
             # a Route to the edge is not enough: only dialogs the edge set up
             return STOP if KSR.is_ACK() else send(481, "Call/Transaction Does Not Exist")
-        parties.to_party()
+        parties.to_party(party)
         if KSR.is_INVITE() or KSR.is_UPDATE():      # a target refresh (RFC 3261 12.2)
             parties.note_caller()
-        if not media.in_dialog():
+        if not media.in_dialog(rr_text):
             return send(503, "Service Unavailable - Media Relay Down")
         if KSR.is_ACK():
             KSR.tm.t_relay()

@@ -195,13 +195,25 @@ def _end_call(downstream: bool, sender_contact: str) -> None:
     KSR.rtpengine.rtpengine_delete(media.delete_flags(_offerer_tag(downstream)))
 
 
-def in_dialog() -> bool:
+def _routed(param: str, rr_text: str | None) -> bool:
+    """After loose routing: the edge's Record-Route had ``param``.
+    rr check_route_param compiles a regular expression on every KEMI call;
+    ``rr_text`` (the request's R-URI and Route values as received, which
+    hold every parameter loose_route can have consumed) lets a parameter
+    absent from it be answered without one. None: always ask."""
+    if rr_text is not None and param not in rr_text.lower():
+        return False
+    return KSR.rr.check_route_param(param) > 0
+
+
+def in_dialog(rr_text: str | None = None) -> bool:
     """A request inside an anchored dialog: re-offer (re-INVITE/UPDATE with
     SDP) or answer (ACK with SDP) with the flags of this request's direction;
     delete the whole call on BYE; end a call whose answer could not be
     anchored (``_reject``) at its ACK. False: rtpengine could not take an
-    offer or answer (the request is refused with 503)."""
-    if KSR.rr.check_route_param(RR_MEDIA) < 0:
+    offer or answer (the request is refused with 503). ``rr_text``: see
+    ``_routed``."""
+    if not _routed(RR_MEDIA, rr_text):
         return True
     downstream = KSR.rr.is_direction("downstream") > 0
     down = KSR.dialog.var_get(V_MEDIA_DOWN)
@@ -214,8 +226,8 @@ def in_dialog() -> bool:
         if KSR.rtpengine.rtpengine_delete(media.delete_flags(_offerer_tag(downstream))) < 0:
             KSR.err("rtpengine could not delete the session of %s\n" % context.pv_str("$ci"))
         return True
-    caller_web = KSR.rr.check_route_param(RR_WEBRTC_CALLER) > 0
-    callee_web = KSR.rr.check_route_param(RR_WEBRTC_CALLEE) > 0
+    caller_web = _routed(RR_WEBRTC_CALLER, rr_text)
+    callee_web = _routed(RR_WEBRTC_CALLEE, rr_text)
     sender_web, receiver_web = (caller_web, callee_web) if downstream else \
         (callee_web, caller_web)
     KSR.setbflag(FLB_MEDIA)

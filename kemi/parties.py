@@ -18,6 +18,8 @@ from edgecore import dialogs
 from kemi import context, peers
 
 VAR_PREFIX = "p:"
+# every Route header value of the request, comma-joined
+ROUTES = "$(hdr(Route)[*])"
 
 
 def _source_uri() -> str:
@@ -70,31 +72,32 @@ def _is_peer(uri: str) -> bool:
         (hp in peers.peers() or hp == peers.own_address())
 
 
-def steered() -> str | None:
-    """Before loose routing an in-dialog request of a known dialog: why it
-    would leave the dialog (None: it goes to its other party). A dialog
-    without records (set up before they were kept) is not judged."""
-    party = _party(context.pv_str("$tt"))
-    if party is None:
-        return None
+def receiver() -> tuple[str, str] | None:
+    """Inside a known dialog: the recorded (source, Contact) of the party the
+    request being routed goes to (the one whose tag is its To tag); None for
+    a dialog without records (set up before they were kept)."""
+    return _party(context.pv_str("$tt"))
+
+
+def steered(party: tuple[str, str], ruri: str, routes: str) -> str | None:
+    """Before loose routing an in-dialog request to ``party`` (receiver()),
+    with R-URI ``ruri`` and Route header values ``routes`` (ROUTES): why it
+    would leave the dialog (None: it goes to its other party)."""
     source, contact = party
-    routes = dialogs.route_uris(context.pv_str("$(hdr(Route)[*])"))
-    return dialogs.steered(context.pv_str("$ru"), routes, contact, source, _is_self, _is_peer)
+    return dialogs.steered(ruri, dialogs.route_uris(routes), contact, source, _is_self, _is_peer)
 
 
-def to_party() -> None:
+def to_party(party: tuple[str, str] | None) -> None:
     """After loose routing, no further hop: the request goes to where the
-    receiving party really is -- the alias nathelper put in its Contact, or
-    its recorded source when its Contact names another host (as a REGISTER's
-    does, kemi/nat.py) -- never to whatever host that Contact names."""
+    receiving ``party`` (receiver()) really is -- the alias nathelper put in
+    its Contact, or its recorded source when its Contact names another host
+    (as a REGISTER's does, kemi/nat.py) -- never to whatever host that
+    Contact names."""
     if KSR.isdsturiset():
         return
     had_alias = dialogs.uri_param(context.pv_str("$ru"), "alias") is not None
     KSR.nathelper.handle_ruri_alias()
-    if had_alias:
-        return
-    party = _party(context.pv_str("$tt"))
-    if party is None:
+    if had_alias or party is None:
         return
     source, contact = dialogs.hostport(party[0]), dialogs.hostport(party[1])
     if source is not None and (contact is None or contact[0] != source[0]):

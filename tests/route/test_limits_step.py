@@ -127,24 +127,51 @@ def test_in_dialog_request_steered_out_is_refused_before_loose_routing(ksr, work
     assert not ksr.called("rr.loose_route") and not ksr.called("tm.t_relay")
 
 
-def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
-    """The callee answered with a Contact on another host than its own: the
-    caller's requests, addressed to that Contact, go to the callee."""
-    ksr.message("INFO", ru="sip:uas@127.0.0.99:5090", tt="calleetag",
-                **{"(hdr(Route)[*])": "<sip:127.0.0.1:5060;lr;did=1>"})
+def to_party(ksr, method: str, ruri: str, route: str, party: str) -> None:
+    """An in-dialog request of a known dialog, to its party (recorded as
+    "<source> <Contact>"), loose-routed and relayed."""
+    ksr.message(method, ru=ruri, tt="calleetag", **{"(hdr(Route)[*])": route})
     ksr.results["siputils.has_totag"] = 1
     ksr.results["dialog.is_known_dlg"] = 1
     ksr.results["is_myself"] = True
     ksr.results["rr.loose_route"] = 1
     ksr.results["rr.check_route_param"] = -1
-    ksr.results["dialog.var_get"] = "sip:127.0.0.83:5090 sip:uas@127.0.0.99:5090"
+    ksr.results["dialog.var_get"] = party
     ksr.results["tm.t_relay"] = 1
+
+
+def test_in_dialog_request_to_its_party_goes_to_where_it_really_is(ksr, worker):
+    """The callee answered with a Contact on another host than its own: the
+    caller's requests, addressed to that Contact, go to the callee."""
+    to_party(ksr, "INFO", "sip:uas@127.0.0.99:5090", "<sip:127.0.0.1:5060;lr;did=1>",
+             "sip:127.0.0.83:5090 sip:uas@127.0.0.99:5090")
     assert indialog.within(Request()) == STOP
     assert ksr.called("setdsturi") == [("sip:127.0.0.83:5090",)]
     assert ksr.called("tm.t_relay")
+    # the dialog and its party looked up once for the check and the routing
+    assert ksr.called("dialog.is_known_dlg") == [()]
+    assert ksr.called("dialog.var_get") == [("p:calleetag",)]
+    # no "ma=1" in the R-URI or Route: not anchored, asked without a regex
+    assert not ksr.called("rr.check_route_param")
     # a Contact on its own host: its port is the party's to choose
     ksr.calls.clear()
     ksr.message("INFO", ru="sip:uas@127.0.0.83:5060")
     ksr.results["dialog.var_get"] = "sip:127.0.0.83:40001;transport=tcp sip:uas@127.0.0.83"
     assert indialog.within(Request()) == STOP
     assert not ksr.called("setdsturi") and ksr.called("tm.t_relay")
+
+
+@pytest.mark.parametrize("route, asked", [
+    ("<sip:127.0.0.1:5060;lr;ftag=a;ma=1>", [("ma=1",)]),
+    ("<sip:127.0.0.1:5060;lr;ftag=a;MA=1>", [("ma=1",)]),
+    ("<sip:127.0.0.1:5060;lr;ftag=a>", []),
+])
+def test_in_dialog_media_parameter_asked_only_when_the_route_may_carry_it(ksr, worker, route,
+                                                                           asked):
+    """rr check_route_param compiles a regex per KEMI call: asked only when
+    the R-URI or a Route value holds the parameter's text at all."""
+    to_party(ksr, "BYE", "sip:uas@127.0.0.83:5090", route,
+             "sip:127.0.0.83:5090 sip:uas@127.0.0.83:5090")
+    assert indialog.within(Request()) == STOP
+    assert ksr.called("rr.check_route_param") == asked
+    assert ksr.called("tm.t_relay")
