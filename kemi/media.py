@@ -121,6 +121,8 @@ def answer_on_reply(code: int, first: bool) -> None:
     """Reply route: a 1xx/2xx ``code`` of a relayed request, ``first``: the
     transaction's first 2xx (see the module doc)."""
     branch, call = KSR.isbflagset(FLB_MEDIA), _flag_avp(ANCHORED)
+    if not branch and not call:
+        return                          # no branch anchored: the reply passes as it is
     has_sdp = KSR.textops.has_body_type("application/sdp") > 0
     sender_web, receiver_web = KSR.isbflagset(FLB_WEBRTC), _flag_avp(OFFERER_WEBRTC)
     rewritten = True

@@ -119,16 +119,19 @@ def on_branch() -> None:
 
 def on_reply() -> None:
     """Reply route of relayed requests."""
-    identity.on_reply()
     code = int(KSR.pv.get("$rs") or 0)
-    first = media.first_answer(code)
-    if first and calls.in_call() and context.pv_str("$rm") == "INVITE":
-        calls.answered(code, context.pv_str("$rr"))
-    if 200 <= code < 300 and context.pv_str("$rm") in ("INVITE", "UPDATE"):
-        parties.note_answer()           # where the callee is (or moved its Contact to)
-    if code < 200 and media.answered() and context.pv_str("$rm") == "INVITE":
+    method = context.pv_str("$rm")
+    if code < 200 and method == "INVITE" and media.answered():
         cancel_late_fork()
         return                      # tm discards it: the caller has its answer
+    if code == 100:
+        return                      # hop by hop: tm relays no 100 (RFC 3261 16.7)
+    identity.on_reply()
+    first = media.first_answer(code)
+    if first and method == "INVITE" and calls.in_call():
+        calls.answered(code, context.pv_str("$rr"))
+    if 200 <= code < 300 and method in ("INVITE", "UPDATE"):
+        parties.note_answer()           # where the callee is (or moved its Contact to)
     if 100 < code < 300:
         media.answer_on_reply(code, first)
         # the Contact of a NATed device gets its real address -- by the node

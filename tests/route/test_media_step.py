@@ -149,6 +149,19 @@ def test_late_fork_cancel_waits_for_the_answering_process(ksr):
     assert len(ksr.called("tmx.t_cancel_branches")) == relay.LATE_FORK_TRIES
 
 
+def test_100_trying_is_left_alone(ksr):
+    """tm relays no 100: nothing to strip or anchor in it."""
+    reply(ksr, 100, sdp=False)
+    relay.on_reply()
+    assert [n for n, _ in ksr.calls] == ["pv.get", "pv.get", "pv.is_null"]   # $rs $rm answered?
+
+
+def test_reply_of_an_unanchored_call_is_not_looked_into(ksr):
+    reply(ksr, 183, branch_anchored=False, call_anchored=False)
+    answer(ksr)
+    assert not ksr.called("textops.has_body_type") and not manage(ksr)
+
+
 def test_provisional_before_any_answer_cancels_nothing(ksr):
     reply(ksr, 180, sdp=False)
     relay.on_reply()
