@@ -134,6 +134,16 @@ end
 -- Runtime protection state (edgestore/guard.py): not part of the generation
 -- model, written by any node, read back into every node's ban table.
 
+-- Trust: when an identity last authenticated from a source, as field
+-- "<identity lowercased>|<source>" (a source has no '|') of one of 4096 hashes
+-- chosen by the identity ("edge:trust:<3 hex digits of its SHA-1>"): a few
+-- dozen small fields per hash at 100k devices, kept compact by Redis
+-- (listpack), where a key per identity cost ~170 bytes each.
+local function trust_slot(identity, source)
+  local lid = string.lower(identity)
+  return 'edge:trust:' .. string.sub(redis.sha1hex(lid), 1, 3), lid .. '|' .. source
+end
+
 -- edge_auth_fail(source, identity, now, window, source_max, identity_max, ban_time
 --                [, window, source_max, identity_max, ban_time]...)
 --   -> {until of the source's ban decided now (0: none), same for the identity}
@@ -181,7 +191,10 @@ local function edge_auth_fail(keys, args)
     i, first = i + 4, false
   end
   -- a source that failed for this identity is no longer trusted for it
-  if id ~= '' and src ~= '' then redis.call('ZREM', 'edge:good:' .. lid, src) end
+  if id ~= '' and src ~= '' then
+    local key, field = trust_slot(id, src)
+    redis.call('HDEL', key, field)
+  end
   return out
 end
 
@@ -201,12 +214,23 @@ local function edge_unban(keys, args)
 end
 
 -- edge_auth_ok(identity, source, now, trusted_for): the identity authenticated
--- from this source, which becomes trusted for it
+-- from this source, which becomes trusted for it (for trusted_for seconds
+-- from the whole second it did: never longer). The hash lives trusted_for
+-- after its last write; its fields older than that are removed by a write,
+-- at most once per trusted_for per hash (field "~": when it last was).
 local function edge_auth_ok(keys, args)
-  local key = 'edge:good:' .. string.lower(args[1])
-  local now, keep = tonumber(args[3]), tonumber(args[4])
-  redis.call('ZADD', key, now, args[2])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - keep)
+  local key, field = trust_slot(args[1], args[2])
+  local now, keep = math.floor(tonumber(args[3])), tonumber(args[4])
+  redis.call('HSET', key, field, now)
+  if now - (tonumber(redis.call('HGET', key, '~') or '0') or 0) >= keep then
+    local all = redis.call('HGETALL', key)
+    for i = 1, #all, 2 do
+      if all[i] ~= '~' and (tonumber(all[i + 1]) or 0) < now - keep then
+        redis.call('HDEL', key, all[i])
+      end
+    end
+    redis.call('HSET', key, '~', now)
+  end
   redis.call('EXPIRE', key, keep)
   return 1
 end
@@ -214,8 +238,9 @@ end
 -- edge_trusted(identity, source, now, trusted_for) -> 1 if it authenticated
 -- from there lately
 local function edge_trusted(keys, args)
-  local score = redis.call('ZSCORE', 'edge:good:' .. string.lower(args[1]), args[2])
-  if score and tonumber(score) >= tonumber(args[3]) - tonumber(args[4]) then return 1 end
+  local key, field = trust_slot(args[1], args[2])
+  local t = redis.call('HGET', key, field)
+  if t and tonumber(t) >= tonumber(args[3]) - tonumber(args[4]) then return 1 end
   return 0
 end
 

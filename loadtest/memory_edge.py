@@ -32,10 +32,13 @@ from loadtest.soak import shm_by_site  # noqa: E402
 
 
 def family(key: str) -> str:
-    """A key up to its parts that name one thing (digits, '@', '|'):
-    edge:regs:t0001:info -> edge:regs:*:info, edge:good:1001@t -> edge:good:*."""
-    parts = key.split(":")
-    return ":".join("*" if any(c.isdigit() or c in "@|." for c in p) else p for p in parts)
+    """A key up to its parts that name one thing (digits, '@', '|', a short
+    hex bucket): edge:regs:00101:info -> edge:regs:*:info, edge:trust:cff ->
+    edge:trust:*."""
+    def one(p: str) -> bool:
+        return any(c.isdigit() or c in "@|." for c in p) or (
+            0 < len(p) <= 4 and all(c in "0123456789abcdef" for c in p))
+    return ":".join("*" if one(p) else p for p in key.split(":"))
 
 
 def redis_families(r: Any) -> dict[str, list[int]]:
