@@ -8,6 +8,7 @@ reads that fetch these records are the store's (:mod:`edgestore.readmodel`).
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,23 +95,48 @@ class Device:
 
     # the node-wide cache keeps one entry per device in Kamailio's shared
     # memory: a compact form (fields split by the unit separator, which no
-    # auth username, tenant id, extension or HA1 can contain)
+    # auth username, tenant id, extension or HA1 can contain), in bytes per
+    # registered device: the auth username left out when it is the
+    # provisioning default (tenant id + extension, edgectl.provision), an
+    # MD5 HA1 in base64 (22 characters, not 32), trailing empty fields left out
     def pack(self) -> str:
         m = "" if self.max_calls is None else str(self.max_calls)
-        return "\x1f".join((self.auth_username, self.tenant, self.extension, self.ha1, m,
-                            self.name.replace("\x1f", ""), "g" if self.global_number else ""))
+        au = "" if self.auth_username == self.tenant + self.extension else self.auth_username
+        fields = [au, self.tenant, self.extension, _pack_ha1(self.ha1), m,
+                  self.name.replace("\x1f", ""), "g" if self.global_number else ""]
+        while fields[-1] == "":
+            fields.pop()
+        return "\x1f".join(fields)
 
     @classmethod
     def unpack(cls, raw: str | None) -> "Device | None":
         if not raw:
             return None
         parts = raw.split("\x1f")
-        if not 5 <= len(parts) <= 7:
+        if not 4 <= len(parts) <= 7:
             return None
-        parts += [""] * (7 - len(parts))   # packed before display names / the flag
+        parts += [""] * (7 - len(parts))   # trailing empty fields, or packed before them
         u, t, x, h, m, n, g = parts
-        return cls(auth_username=u, tenant=t, extension=x, ha1=h,
+        return cls(auth_username=u or t + x, tenant=t, extension=x, ha1=_unpack_ha1(h),
                    max_calls=int(m) if m else None, name=n, global_number=g == "g")
+
+
+def _pack_ha1(ha1: str) -> str:
+    """An MD5 HA1 (32 lowercase hex digits) as 22 base64 characters; any
+    other form as it is (a hex digest never has 22 characters)."""
+    if len(ha1) != 32 or ha1 != ha1.lower():
+        return ha1
+    try:
+        raw = bytes.fromhex(ha1)
+    except ValueError:
+        return ha1
+    return base64.b64encode(raw).decode()[:22] if len(raw) == 16 else ha1
+
+
+def _unpack_ha1(packed: str) -> str:
+    if len(packed) == 22:
+        return base64.b64decode(packed + "==").hex()
+    return packed
 
 
 @dataclass(frozen=True)
