@@ -8,8 +8,10 @@ every device once (the first registration `make bench` measures), waits
 until the registrar's notes reached Redis, and prints what registering added:
 Redis ``used_memory`` and ``MEMORY USAGE`` of every key by family, Kamailio
 ``core.shmmem`` and ``mod.stats all shm`` by allocation site -- each per
-registered contact. A diagnostic in a minute at 10k devices; `make bench`
-(its ``memory`` block, same before/after) is the measurement.
+registered contact; and the node device cache's shm (kemi/nodecache.py,
+filled before registering; what emptying it frees), which make bench
+counts too. A diagnostic in a minute at 10k devices; `make bench` (its
+``memory`` block, same before/after) is the measurement.
 
     loadtest/memory_edge.py --devices 10000 --tenants 100
 """
@@ -84,10 +86,16 @@ def wait_listed(r: Any, devices: int, timeout: float = 60) -> int:
         time.sleep(0.2)
 
 
-def report(before: dict[str, Any], after: dict[str, Any], n: int, top: int) -> list[str]:
+def report(before: dict[str, Any], after: dict[str, Any], n: int, top: int,
+           cache: int = 0) -> list[str]:
+    """What registering added, per registered contact; ``cache``: the node
+    device cache's shm (filled before registering), counted as make bench
+    does."""
     d_redis, d_shm = after["redis"] - before["redis"], after["shm"] - before["shm"]
-    lines = [f"per registered contact ({n:,}): Redis {d_redis / n:,.0f} B + shm {d_shm / n:,.0f} B"
-             f" = {(d_redis + d_shm) / n:,.0f} B", "", "Redis by key family (MEMORY USAGE):"]
+    lines = [f"per registered contact ({n:,}): Redis {d_redis / n:,.0f} B + shm "
+             f"{(d_shm + cache) / n:,.0f} B (registration {d_shm / n:,.0f} + device cache "
+             f"{cache / n:,.0f}) = {(d_redis + d_shm + cache) / n:,.0f} B",
+             "", "Redis by key family (MEMORY USAGE):"]
     fams = {f: (after["families"].get(f, [0, 0])[0] - before["families"].get(f, [0, 0])[0],
                 after["families"].get(f, [0, 0])[1] - before["families"].get(f, [0, 0])[1])
             for f in before["families"].keys() | after["families"].keys()}
@@ -130,11 +138,12 @@ def main() -> int:
                 listed = wait_listed(r, len(rows))
                 after = snapshot(edge, r)
                 n = contacts(edge)
+                cache = edge.node_cache_bytes()
             finally:
                 r.close()
     print(f"{len(rows):,} devices in {a.tenants} tenants: {m.completed:,} registered "
           f"({m.failed} failed), {n:,} contacts, {listed:,} listed\n")
-    print("\n".join(report(before, after, max(1, n), a.top)))
+    print("\n".join(report(before, after, max(1, n), a.top, cache)))
     return 0
 
 
