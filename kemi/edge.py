@@ -209,6 +209,13 @@ class EdgeRouter:
             KSR.err("edge: read-model poll failed: %s\n" % traceback.format_exc())
         return 1
 
+    def ksr_flush_notes(self, msg: object, evname: str | None = None) -> int:
+        try:
+            poller.flush_notes()             # timer process of its own (kamailio/core.cfg)
+        except Exception:
+            KSR.err("edge: writing the queued notes failed: %s\n" % traceback.format_exc())
+        return 1
+
 
 def _timed_steps(req: context.Request, timed: stepprofile.Sample, steps: tuple[Step, ...],
                  names: tuple[str, ...]) -> None:

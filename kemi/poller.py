@@ -8,9 +8,8 @@ at (see edgecore.cache); -1 tells them the read model is unreachable (Redis down
 holding no model), so they answer 503 instead of trusting a cache. One MGET per
 interval per node -- not per request. The same MGET reads the bans' version;
 when any node changed the bans, this node's ban table is refilled from Redis.
-Then the registration counts the workers noted since the last poll are
-written (kemi/registrations.py, one pipelined round trip when there are any),
-and the trust of identities at addresses (kemi/security.py flush_trust).
+The notes the workers queue (registration counts, trust) are written by a
+second timer process (:func:`flush_notes`), never in the way of this poll.
 
 The node-wide device cache (kemi/nodecache.py) follows the model from here:
 what a change made stale there is removed *before* the new cache version is
@@ -70,10 +69,6 @@ def poll() -> None:
         else:
             KSR.err(f"read model unavailable: {problem}; answering 503\n")
         _state["last"] = up
-    if up:
-        registrations.flush()       # registration counts noted since the last poll
-        if security.enabled():
-            security.flush_trust()  # and the trust of identities at addresses
     if up and bans_ver != _bans["ver"] and security.enabled():
         # the bans are not the read model: failing to mirror them keeps the
         # node's current ban table (and the node serving), retried next poll
@@ -84,6 +79,21 @@ def poll() -> None:
             KSR.err(f"security: bans not mirrored: {exc!r}; keeping this node's copy\n")
     if up:
         nodecache.fill(w.redis, cache_ver, w.cfg.cache.poll_ms / 2000)
+
+
+def flush_notes() -> None:
+    """The notes the workers queued -- registration counts (kemi/registrations.py)
+    and the trust of identities at addresses (kemi/security.py) -- written by
+    a timer process of their own (kamailio/core.cfg `notes`): after a burst
+    of first registrations that work takes seconds, and the version poll
+    above, which bounds how long a removed device or a changed password is
+    honoured, must not wait behind it. With the read model unreachable (as
+    this node's poll last saw it) the notes wait in their tables."""
+    if int(KSR.pv.get("$shv(edge_ver)") or -1) < 0:
+        return
+    registrations.flush()
+    if security.enabled():
+        security.flush_trust()
 
 
 def _cache_version(epoch: object, version: int) -> int:

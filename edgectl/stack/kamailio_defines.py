@@ -11,7 +11,7 @@ from edgectl.stack.topology import advertised_ports, dmq_address, server_id, sha
 # Defines whose value is a string in kamailio.cfg (rendered quoted); the
 # others are numbers or addresses and are rendered bare.
 _QUOTED_DEFINES = {"EDGE_NODE", "EDGE_DOMAIN", "RPC_SOCKET", "CTL_SOCKET", "RPC_FIFO", "RPC_REPLY_DIR",
-                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "GOOD_TABLE", "SIPPING_FROM",
+                   "KEMI_SCRIPT", "RTPENGINE_NG", "RTIMER_POLL", "RTIMER_NOTES", "GOOD_TABLE", "SIPPING_FROM",
                    "TLS_CERT", "TLS_KEY", "CDR_DB_URL", "DMQ_SERVER", "DS_LIST_FILE",
                    "DMQ_NOTIFY"}
 
@@ -99,6 +99,7 @@ def kamailio_defines(cfg: Config) -> dict[str, str]:
         "DLG_NOACK_TIMEOUT": cfg.sip.noack_timeout,
         "NONCE_EXPIRE": cfg.auth.nonce_expire,
         "RTIMER_POLL": f"name=poll;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
+        "RTIMER_NOTES": f"name=notes;interval={cfg.cache.poll_ms * 1000}u;mode=1;",
         "SIPPING_FROM": f"sip:keepalive@{cfg.node.domain}",
         "RPC_SOCKET": str(cfg.rpc_socket),
         "CTL_SOCKET": "unix:" + str(cfg.ctl_socket),

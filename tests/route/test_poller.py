@@ -137,15 +137,21 @@ def test_cache_version_never_repeats_when_redis_goes_backwards(ksr):
     assert ksr.pv["$shv(edge_cache)"] == -1
 
 
-def test_each_poll_writes_the_registration_counts_noted_since_the_last(ksr):
-    """... and the trust of identities at addresses (kemi/security.py)."""
+def test_the_notes_process_writes_the_registration_counts_noted_since_the_last(ksr):
+    """... and the trust of identities at addresses (kemi/security.py), in a
+    timer process of its own: the version poll writes none."""
     w = use(FakeWorker())
+    w.cfg.node.features = [*w.cfg.node.features, "antiflood"]
+    w.antiflood = True
     w.redis = Client(reply=["3", "17", None, "e1"])
     poller.poll()
+    assert not ksr.called("htable.sht_iterator_start")
+    poller.flush_notes()
     assert ksr.called("htable.sht_iterator_start") == [("edgeregq", "edgeregq"),
                                                        ("edgetrustq", "edgetrustq")]
     assert ksr.called("htable.sht_iterator_end") == [("edgeregq",), ("edgetrustq",)]
     ksr.calls.clear()
     w.redis = Client(error=redis.ConnectionError("refused"))
-    poller.poll()                           # Redis down: the notes wait in the table
+    poller.poll()
+    poller.flush_notes()                    # Redis down: the notes wait in the table
     assert not ksr.called("htable.sht_iterator_start")
