@@ -139,6 +139,10 @@ end
 -- chosen by the identity ("edge:trust:<3 hex digits of its SHA-1>"): a few
 -- dozen small fields per hash at 100k devices, kept compact by Redis
 -- (listpack), where a key per identity cost ~170 bytes each.
+-- how long a failure's time is kept against successes written late
+-- (kemi/security.py TRUST_NOTE_MAX_AGE: the timer drops older notes)
+local TRUST_FAIL_KEEP = 120
+
 local function trust_slot(identity, source)
   local lid = string.lower(identity)
   return 'edge:trust:' .. string.sub(redis.sha1hex(lid), 1, 3), lid .. '|' .. source
@@ -190,10 +194,15 @@ local function edge_auth_fail(keys, args)
     end
     i, first = i + 4, false
   end
-  -- a source that failed for this identity is no longer trusted for it
+  -- a source that failed for this identity is no longer trusted for it --
+  -- nor by a success that happened before this failure and is written after
+  -- it (the nodes' timers write successes up to a poll interval late, from
+  -- any node): its time is kept for TRUST_FAIL_KEEP seconds, and
+  -- edge_auth_ok writes no success older than it
   if id ~= '' and src ~= '' then
     local key, field = trust_slot(id, src)
     redis.call('HDEL', key, field)
+    redis.call('SET', 'edge:trustfail:' .. field, args[3], 'EX', TRUST_FAIL_KEEP)
   end
   return out
 end
@@ -220,6 +229,10 @@ end
 -- at most once per trusted_for per hash (field "~": when it last was).
 local function edge_auth_ok(keys, args)
   local key, field = trust_slot(args[1], args[2])
+  local failed = tonumber(redis.call('GET', 'edge:trustfail:' .. field) or '')
+  if failed and failed >= tonumber(args[3]) then
+    return 0                     -- this source failed for it since: no trust
+  end
   local now, keep = math.floor(tonumber(args[3])), tonumber(args[4])
   redis.call('HSET', key, field, now)
   if now - (tonumber(redis.call('HGET', key, '~') or '0') or 0) >= keep then

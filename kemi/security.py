@@ -216,18 +216,29 @@ def auth_succeeded(authuser: str, src: str = "") -> None:
     KSR.htable.sht_sets(TRUST_QUEUE, key, f"{now:.3f}")
 
 
+# A success note older than this is dropped, not written: Redis keeps a
+# failure's time against late successes for 120 s (edge.lua TRUST_FAIL_KEEP)
+TRUST_NOTE_MAX_AGE = 60
+
+
 def flush_trust() -> int:
     """Timer process: the trust noted since the last poll, written in one
-    pipelined round trip. Redis down: dropped (the pair's next success after
-    trust_refresh notes it again), as a failed deferred write was. Returns
-    the notes taken."""
+    pipelined round trip, each with the time of its success: Redis refuses a
+    success older than a failure of that pair it already has (a failure on
+    any node, written at once, may overtake a success queued here). Redis
+    down: dropped (the pair's next success after trust_refresh notes it
+    again), as a failed deferred write was; so is a note older than
+    TRUST_NOTE_MAX_AGE (a backlog). Returns the notes taken."""
     notes = htqueue.drain(TRUST_QUEUE, TRUST_QUEUE)
     if not notes:
         return 0
     w = context.worker()
+    oldest = time.time() - TRUST_NOTE_MAX_AGE
     try:
         pipe = w.redis.pipeline(transaction=False)
         for key, at in notes:
+            if float(at) < oldest:
+                continue
             authuser, _, src = key.rpartition("|")
             guardstore.auth_succeeded(pipe, authuser, src, float(at), w.cfg.security.trusted_for)
         pipe.execute()

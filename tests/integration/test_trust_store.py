@@ -56,3 +56,24 @@ def test_entries_older_than_trusted_for_leave_their_hash(tmp_path: Path):
         guard.auth_succeeded(r, "alice01", "203.0.113.9", NOW + KEEP + 1, KEEP)
         fields = set(r.hkeys(key)) - {"~"}
         assert fields == {"alice01|203.0.113.8", "alice01|203.0.113.9"}
+
+
+def test_a_success_written_after_a_later_failure_does_not_restore_trust(tmp_path: Path):
+    """The nodes' timers write a success up to a poll interval after it
+    happened; a failure of that pair, written at once from any node, may get
+    there first. The success older than the failure is refused; a success
+    after the failure is trust again."""
+    with scratch_redis(tmp_path) as r:
+        guard.auth_failed(r, "203.0.113.7", "alice01", NOW + 0.1, 60, 0, 0, 600)
+        guard.auth_succeeded(r, "alice01", "203.0.113.7", NOW, KEEP)   # queued note, older
+        assert not guard.trusted(r, "alice01", "203.0.113.7", NOW + 1, KEEP)
+        guard.auth_succeeded(r, "ALICE01", "203.0.113.7", NOW + 0.1, KEEP)   # same instant
+        assert not guard.trusted(r, "alice01", "203.0.113.7", NOW + 1, KEEP)
+        # another source's success is not this failure's business
+        guard.auth_succeeded(r, "alice01", "203.0.113.8", NOW, KEEP)
+        assert guard.trusted(r, "alice01", "203.0.113.8", NOW + 1, KEEP)
+        # the phone authenticates again after the failure: trusted again
+        guard.auth_succeeded(r, "alice01", "203.0.113.7", NOW + 2, KEEP)
+        assert guard.trusted(r, "alice01", "203.0.113.7", NOW + 3, KEEP)
+        # the failure's time is kept for a bounded while only
+        assert 0 < r.ttl("edge:trustfail:alice01|203.0.113.7") <= 120

@@ -191,3 +191,24 @@ def shared_tables(ksr, monkeypatch) -> dict[tuple[str, str], object]:
     monkeypatch.setattr(htqueue, "drain", lambda t, it: [
         (k, str(table.pop((tt, k)))) for tt, k in list(table) if tt == t])
     return table
+
+
+def test_the_timer_writes_each_success_with_its_own_time_and_drops_old_ones(ksr, worker,
+                                                                          monkeypatch):
+    """Redis refuses a success older than a failure of that pair it already
+    has (edge.lua): so the timer writes the time of the success, not its
+    own -- and a note older than TRUST_NOTE_MAX_AGE not at all (Redis keeps a
+    failure's time for a bounded while)."""
+    shared_tables(ksr, monkeypatch)
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(security.time, "time", lambda: clock[0])
+    security.auth_succeeded("000037001")
+    clock[0] += 0.15                                 # the next poll
+    assert security.flush_trust() == 1
+    (call,) = worker.redis.calls
+    assert call[0] == "edge_auth_ok" and float(call[1][2]) == 1_800_000_000.0
+    security.auth_failed("000037001")                # trust revoked; noted again later
+    security.auth_succeeded("000037001")
+    clock[0] += security.TRUST_NOTE_MAX_AGE + 1      # a backlog
+    assert security.flush_trust() == 1
+    assert [c[0] for c in worker.redis.calls].count("edge_auth_ok") == 1
