@@ -95,6 +95,12 @@ def invalidate(client: Any, gen: int, epoch: object, version: int) -> None:
     _publish()
 
 
+def forget() -> None:
+    """What this process knows of the table's source is void: the next
+    invalidate() empties it (kemi/poller.py: a renewed Redis connection)."""
+    _s.source = None
+
+
 def reset(gen: int, epoch: object, version: int) -> None:
     """Empty the table; every tenant is fetched again."""
     KSR.htable.sht_reset(TABLE)

@@ -29,7 +29,7 @@ from edgestore import guard as guardstore
 from edgestore import readmodel as rmstore
 from kemi import context, nodecache, registrations, security
 
-_state: dict[str, object] = {"last": None, "seen": None}
+_state: dict[str, object] = {"last": None, "seen": None, "cid": None}
 
 # what the workers' caches compare (kemi/context.py shv_version): a node-wide
 # counter bumped whenever the read model's (epoch, version) changes, -1 while
@@ -49,7 +49,11 @@ def poll() -> None:
 
     w = context.worker()
     bans_ver = None
+    cid = None
     try:
+        # which connection answers: a new one may reach a restarted or
+        # failed-over server, whose counter can have gone back and past
+        cid = w.redis.client_id()
         gen, ver, bans_ver, epoch = w.redis.mget(rmstore.GEN_KEY, rmstore.VER_KEY,
                                                  guardstore.BANS_VER_KEY, rmstore.EPOCH_KEY)
         version = int(ver) if gen is not None and ver is not None else -1
@@ -58,6 +62,16 @@ def poll() -> None:
         version, problem, epoch = -1, f"Redis unreachable: {exc}", None
     cache_ver = -1
     if version >= 0:
+        if _state["cid"] not in (None, cid):
+            # what this node derived from the old connection's answers --
+            # which changes it handled, up to which version -- may not hold
+            # on this server: its device cache is filled again, and the
+            # workers' caches get a new version (a counter back at the very
+            # version they hold must not revive their answers)
+            KSR.info("read model: Redis connection renewed; node caches reset\n")
+            nodecache.forget()
+            _state["seen"] = None
+        _state["cid"] = cid
         cache_ver = _cache_version(epoch, version)
         nodecache.invalidate(w.redis, int(gen), epoch, version)
     KSR.pv.seti(CACHE_VER, cache_ver)

@@ -32,6 +32,7 @@ class Model:
         self.changes = {A.id: 0, B.id: 0, "*": 10}
         self.fcalls: dict[str, int] = {}
         self.broken = False
+        self.cid = 1                    # the poller's connection (CLIENT ID)
 
     def change(self, *tenants: str, record: bool = True) -> None:
         self.ver += 1
@@ -39,6 +40,9 @@ class Model:
             self.changes.update({t: self.ver for t in tenants}, **{"*": self.ver})
 
     # -- redis-py surface --------------------------------------------------------
+    def client_id(self):
+        return self.cid
+
     def mget(self, *keys):
         return [str(self.gen), str(self.ver), None, self.epoch]
 
@@ -264,3 +268,30 @@ def test_untag():
     assert rm.untag("7", rm.tagged(7, "{}")) == "{}"
     assert rm.untag(8, rm.tagged(7, "{}")) is None
     assert rm.untag(7, None) is None and rm.untag(7, "garbage") is None
+
+
+def test_a_counter_set_back_and_past_between_two_polls_on_a_new_connection(ksr, node):
+    """Redis fails over to a replica that missed the last change (version 11
+    -> 10, same epoch and generation), and before the node's next poll the
+    writer applies a password change in A (11 on the new primary) and a
+    change in B (12): the node handled changes up to 11 and would ask for
+    B's only. Its poll runs on a new connection (the old server is gone):
+    the node's device cache is filled again, A's new password answers.
+    (Found by review.)"""
+    model = Model()
+    model.change(B.id)                                   # v11 on the old primary, seen
+    workers = start(ksr, model, 1)
+    poller.poll()
+    assert workers[0].device("000427001")[0].ha1 == "b" * 32
+    ver0 = ksr.pv["$shv(edge_cache)"]
+    model.ver = 10                                       # failover: replica at v10
+    model.changes = {A.id: 0, B.id: 0, "*": 10}
+    model.devices["000427001"] = rm.Device("000427001", "00042", "7001", "c" * 32)
+    model.change(A.id)                                   # v11 on the new primary
+    model.change(B.id)                                   # v12
+    model.cid += 1                                       # the poller reconnected
+    poller.poll()
+    assert ksr.pv["$shv(edge_cache)"] != ver0            # workers drop their caches too
+    fresh = context.Worker(Config(), model, version=lambda: int(ksr.pv["$shv(edge_cache)"]))
+    assert fresh.device("000427001")[0].ha1 == "c" * 32, "old password still accepted"
+    assert workers[0].device("000427001")[0].ha1 == "c" * 32

@@ -24,6 +24,11 @@ class Client:
     def __init__(self, reply=None, error=None, bans=None):
         self.reply, self.error, self.ban_entries = reply, error, bans or {}
 
+    def client_id(self):
+        if self.error:
+            raise self.error
+        return 5
+
     def mget(self, *keys):
         if self.error:
             raise self.error
