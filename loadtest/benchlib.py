@@ -108,6 +108,20 @@ class LocalEdge(Edge):
                 raise RuntimeError(f"device cache not filled after {timeout:.0f}s")
             time.sleep(0.05)
 
+    def wait_notes_written(self, timeout: float = 120) -> None:
+        """Until the node's timer process has written every note the SIP
+        workers queued (registration counts, trust: kemi/htqueue.py) -- after
+        a burst of first registrations it lags by seconds, and the queued
+        notes sit in shared memory meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.rpc("htable.stats")
+            queued = sum(int(t.get("all", 0)) for t in (stats if isinstance(stats, list) else [])
+                         if isinstance(t, dict) and t.get("name") in ("edgeregq", "edgetrustq"))
+            if queued == 0 or time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+
     def node_cache_bytes(self) -> int:
         """Shared memory the node's device cache holds: what emptying it frees
         (the node's timer fills it again within a poll or so)."""

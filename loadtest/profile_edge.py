@@ -134,8 +134,12 @@ def first_registration(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPoo
         steps0 = bl.step_snapshot(rpc)
         m = bl.measure(system, bl.SIPP_DIR / "register.xml", files, len(rows), work, limit=100)
         steps = stepprofile.per_request(steps0, bl.step_snapshot(rpc), m.completed)
-        shm.append(int(rpc("core.shmmem")["real_used"]))
         tables = rpc("htable.stats") if not base else []
+        lag = time.monotonic()
+        if not base:
+            edge.wait_notes_written()
+        lag = time.monotonic() - lag
+        shm.append(int(rpc("core.shmmem")["real_used"]))
         cache_bytes = edge.node_cache_bytes() if not base else 0
     finally:
         if base:
@@ -145,14 +149,15 @@ def first_registration(a: argparse.Namespace, edge: bl.LocalEdge, uas: bl.UasPoo
           f"{who}: {m.rate:,.0f}/s, {m.failed} failed, server CPU {m.server_cpu_us:,.0f} us "
           f"per request {m.cpu_us_by_component}, Redis FCALLs per registration "
           f"{m.redis_per_exchange}")
-    print(f"shared memory: {shm[0]:,} B used when ready, {shm[-1]:,} B after "
+    print(f"shared memory: {shm[0]:,} B used when ready, {shm[-1]:,} B after (notes written) "
           f"({(shm[-1] - shm[0]) / max(1, m.completed):,.0f} B per registered device)")
     if len(shm) == 3:
         print(f"  of which the device cache filled: {shm[1] - shm[0]:,} B "
               f"({(shm[1] - shm[0]) / len(rows):,.0f} B per device of the read model); "
               f"emptying it freed {cache_bytes:,} B ({cache_bytes / len(rows):,.0f} B per device)")
     if tables:
-        print("htable items after the run: " + ", ".join(
+        print(f"the timer wrote the notes still queued {lag:.1f}s after the run; "
+              "htable items right after the run: " + ", ".join(
             f"{t.get('name')} {t.get('all')}" for t in (tables if isinstance(tables, list) else [tables])
             if isinstance(t, dict) and t.get("all")))
     if steps:
