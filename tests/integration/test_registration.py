@@ -163,3 +163,28 @@ def test_at_most_one_redis_round_trip_per_request(edge: Edge):
     # its lookup, plus the trust write after it on a worker that had not yet
     # seen this identity from this address
     assert _fcalls(edge) - settled in (1, 2)
+
+
+def test_a_restarted_node_registers_every_device_without_a_lookup(fresh_edge: Edge):
+    """Ops restart a node: its timer fills the node's device cache from the
+    read model before any device registers again (kemi/nodecache.py), so a
+    first REGISTER costs no lookup -- only, written by the timer, the trust
+    note of the brute-force defence (one per device) -- and a wrong password
+    still fails."""
+    e = fresh_edge
+    t = e.new_tenant("Cold")
+    devices = [e.new_device(t, ext) for ext in ("7001", "7002", "7003")]
+    e.wait_synced()
+    e.stack.kamailio.stop()
+    e.stack.kamailio.start()
+    e.wait_synced()                                   # ... and the device cache filled
+    before = _fcalls(e)
+    with SipClient(e.sip) as c:
+        for au, pw in devices:
+            assert c.register(au, pw)[1].code == 200
+        assert c.register(devices[0][0], "wrong")[1].code != 200
+    wait_for(lambda: _fcalls(e) - before >= 3, timeout=5, what="the trust notes")
+    time.sleep(0.3)
+    # 3 trust notes (and the failure's count, unless its source is exempt);
+    # a lookup per device would make 6 or more
+    assert _fcalls(e) - before in (3, 4)
