@@ -84,11 +84,12 @@ class Worker:
     # -- Redis round trips ------------------------------------------------------
     # A request's lookup (one FCALL, none on a cache hit) is the only round trip
     # made before it is answered or relayed. Bookkeeping that must reach Redis
-    # but need not delay anyone -- that an identity authenticated from an
-    # address (kemi/security.py, at most once per identity, address and
-    # security.trust_refresh on a node) -- is deferred until the request has been
-    # answered or relayed, then sent in one pipelined round trip. Counting a
-    # failed authentication is not deferred: bans depend on it at once.
+    # but need not delay anyone goes to the node's timer process through an
+    # htable (kemi/htqueue.py: registration counts, the trust of an identity
+    # at an address); what a step must write itself may be deferred until the
+    # request has been answered or relayed, then sent in one pipelined round
+    # trip (no step does now). Counting a failed authentication is neither:
+    # bans depend on it at once.
 
     def defer(self, fn: Callable[[Any], object]) -> None:
         """Run ``fn(client)`` against Redis once this request is answered."""
