@@ -32,8 +32,10 @@ def served_here(req: Request) -> frozenset[str]:
 def check(req: Request) -> int:
     if not KSR.is_INVITE() or req.plan is None or req.from_pool:
         return CONTINUE
+    if KSR.is_myself_ruri():
+        return CONTINUE                 # one of this node's addresses: served
     host = context.pv_str("$rd")
-    if domains.served(host, served_here(req), KSR.is_myself_ruri()):
+    if domains.served(host, served_here(req), False):
         return CONTINUE
     KSR.info(f"edge: INVITE for foreign domain {host!r} refused\n")
     req.plan = CallPlan(req.plan.resolution,

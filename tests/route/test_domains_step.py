@@ -50,6 +50,15 @@ def test_served_domains_are_routed(ksr, host, local):
     assert domains.check(r) == CONTINUE and r.plan.decision.allowed
 
 
+def test_a_node_address_needs_no_served_domain_list(ksr, monkeypatch):
+    ksr.message("INVITE", rd="127.0.0.1")
+    ksr.results["is_myself_ruri"] = True
+    monkeypatch.setattr(domains, "served_here", lambda r: pytest.fail("domain list built"))
+    r = req()
+    assert domains.check(r) == CONTINUE and r.plan.decision.allowed
+    assert not ksr.called("pv.get")                    # not even the host read
+
+
 def test_pool_legs_and_other_methods_are_not_checked(ksr):
     ksr.message("INVITE", rd="evil.example")
     ksr.results["is_myself_ruri"] = False
