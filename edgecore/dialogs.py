@@ -21,6 +21,7 @@ Pure functions of plain values; kemi/parties.py records and enforces.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable
 
 # why a request is refused (logged)
@@ -30,6 +31,14 @@ _URI = re.compile(r"^\s*<?\s*(sips?):(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d+)
                   re.IGNORECASE)
 
 
+# A request inside a dialog parses the same few URIs several times (its R-URI
+# for the check and again for the routing, the party's Contact and source),
+# and the next request of the dialog the same ones again: the answers are
+# kept per worker, a bounded few (a URI is at most a message long).
+PARSED_KEPT = 256
+
+
+@lru_cache(maxsize=PARSED_KEPT)
 def hostport(uri: str) -> tuple[str, int] | None:
     """Host (lower case) and port of a SIP URI, the port defaulted by scheme
     (RFC 3263: 5060, sips 5061); None when it is not a SIP URI."""
@@ -40,6 +49,7 @@ def hostport(uri: str) -> tuple[str, int] | None:
     return m.group(2).lower(), int(m.group(3)) if m.group(3) else default
 
 
+@lru_cache(maxsize=PARSED_KEPT)
 def uri_param(uri: str, name: str) -> str | None:
     m = _URI.match(uri)
     if not m:

@@ -26,6 +26,7 @@ did not rewrite (which would be one-way or no audio).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WEBRTC_PROTOCOL = "UDP/TLS/RTP/SAVPF"
 PLAIN_PROTOCOL = "RTP/AVP"
@@ -60,6 +61,7 @@ def anchor(caller_nat: bool, callee_nat: bool, caller_webrtc: bool = False,
     return caller_nat or callee_nat or caller_webrtc or callee_webrtc
 
 
+@lru_cache(maxsize=64)                  # a few dozen combinations of five flags
 def sdp_flags(sender_nat: bool, sender_webrtc: bool, receiver_webrtc: bool,
               offer: bool = True, branch: bool = False) -> str:
     """Flags for an SDP (an offer, or an answer) travelling from sender to

@@ -33,3 +33,16 @@ def test_a_contact_naming_another_host_than_the_source():
     assert not dialogs.contact_elsewhere("*", "127.0.0.5")
     assert dialogs.contact_elsewhere("<sip:a@127.0.0.99>", "127.0.0.5")
     assert dialogs.contact_elsewhere("sip:a@phone.example", "127.0.0.5")
+
+
+def test_uri_answers_are_kept_bounded_and_unchanged():
+    dialogs.hostport.cache_clear()
+    dialogs.uri_param.cache_clear()
+    uri = "sip:uas@127.0.0.83:5090;alias=10.0.0.1~5060~1"
+    for _ in range(3):
+        assert dialogs.hostport(uri) == ("127.0.0.83", 5090)
+        assert dialogs.uri_param(uri, "alias") == "10.0.0.1~5060~1"
+    assert dialogs.hostport.cache_info().hits == 2 and dialogs.uri_param.cache_info().hits == 2
+    for i in range(dialogs.PARSED_KEPT * 2):                 # a flood of made-up URIs
+        dialogs.hostport(f"sip:x@10.0.{i // 256}.{i % 256}")
+    assert dialogs.hostport.cache_info().currsize == dialogs.PARSED_KEPT
