@@ -197,15 +197,18 @@ def _end_call(downstream: bool, sender_contact: str) -> None:
     KSR.rtpengine.rtpengine_delete(media.delete_flags(_offerer_tag(downstream)))
 
 
+def _may_carry(param: str, rr_text: str | None) -> bool:
+    """Could the edge's Record-Route have had ``param``? ``rr_text``: the
+    request's R-URI and Route values as received, which hold every parameter
+    loose_route can have consumed (None: unknown, maybe)."""
+    return rr_text is None or param in rr_text.lower()
+
+
 def _routed(param: str, rr_text: str | None) -> bool:
     """After loose routing: the edge's Record-Route had ``param``.
-    rr check_route_param compiles a regular expression on every KEMI call;
-    ``rr_text`` (the request's R-URI and Route values as received, which
-    hold every parameter loose_route can have consumed) lets a parameter
-    absent from it be answered without one. None: always ask."""
-    if rr_text is not None and param not in rr_text.lower():
-        return False
-    return KSR.rr.check_route_param(param) > 0
+    rr check_route_param compiles a regular expression on every KEMI call:
+    not asked when ``rr_text`` shows it cannot have."""
+    return _may_carry(param, rr_text) and KSR.rr.check_route_param(param) > 0
 
 
 def in_dialog(rr_text: str | None = None) -> bool:
@@ -215,7 +218,12 @@ def in_dialog(rr_text: str | None = None) -> bool:
     anchored (``_reject``) at its ACK. False: rtpengine could not take an
     offer or answer (the request is refused with 503). ``rr_text``: see
     ``_routed``."""
-    if not _routed(RR_MEDIA, rr_text):
+    if not _may_carry(RR_MEDIA, rr_text):
+        return True
+    if KSR.is_ACK() and KSR.textops.has_body_type("application/sdp") < 0 and \
+            KSR.dialog.var_get(V_MEDIA_DOWN) is None:
+        return True         # an ACK with no answer in it, of a call not being ended: no work
+    if KSR.rr.check_route_param(RR_MEDIA) < 0:
         return True
     downstream = KSR.rr.is_direction("downstream") > 0
     down = KSR.dialog.var_get(V_MEDIA_DOWN)

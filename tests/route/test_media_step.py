@@ -301,6 +301,19 @@ def test_ack_of_a_rejected_answer_ends_both_sides(ksr):
     assert not ksr.called("tm.t_uac_send")
 
 
+def test_ack_without_an_answer_of_an_anchored_call_has_no_work(ksr):
+    in_dialog(ksr, "ACK")                        # no SDP, the call not being ended
+    assert media.in_dialog("sip:uas@198.51.100.7:5060<sip:127.0.0.1;lr;ma=1>")
+    assert not ksr.called("rr.check_route_param") and not ksr.called("rr.is_direction")
+    assert not manage(ksr) and not ksr.bflags
+
+
+def test_ack_with_an_answer_is_anchored(ksr):
+    in_dialog(ksr, "ACK", sdp=True)              # a late offer's answer
+    assert media.in_dialog("sip:uas@198.51.100.7:5060<sip:127.0.0.1;lr;ma=1>")
+    assert ksr.called("rr.check_route_param") == [(RR_MEDIA,)] and len(manage(ksr)) == 1
+
+
 def test_other_requests_of_a_rejected_answer_pass(ksr):
     in_dialog(ksr, "BYE")
     ksr.pv[f"$dlg_var({media.V_MEDIA_DOWN})"] = "1"
