@@ -39,11 +39,13 @@ def worker_share() -> tuple[int, int]:
     return int(worker or 0), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
 
-def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
+def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1, following: int = 0) -> int:
     """An ephemeral port free for both UDP and TCP on host; ``nodes`` > 1:
     so are the ports the further nodes of a local cluster listen on (the
-    port + NODE_PORT_STEP * k), and none of them was handed out before
-    (by this process, or by another pytest-xdist worker: worker_share)."""
+    port + NODE_PORT_STEP * k); ``following``: so are that many ports after
+    it (a program that binds port + 1 by itself); and none of them was
+    handed out before (by this process, or by another pytest-xdist worker:
+    worker_share)."""
     import socket
 
     worker, workers = worker_share()
@@ -53,6 +55,7 @@ def free_port(host: str = "127.0.0.1", kind: int = 0, nodes: int = 1) -> int:
         port = int(t.getsockname()[1])
         t.close()
         span = [port + NODE_PORT_STEP * k for k in range(nodes)]
+        span += [port + k for k in range(1, following + 1)]
         if any(p in _HANDED_OUT or p > 65535 or (p // 100) % workers != worker for p in span):
             continue
         if all(_bindable(host, p) for p in span):

@@ -35,7 +35,9 @@ class Baresip:
                  control: bool = False):
         self.dir = tempfile.TemporaryDirectory(prefix="baresip")
         d = Path(self.dir.name)
-        self.port = free_port(local_ip)
+        # baresip binds its SIP/TLS transport on sip_listen's port + 1,
+        # whatever sip_transports says (a taken one fails its start)
+        self.port = free_port(local_ip, following=1)
         self.ctrl = (local_ip, free_port(local_ip)) if control else None
         config = CONFIG.format(ip=local_ip, port=self.port, transport=transport)
         if self.ctrl:

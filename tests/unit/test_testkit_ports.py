@@ -24,3 +24,15 @@ def test_outside_xdist_every_block_is_used(monkeypatch):
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     assert ports.worker_share() == (0, 1)
     assert {(ports.free_port() // 100) % 2 for _ in range(60)} == {0, 1}
+
+
+def test_following_ports_are_free_and_never_handed_out_again():
+    """A program that binds port + 1 by itself (baresip's SIP/TLS transport)."""
+    import socket
+
+    for _ in range(20):
+        p = ports.free_port(following=1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", p + 1))          # free when handed out
+        s.close()
+        assert p + 1 in ports._HANDED_OUT and p not in {ports.free_port() for _ in range(5)}
