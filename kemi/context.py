@@ -68,7 +68,6 @@ class Worker:
         self.cfg = cfg
         self.redis = client
         self.cache = VersionedCache(version, cfg.cache.max_entries, cfg.cache.probation_entries)
-        self.deferred: list[Callable[[Any], object]] = []
         # the namespace table as this worker last fetched it: with the read
         # model unreachable it still names the realm a challenge uses
         self.last_namespaces: dict[str, rm.Namespace] = {}
@@ -86,27 +85,8 @@ class Worker:
     # made before it is answered or relayed. Bookkeeping that must reach Redis
     # but need not delay anyone goes to the node's timer process through an
     # htable (kemi/htqueue.py: registration counts, the trust of an identity
-    # at an address); what a step must write itself may be deferred until the
-    # request has been answered or relayed, then sent in one pipelined round
-    # trip (no step does now). Counting a failed authentication is neither:
+    # at an address). Counting a failed authentication is not bookkeeping:
     # bans depend on it at once.
-
-    def defer(self, fn: Callable[[Any], object]) -> None:
-        """Run ``fn(client)`` against Redis once this request is answered."""
-        self.deferred.append(fn)
-
-    def flush_deferred(self) -> None:
-        """The deferred writes, pipelined into one round trip (none if none)."""
-        if not self.deferred:
-            return
-        todo, self.deferred = self.deferred, []
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            for fn in todo:
-                fn(pipe)
-            pipe.execute()
-        except Exception as exc:          # Redis down: best effort, nothing waits on it
-            KSR.warn(f"edge: {len(todo)} deferred Redis writes dropped: {exc}\n")
 
     def _fetch(self, fn: Callable[..., T], *args: str) -> T:
         import redis

@@ -160,13 +160,6 @@ class EdgeRouter:
                     KSR.sl.send_reply(500, "Server Internal Error")
         finally:
             context.end_request()
-        if context.WORKER is not None:
-            if timed is None:
-                context.WORKER.flush_deferred()     # answered or relayed by now
-            else:
-                t0 = stepprofile.clock()
-                context.WORKER.flush_deferred()
-                timed.add("context.flush_deferred", stepprofile.clock() - t0)
         if timed is not None:
             timed.publish()
         return 1

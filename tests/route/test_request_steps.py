@@ -145,30 +145,6 @@ def test_non_utf8_text_is_a_400_not_a_fault(ksr):
     assert not ksr.called("err")
 
 
-def test_deferred_redis_writes_go_out_after_the_reply(ksr, monkeypatch):
-    """Bookkeeping deferred by a step (Worker.defer) leaves in one pipelined
-    round trip once the request has been answered, never before."""
-    class Pipe:
-        def __init__(self): self.ran = []
-        def execute(self): sent.append(("execute", len(ksr.replies())))
-
-    sent: list = []
-    w = fakes.use(fakes.FakeWorker())
-    w.redis = type("R", (), {"pipeline": lambda self, transaction=True: Pipe()})()
-
-    def answering_step(req: Request) -> int:
-        w.defer(lambda pipe: sent.append(("queued", len(ksr.replies()))))
-        ksr.results["sl.send_reply"] = 1
-        KSR.sl.send_reply(200, "OK")
-        return STOP
-
-    monkeypatch.setattr(edge, "REQUEST_STEPS", (answering_step,))
-    ksr.message("REGISTER")
-    edge.EdgeRouter(edge.edgeconfig.Config()).ksr_request_route(None)
-    assert sent == [("queued", 1), ("execute", 1)]
-    assert w.deferred == []
-
-
 def test_the_cache_version_is_read_once_per_request(ksr, monkeypatch):
     """A request's lookups (namespaces, then its device) see one version,
     read once; outside a request (reply routes, timers) it is read every time."""
