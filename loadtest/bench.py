@@ -18,7 +18,10 @@ gives the baseline the same HA1s, and measures on both, one after the other:
   callers behind NAT (private Contact/SDP address) so both anchor media in
   rtpengine (offer, answer, delete), to SIPp devices that answer;
 * at the headline shape, REGISTER latency (p50/p99) at a fixed offered rate,
-  and call setups without NAT (signalling only) for reference.
+  and call setups without NAT (signalling only) for reference;
+* at the headline shape, the floor: the baseline's own routes run as Python
+  KEMI (loadtest/baseline/twin.py, a third system in the same runs) -- what
+  interpreting a route in Python costs by itself, beside the targets.
 
 Each figure is the best of ``--rounds`` interleaved runs (edge, baseline,
 edge, baseline...), because the machine may be shared. Every run records the
@@ -106,9 +109,9 @@ class Bench:
     uas: bl.UasPool
     results: dict[str, Any] = field(default_factory=dict)
 
-    def baseline_system(self, base: Baseline) -> bl.System:
+    def baseline_system(self, base: Baseline, name: str = "baseline") -> bl.System:
         st = self.edge.stack
-        return bl.System("baseline", base.target, lambda: {
+        return bl.System(name, base.target, lambda: {
             "kamailio": bl.process_tree(base.pid or 0), "rtpengine": [st.rtpengine.pid or 0]})
 
     # -- memory ----------------------------------------------------------------------
@@ -154,10 +157,20 @@ class Bench:
         shm0, anon0 = self.shm_used(kam.rpc), bl.anon_bytes(esys.components()["kamailio"])
 
         base = Baseline(cfg, self.work / f"baseline-{spec.key.replace('/', '-')}")
-        write_credentials(base.creds_dir, credentials(cfg, shape.tenant_ids()))
+        creds = credentials(cfg, shape.tenant_ids())
+        write_credentials(base.creds_dir, creds)
         base.start(timeout=120)
+        twin = None
         try:
             bsys = self.baseline_system(base)
+            # the headline's floor: the baseline's own routes run as Python KEMI
+            # (loadtest/baseline/twin.py) -- what the interpreter costs by itself
+            floor: list[bl.System] = []
+            if spec.key == a.headline:
+                twin = Baseline(cfg, self.work / "twin", kemi=True)
+                write_credentials(twin.creds_dir, creds)
+                twin.start(timeout=120)
+                floor = [self.baseline_system(twin, "twin")]
             loaded = base.credentials_loaded()
             if loaded != spec.devices:
                 raise SystemExit(f"baseline loaded {loaded} credentials, expected {spec.devices}")
@@ -171,7 +184,7 @@ class Bench:
                 loadkit.shuffled(rows), contacts=self.uas.addresses, expires=3600),
                 a.procs, work / "first.csv")
             passes = {}
-            for s in (esys, bsys):
+            for s in (esys, bsys, *floor):
                 m = bl.measure(s, REGISTER, first, len(rows), work, limit=a.reg_limit)
                 passes[s.name] = m
                 log(f"  first registration of {len(rows)} devices, {s.name}: "
@@ -202,7 +215,7 @@ class Bench:
                 loadkit.shuffled(rows, seed=2), contacts=self.uas.addresses, expires=3600,
                 order="RANDOM"), a.procs, work / "reg.csv")
             out["register"] = self.compare(
-                "REGISTER", [esys, bsys], lambda s, lim: bl.measure(
+                "REGISTER", [esys, bsys, *floor], lambda s, lim: bl.measure(
                     s, REGISTER, reg, a.reg_calls, work, limit=lim), a.reg_limit)
 
             # call setups, NATed callers: both anchor media in rtpengine
@@ -210,11 +223,11 @@ class Bench:
             calls = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM",
                                                     private_address=NAT_ADDRESS),
                                   a.procs, work / "calls.csv")
-            for s in (esys, bsys):      # warm-up: transactions, rtpengine ports, caches
+            for s in (esys, bsys, *floor):      # warm-up: transactions, rtpengine ports, caches
                 bl.measure(s, CALL, calls, min(1000, len(pairs)), work, limit=25,
                            extra=HANGUP_AT_ONCE)
             out["calls"] = self.compare(
-                "call setup (NATed caller, rtpengine)", [esys, bsys],
+                "call setup (NATed caller, rtpengine)", [esys, bsys, *floor],
                 lambda s, lim: bl.measure(s, CALL, calls, a.call_calls, work, limit=lim,
                                           extra=HANGUP_AT_ONCE), a.call_limit)
 
@@ -233,11 +246,13 @@ class Bench:
                 plain = loadkit.split(loadkit.calls_csv(pairs, order="RANDOM"), a.procs,
                                       work / "plain.csv")
                 out["calls_no_nat"] = self.compare(
-                    "call setup (no NAT, signalling only)", [esys, bsys],
+                    "call setup (no NAT, signalling only)", [esys, bsys, *floor],
                     lambda s, lim: bl.measure(s, CALL, plain, a.call_calls * 2, work,
                                               limit=lim, extra=HANGUP_AT_ONCE), a.call_limit)
         finally:
             base.stop()
+            if twin is not None:
+                twin.stop()
         return out
 
     def compare(self, what: str, systems: Sequence[bl.System],
@@ -267,6 +282,10 @@ class Bench:
         e, b = res["edge"]["best"], res["baseline"]["best"]
         res["ratio"] = e["rate"] / b["rate"] if b["rate"] else 0.0
         res["cpu_ratio"] = b["server_cpu_us"] / e["server_cpu_us"] if e["server_cpu_us"] else 0.0
+        if "twin" in res:           # the floor: the baseline's routes in Python, vs native
+            t = res["twin"]["best"]
+            res["floor_ratio"] = t["rate"] / b["rate"] if b["rate"] else 0.0
+            res["floor_cpu_ratio"] = b["server_cpu_us"] / t["server_cpu_us"] if t["server_cpu_us"] else 0.0
         return res
 
 

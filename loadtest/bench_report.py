@@ -42,6 +42,22 @@ def cpu_row(label: str, r: dict[str, Any], target: float) -> tuple[str, ...]:
             f"{r['cpu_ratio']:.2f}", f">= {target:.2f}", verdict(r["cpu_ratio"] >= target))
 
 
+def floor_rows(head: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The twin's (loadtest/baseline/twin.py) CPU per request beside the
+    baseline's, for the figures the edge has a CPU target on."""
+    rows = []
+    for key, label, target in (("register", "CPU per REGISTER request", "register_cpu_ratio"),
+                               ("calls", "CPU per NATed call", "call_cpu_ratio"),
+                               ("calls_no_nat", "CPU per call without NAT", "no_nat_cpu_ratio")):
+        r = head.get(key, {})
+        if "twin" not in r:
+            continue
+        t, b = r["twin"]["best"], r["baseline"]["best"]
+        rows.append((label, f"{t['server_cpu_us']:,.0f} us", f"{b['server_cpu_us']:,.0f} us",
+                     f"{r['floor_cpu_ratio']:.2f}", f">= {TARGETS[target]:.2f}"))
+    return rows
+
+
 def report(res: dict[str, Any]) -> list[str]:
     shapes = res["shapes"]
     head = shapes[res["headline"]]
@@ -113,6 +129,13 @@ def report(res: dict[str, Any]) -> list[str]:
                      f"{_k(bench_ranges.SIZES[-1])} ranges", f"{lo['p50_us']:,.0f} -> "
                      f"{hi['p50_us']:,.0f} us", "", f"x{rg['growth']:.2f}", "flat (info)", ""))
     lines += _table(cols, rows)
+    floor = floor_rows(head)
+    if floor:
+        lines.append("")
+        lines.append("The floor: the baseline's own routes, statement for statement, run as Python "
+                     "KEMI (loadtest/baseline/twin.py) -- what interpreting them costs by itself; "
+                     "an edge doing more than the baseline in Python cannot do better than this:")
+        lines += _table(("figure", "Python twin", "baseline", "ratio", "edge's target"), floor)
     lines.append("")
     lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips per "
                  "registration (2 SIP requests) and per call (5)):")

@@ -19,6 +19,7 @@ from edgectl.stack import Service
 from testkit.ports import free_port
 
 CFG = Path(__file__).resolve().parent / "kamailio.cfg"
+TWIN = Path(__file__).resolve().parent / "twin.py"
 HTABLE_HEADER = "key_name(string) key_type(int) value_type(int) key_value(string) expires(int)"
 
 
@@ -46,8 +47,11 @@ class Baseline(Service):
     """Native Kamailio on its own loopback port; shares the edge's rtpengine."""
 
     def __init__(self, cfg: Config, run_dir: Path, children: int | None = None,
-                 shm_mb: int | None = None, usrloc_db_url: str | None = None):
+                 shm_mb: int | None = None, usrloc_db_url: str | None = None,
+                 kemi: bool = False):
         super().__init__(cfg, "baseline", "kamailio")
+        # the same routes in Python (twin.py): the cost of interpreting them
+        self.kemi = kemi
         # usrloc DB-only on this database (Kamailio db_postgres URL) instead of memory
         self.usrloc_db_url = usrloc_db_url
         self.run_dir = run_dir
@@ -90,9 +94,15 @@ class Baseline(Service):
         if self.usrloc_db_url:
             defines["WITH_USRLOC_DB"] = ""
             defines["USRLOC_DB_URL"] = f'"{self.usrloc_db_url}"'
+        if self.kemi:
+            defines["WITH_KEMI"] = ""
+            defines["KEMI_SCRIPT"] = f'"{TWIN}"'
         for k, v in defines.items():
             cmd += ["-A", f"{k}={v}" if v else k]
         return cmd
+
+    def env(self) -> dict[str, str]:
+        return super().env() | {"BASELINE_REALM": self.cfg.auth.realm}     # twin.py's REALM
 
     def ready(self) -> bool:
         try:

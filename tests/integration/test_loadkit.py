@@ -1,7 +1,8 @@
 """The load kit against the local edge: every SIPp scenario of loadtest/sipp
 and the locust users run for a few seconds on devices provisioned and
 exported by `edgectl loadtest`, and complete without a failed call; the
-native baseline authenticates and relays like the edge. Counts and
+native baseline (and its routes as Python, the bench's floor) authenticates
+and relays like the edge. Counts and
 outcomes only -- no timing is asserted (the benchmark is `make bench`)."""
 
 from __future__ import annotations
@@ -222,8 +223,11 @@ def test_locust_users_register_and_call_without_failures(kit: Edge, tmp_path: Pa
 
 # -- the baseline -------------------------------------------------------------------
 
-def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Path):
-    base = Baseline(kit.cfg, tmp_path / "baseline", children=2, shm_mb=64)
+@pytest.mark.parametrize("kemi", [False, True], ids=["native", "python-twin"])
+def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Path, kemi: bool):
+    # native: the yardstick; python-twin: its routes as Python KEMI (twin.py),
+    # the bench's floor -- the same replies, the same relay, the same CDRs
+    base = Baseline(kit.cfg, tmp_path / "baseline", children=2, shm_mb=64, kemi=kemi)
     write_credentials(base.creds_dir, credentials(kit.cfg, TENANTS))
     base.start()
     try:
@@ -262,6 +266,8 @@ def test_baseline_authenticates_and_relays_like_the_edge(kit: Edge, tmp_path: Pa
                      what="the baseline's CDRs")
             records = _spooled(base.cdr_dir)
             assert len(records) == 8 and all("|200|OK|" in r for r in records), records
+        errors = [ln for ln in base.log_path.read_text().splitlines() if "ERROR" in ln]
+        assert not errors, errors[:5]       # e.g. a transaction route armed but never run
     finally:
         base.stop()
     assert not base.alive()

@@ -57,3 +57,11 @@ def test_the_report_judges_the_cold_node_and_the_tenant_spread():
     tenants = [ln for ln in lines if ln.startswith("REGISTER ratio drop, 100 -> 10k tenants")]
     assert devices[0].rstrip().endswith("pass")       # -8%
     assert tenants[0].rstrip().endswith("SHORT")      # -13%
+
+
+def test_the_floor_is_the_twin_beside_the_baseline_with_the_edges_targets():
+    reg = dict(_compared(187, 46), twin={"best": {"server_cpu_us": 80.0}}, floor_cpu_ratio=46 / 80)
+    rows = bench_report.floor_rows({"register": reg, "calls": _compared(1700, 1000)})
+    # only the figures measured with the twin: a shape without one has no floor
+    assert rows == [("CPU per REGISTER request", "80 us", "46 us", "0.57", ">= 0.75")]
+    assert bench_report.floor_rows({"register": _compared(187, 46)}) == []
