@@ -235,6 +235,10 @@ def main() -> int:
                 time.sleep(3)
                 busiest = sorted(bl.process_tree(main_pid), key=lambda p: -bl.cpu_seconds([p]))
                 workers = busiest[:4]
+                # the timer process writing the workers' notes (kemi/poller.py flush_notes)
+                psx = node_rpc("core.psx")
+                notes_pid = [int(p["PID"]) for p in (psx if isinstance(psx, list) else [])
+                             if isinstance(p, dict) and "timer=notes" in str(p.get("DSC"))]
                 spies = []
                 if spy:
                     spies = [subprocess.Popen(
@@ -242,7 +246,7 @@ def main() -> int:
                          "-f", "raw", "--idle", *(["--native"] if a.native else ["--nonblocking"]),
                          "-o", str(work / f"spy.{p}")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        for p in workers[:2]]
+                        for p in [*workers[:2], *notes_pid[:1]]]
                 perf = subprocess.Popen(
                     ["perf", "record", "-F", "299", "--call-graph", "dwarf,16384", "-o",
                      str(work / "perf.data"), "-p", ",".join(map(str, workers)),
@@ -275,13 +279,19 @@ def main() -> int:
             print("\n".join(bl.step_lines(steps, limit=25)))
         if spies:
             print("\nKEMI steps (py-spy, share of the sampled workers' time):")
-            for share, step in py_spy_steps(sorted(work.glob("spy.*"))):
+            workers_spied = [f for f in sorted(work.glob("spy.*")) if f.name not in
+                             {f"spy.{p}" for p in notes_pid}]
+            for share, step in py_spy_steps(workers_spied):
                 if share >= 0.5:
                     print(f"  {share:5.1f}%  {step}")
             if a.functions:
                 print("\nPython functions with what they call (py-spy):")
-                for share, fn in py_spy_functions(sorted(work.glob("spy.*")))[:a.functions]:
+                for share, fn in py_spy_functions(workers_spied)[:a.functions]:
                     print(f"  {share:5.1f}%  {fn}")
+                for p in notes_pid[:1]:
+                    print("\nThe notes timer's Python functions with what they call (py-spy):")
+                    for share, fn in py_spy_functions([work / f"spy.{p}"])[:a.functions]:
+                        print(f"  {share:5.1f}%  {fn}")
         if a.keep:
             a.keep.mkdir(parents=True, exist_ok=True)
             for kept in [work / "perf.data", *work.glob("spy.*")]:
