@@ -44,7 +44,8 @@ def cpu_row(label: str, r: dict[str, Any], target: float) -> tuple[str, ...]:
 
 def floor_rows(head: dict[str, Any]) -> list[tuple[str, ...]]:
     """The twin's (loadtest/baseline/twin.py) CPU per request beside the
-    baseline's, for the figures the edge has a CPU target on."""
+    baseline's, for the figures the edge has a CPU target on; and the edge's
+    beside the twin's: what the edge's own work costs above the floor."""
     rows = []
     for key, label, target in (("register", "CPU per REGISTER request", "register_cpu_ratio"),
                                ("calls", "CPU per NATed call", "call_cpu_ratio"),
@@ -52,9 +53,11 @@ def floor_rows(head: dict[str, Any]) -> list[tuple[str, ...]]:
         r = head.get(key, {})
         if "twin" not in r:
             continue
-        t, b = r["twin"]["best"], r["baseline"]["best"]
+        t, b, e = r["twin"]["best"], r["baseline"]["best"], r["edge"]["best"]
         rows.append((label, f"{t['server_cpu_us']:,.0f} us", f"{b['server_cpu_us']:,.0f} us",
-                     f"{r['floor_cpu_ratio']:.2f}", f">= {TARGETS[target]:.2f}"))
+                     f"{r['floor_cpu_ratio']:.2f}", f">= {TARGETS[target]:.2f}",
+                     f"{e['server_cpu_us']:,.0f} us",
+                     f"{t['server_cpu_us'] / e['server_cpu_us']:.2f}" if e["server_cpu_us"] else ""))
     return rows
 
 
@@ -135,7 +138,8 @@ def report(res: dict[str, Any]) -> list[str]:
         lines.append("The floor: the baseline's own routes, statement for statement, run as Python "
                      "KEMI (loadtest/baseline/twin.py) -- what interpreting them costs by itself; "
                      "an edge doing more than the baseline in Python cannot do better than this:")
-        lines += _table(("figure", "Python twin", "baseline", "ratio", "edge's target"), floor)
+        lines += _table(("figure", "Python twin", "baseline", "ratio", "edge's target", "edge",
+                         "twin/edge"), floor)
     lines.append("")
     lines.append("Scaling (edge/baseline rate ratio; CPU ratio; edge Redis round trips per "
                  "registration (2 SIP requests) and per call (5)):")

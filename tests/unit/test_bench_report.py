@@ -63,5 +63,6 @@ def test_the_floor_is_the_twin_beside_the_baseline_with_the_edges_targets():
     reg = dict(_compared(187, 46), twin={"best": {"server_cpu_us": 80.0}}, floor_cpu_ratio=46 / 80)
     rows = bench_report.floor_rows({"register": reg, "calls": _compared(1700, 1000)})
     # only the figures measured with the twin: a shape without one has no floor
-    assert rows == [("CPU per REGISTER request", "80 us", "46 us", "0.57", ">= 0.75")]
+    assert rows == [("CPU per REGISTER request", "80 us", "46 us", "0.57", ">= 0.75", "187 us",
+                     "0.43")]
     assert bench_report.floor_rows({"register": _compared(187, 46)}) == []
