@@ -46,7 +46,7 @@ def floor_rows(head: dict[str, Any]) -> list[tuple[str, ...]]:
     """The twin's (loadtest/baseline/twin.py) CPU per request beside the
     baseline's, for the figures the edge has a CPU target on; and the edge's
     beside the twin's: what the edge's own work costs above the floor."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for key, label, target in (("register", "CPU per REGISTER request", "register_cpu_ratio"),
                                ("calls", "CPU per NATed call", "call_cpu_ratio"),
                                ("calls_no_nat", "CPU per call without NAT", "no_nat_cpu_ratio")):
