@@ -155,6 +155,7 @@ class Bench:
         esys = self.edge.system()
         kam = self.edge.stack.kamailio
         shm0, anon0 = self.shm_used(kam.rpc), bl.anon_bytes(esys.components()["kamailio"])
+        redis_model = self.redis_used()         # the read model: per provisioned device
 
         base = Baseline(cfg, self.work / f"baseline-{spec.key.replace('/', '-')}")
         creds = credentials(cfg, shape.tenant_ids())
@@ -206,6 +207,12 @@ class Bench:
                 "redis_per_device": dredis / max(1, e_contacts),
                 "shm_per_device": dshm / max(1, e_contacts),
                 "node_cache_per_device": cache_bytes / max(1, e_contacts),
+                # the same total split: what every provisioned device costs
+                # (the read model, the node's device cache) and what its
+                # registration adds (Redis: the listing and trust; shm: usrloc...)
+                "read_model_per_device": (redis_model - redis0) / max(1, len(rows)),
+                "registration_per_device": (dredis - (redis_model - redis0) + dshm - cache_bytes)
+                / max(1, e_contacts),
                 "worker_heap_per_device": danon / max(1, e_contacts),
                 "baseline_shm_per_device": (self.shm_used(base.rpc) - bshm0) / max(1, b_contacts),
             }

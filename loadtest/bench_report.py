@@ -113,6 +113,12 @@ def report(res: dict[str, Any]) -> list[str]:
                  verdict(bpd <= TARGETS["bytes_per_device"])))
     rows.append(("  Redis + Kamailio shm", f"{mem['redis_per_device']:,.0f} + "
                  f"{mem['shm_per_device']:,.0f} B", "shm only", "", "", ""))
+    if "registration_per_device" in mem:
+        rows.append(("  per provisioned device: read model + device cache",
+                     f"{mem['read_model_per_device']:,.0f} + "
+                     f"{mem['node_cache_per_device']:,.0f} B", "", "", "", ""))
+        rows.append(("  what registering adds", f"{mem['registration_per_device']:,.0f} B",
+                     f"{mem['baseline_shm_per_device']:,.0f} B", "", "", ""))
     rows.append(("  workers' private heaps (not in the target)",
                  f"{mem['worker_heap_per_device']:,.0f} B", "", "", "", ""))
     for a, b, what in (("1k", "100k", "1k -> 100k devices"),

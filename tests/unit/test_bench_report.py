@@ -66,3 +66,21 @@ def test_the_floor_is_the_twin_beside_the_baseline_with_the_edges_targets():
     assert rows == [("CPU per REGISTER request", "80 us", "46 us", "0.57", ">= 0.75", "187 us",
                      "0.43")]
     assert bench_report.floor_rows({"register": _compared(187, 46)}) == []
+
+
+def test_memory_is_split_into_per_provisioned_device_and_what_registering_adds():
+    res = {"started": "now", "host": {"cpus": 2, "load_before": "0", "load_after": "0"},
+           "headline": "10k", "memory_shape": "100k", "args": {"procs": 2},
+           "generator": {"max_cpu": 0.5, "saturated": False, "udp_in_errors": 0,
+                         "udp_rcvbuf_errors": 0, "retransmissions": 0, "failed": 0},
+           "shapes": {"10k": _shape(10_000, 100, 0.48), "100k": _shape(100_000, 100, 0.46)}}
+    res["shapes"]["100k"]["memory"].update(read_model_per_device=450.0,
+                                           node_cache_per_device=184.0,
+                                           registration_per_device=1500.0)
+    lines = bench_report.report(res)
+    split = [ln for ln in lines if "per provisioned device" in ln]
+    adds = [ln for ln in lines if ln.startswith("  what registering adds")]
+    assert "450 + 184 B" in split[0] and "1,500 B" in adds[0] and "984 B" in adds[0]
+    # a result without the split (an older run's JSON) prints without it
+    del res["shapes"]["100k"]["memory"]["registration_per_device"]
+    assert not [ln for ln in bench_report.report(res) if "registering adds" in ln]
