@@ -39,7 +39,7 @@ def flush() -> int:
     the table (each removed under its slot's lock as it is read, so a note
     written meanwhile is never lost) and written in one pipelined round
     trip. Redis down: those notes are dropped (the AOR's next REGISTER
-    notes it again), as a failed deferred write was. Returns notes taken."""
+    notes it again). Returns notes taken."""
     notes = htqueue.drain(QUEUE, ITERATOR)
     if not notes:
         return 0

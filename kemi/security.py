@@ -227,8 +227,8 @@ def flush_trust() -> int:
     success older than a failure of that pair it already has (a failure on
     any node, written at once, may overtake a success queued here). Redis
     down: dropped (the pair's next success after trust_refresh notes it
-    again), as a failed deferred write was; so is a note older than
-    TRUST_NOTE_MAX_AGE (a backlog). Returns the notes taken."""
+    again); so is a note older than TRUST_NOTE_MAX_AGE (a backlog). Returns
+    the notes taken."""
     notes = htqueue.drain(TRUST_QUEUE, TRUST_QUEUE)
     if not notes:
         return 0

@@ -9,8 +9,8 @@ itself: the most any Python KEMI edge doing at least the baseline's work can
 reach, whatever it leaves out of its own steps.
 
 Keep it a translation: a change to the cfg's request_route, branch_route,
-onreply_route or failure_route belongs here too (tests/unit/test_baseline_twin.py
-runs both on the same requests).
+onreply_route or failure_route belongs here too (tests/integration/test_loadkit.py
+runs the baseline's test against both).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ def _pv(name: str) -> str:
 
 class Twin:
     def __init__(self) -> None:
-        self.tenant = self.ext = ""
+        self.au = self.tenant = self.ext = ""
 
     def child_init(self, rank: int) -> int:
         return 0
 
     def ksr_request_route(self, msg: object) -> int:
-        self.tenant = self.ext = ""
+        self.au = self.tenant = self.ext = ""
         if KSR.maxfwd.process_maxfwd(10) < 0:
             if KSR.is_ACK():
                 return 1
